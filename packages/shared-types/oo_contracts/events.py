@@ -1,0 +1,157 @@
+"""Event contract: the envelope and every payload schema, defined once.
+
+Type names are ``"<module>.<fact>.v<N>"``. A payload schema is registered here and nowhere else;
+the ingress, the store, the export and OpenAPI all read it from this module.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from functools import cache
+from typing import Annotated, Any, Literal
+from uuid import UUID
+from zoneinfo import available_timezones
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+EVENT_TYPE_PATTERN = r"^[a-z][a-z_]*\.[a-z][a-z_]*\.v[1-9][0-9]*$"
+SourceName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.:-]*$")]
+
+
+def schema_version_of(event_type: str) -> int:
+    """The N of ``"<module>.<fact>.v<N>"``."""
+    return int(event_type.rsplit(".v", 1)[1])
+
+
+class EventEnvelope(BaseModel):
+    """A stored event, as the bus, the store, the export and JetStream carry it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: UUID
+    type: Annotated[str, Field(pattern=EVENT_TYPE_PATTERN)]
+    user_id: str
+    occurred_at: AwareDatetime
+    source: SourceName
+    schema_version: int = Field(ge=1)
+    payload: dict[str, Any]
+
+
+# ---- payload schemas -------------------------------------------------------------------------
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CheckinRecorded(Payload):
+    """The person's energy and mood on a 1-5 scale, from the page's one-tap check-in."""
+
+    energy: int = Field(ge=1, le=5)
+    mood: int = Field(ge=1, le=5)
+
+
+class DeviceClass(StrEnum):
+    phone = "phone"
+    tablet = "tablet"
+    desktop = "desktop"
+
+
+@cache
+def _timezones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+class ContextObserved(Payload):
+    """The context of a request from the page: where the person's clock stands and on what device."""
+
+    timezone: str = Field(description="IANA time zone name, e.g. `Europe/Berlin`.")
+    device_class: DeviceClass
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        if value not in _timezones():
+            raise ValueError(f"unknown IANA time zone {value!r}")
+        return value
+
+
+class UserCreated(Payload):
+    """A user came to exist (server-side fact)."""
+
+    kind: Literal["local", "regular"]
+
+
+# ---- ingestible events: what a client may post to POST /v1/events -----------------------------
+
+
+class _IncomingBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: UUID = Field(description="Client-chosen event id (UUID); a replay with the same id stores nothing twice.")
+    occurred_at: AwareDatetime = Field(description="When it happened, with a UTC offset.")
+    source: SourceName = "api"
+
+
+class IncomingCheckin(_IncomingBase):
+    type: Literal["profile.checkin_recorded.v1"]
+    payload: CheckinRecorded
+
+
+class IncomingContext(_IncomingBase):
+    type: Literal["recommender.context_observed.v1"]
+    payload: ContextObserved
+
+
+IncomingEvent = Annotated[IncomingCheckin | IncomingContext, Field(discriminator="type")]
+
+INGESTIBLE_TYPES: dict[str, type[Payload]] = {
+    "profile.checkin_recorded.v1": CheckinRecorded,
+    "recommender.context_observed.v1": ContextObserved,
+}
+SERVER_TYPES: dict[str, type[Payload]] = {
+    "auth.user_created.v1": UserCreated,
+}
+PAYLOAD_SCHEMAS: dict[str, type[Payload]] = {**INGESTIBLE_TYPES, **SERVER_TYPES}
+
+MAX_BATCH = 500
+
+
+class EventBatch(BaseModel):
+    """A batch of at most 500 events for the caller."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[IncomingEvent] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class BatchResult(BaseModel):
+    """What the store did with a batch: ids newly stored and ids it already held."""
+
+    stored: list[UUID]
+    already_known: list[UUID]
+
+
+def envelope(
+    *,
+    event_id: UUID,
+    event_type: str,
+    user_id: str,
+    occurred_at: datetime,
+    source: str,
+    payload: Payload,
+) -> EventEnvelope:
+    """Build an envelope for a registered type, validating the payload against its schema."""
+    schema = PAYLOAD_SCHEMAS[event_type]
+    if not isinstance(payload, schema):
+        raise TypeError(f"{event_type} carries {schema.__name__}, not {type(payload).__name__}")
+    return EventEnvelope(
+        id=event_id,
+        type=event_type,
+        user_id=user_id,
+        occurred_at=occurred_at,
+        source=source,
+        schema_version=schema_version_of(event_type),
+        payload=payload.model_dump(mode="json"),
+    )

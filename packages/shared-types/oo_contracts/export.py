@@ -1,0 +1,49 @@
+"""The account export: everything oO holds about one person, one section per owning module."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+from oo_contracts.events import EventEnvelope
+from oo_contracts.identity import Scope
+
+EXPORT_FORMAT = "oo.account-export.v1"
+
+
+class ApiTokenRecord(BaseModel):
+    """A personal API token as exported: never its secret or hash."""
+
+    token_id: str
+    name: str
+    scopes: list[Scope]
+    created_at: AwareDatetime
+    revoked_at: AwareDatetime | None
+
+
+class IdentitySection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: str
+    kind: Literal["local", "regular"]
+    created_at: AwareDatetime
+    api_tokens: list[ApiTokenRecord]
+
+
+class EventsSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[EventEnvelope]
+
+
+class AccountExport(BaseModel):
+    """Published as JSON Schema at `packages/shared-types/schemas/account-export.schema.json`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["oo.account-export.v1"]
+    exported_at: AwareDatetime
+    user_id: str
+    identity: IdentitySection
+    events: EventsSection

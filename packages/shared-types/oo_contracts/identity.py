@@ -1,0 +1,34 @@
+"""Who is calling: the one Principal every request resolves to, whatever the login method."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Scope(StrEnum):
+    """What a personal API token may do. Local mode and (later) sessions hold every scope."""
+
+    events_write = "events:write"
+    account_read = "account:read"
+    account_delete = "account:delete"
+
+
+ALL_SCOPES: frozenset[Scope] = frozenset(Scope)
+
+
+class AuthMethod(StrEnum):
+    local = "local"
+    api_token = "api_token"  # noqa: S105 (a method name, not a secret)
+
+
+class Principal(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    user_id: str
+    scopes: frozenset[Scope]
+    method: AuthMethod
+
+    def allows(self, scope: Scope) -> bool:
+        return scope in self.scopes

@@ -1,0 +1,77 @@
+"""All SQL of the auth module."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.engine import Row
+
+from services.auth.tables import auth_api_tokens, auth_users
+from services.kernel.unit_of_work import UnitOfWork
+
+
+class AuthRepository:
+    async def add_user(self, uow: UnitOfWork, user_id: str, kind: str, created_at: datetime) -> None:
+        await uow.session.execute(
+            auth_users.insert().values(user_id=user_id, kind=kind, status="active", created_at=created_at)
+        )
+
+    async def user(self, uow: UnitOfWork, user_id: str, *, lock: bool = False) -> Row[Any] | None:
+        query = select(auth_users).where(auth_users.c.user_id == user_id)
+        if lock:
+            # Held until the request commits, so a deletion cannot slip in between the check of the
+            # user and the rows the request writes for them (Postgres; SQLite serialises writers).
+            query = query.with_for_update(read=True)
+        return (await uow.session.execute(query)).first()
+
+    async def active_local_user(self, uow: UnitOfWork) -> str | None:
+        query = (
+            select(auth_users.c.user_id)
+            .where(auth_users.c.kind == "local", auth_users.c.status == "active")
+            .order_by(auth_users.c.created_at)
+            .limit(1)
+        )
+        return (await uow.session.execute(query)).scalar_one_or_none()
+
+    async def users_with_status(self, uow: UnitOfWork, status: str) -> list[str]:
+        query = select(auth_users.c.user_id).where(auth_users.c.status == status).order_by(auth_users.c.created_at)
+        return list((await uow.session.execute(query)).scalars())
+
+    async def set_status(self, uow: UnitOfWork, user_id: str, status: str) -> None:
+        await uow.session.execute(update(auth_users).where(auth_users.c.user_id == user_id).values(status=status))
+
+    async def add_token(self, uow: UnitOfWork, **values: Any) -> None:
+        await uow.session.execute(auth_api_tokens.insert().values(**values))
+
+    async def token(self, uow: UnitOfWork, token_id: str) -> Row[Any] | None:
+        query = select(auth_api_tokens).where(auth_api_tokens.c.token_id == token_id)
+        return (await uow.session.execute(query)).first()
+
+    async def tokens_of(self, uow: UnitOfWork, user_id: str) -> list[Row[Any]]:
+        query = (
+            select(auth_api_tokens)
+            .where(auth_api_tokens.c.user_id == user_id)
+            .order_by(auth_api_tokens.c.created_at, auth_api_tokens.c.token_id)
+        )
+        return list((await uow.session.execute(query)).all())
+
+    async def revoke_token(self, uow: UnitOfWork, token_id: str, at: datetime) -> bool:
+        result = await uow.session.execute(
+            update(auth_api_tokens)
+            .where(auth_api_tokens.c.token_id == token_id, auth_api_tokens.c.revoked_at.is_(None))
+            .values(revoked_at=at)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def revoke_tokens_of(self, uow: UnitOfWork, user_id: str, at: datetime) -> None:
+        await uow.session.execute(
+            update(auth_api_tokens)
+            .where(auth_api_tokens.c.user_id == user_id, auth_api_tokens.c.revoked_at.is_(None))
+            .values(revoked_at=at)
+        )
+
+    async def erase_user(self, uow: UnitOfWork, user_id: str) -> None:
+        await uow.session.execute(delete(auth_api_tokens).where(auth_api_tokens.c.user_id == user_id))
+        await uow.session.execute(delete(auth_users).where(auth_users.c.user_id == user_id))

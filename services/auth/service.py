@@ -1,0 +1,135 @@
+"""Use cases of the auth module: users, personal API tokens, and resolving a caller to a Principal."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from oo_contracts.events import UserCreated, envelope
+from oo_contracts.export import ApiTokenRecord, IdentitySection
+from oo_contracts.identity import ALL_SCOPES, AuthMethod, Principal, Scope
+from services.auth.repository import AuthRepository
+from services.auth.tokens import NewToken, mint_token, parse_token, secret_matches
+from services.kernel.errors import NotFound
+from services.kernel.ports import EventPublisher
+from services.kernel.unit_of_work import UnitOfWork
+
+
+def new_user_id() -> str:
+    return f"usr_{secrets.token_hex(12)}"
+
+
+class IdentityService:
+    def __init__(self, repository: AuthRepository, publisher: EventPublisher) -> None:
+        self._repository = repository
+        self._publisher = publisher
+
+    async def create_user(self, uow: UnitOfWork, *, kind: str = "regular") -> str:
+        user_id = new_user_id()
+        now = datetime.now(UTC)
+        await self._repository.add_user(uow, user_id, kind, now)
+        created = envelope(
+            event_id=uuid.uuid4(),
+            event_type="auth.user_created.v1",
+            user_id=user_id,
+            occurred_at=now,
+            source="auth",
+            payload=UserCreated(kind="local" if kind == "local" else "regular"),
+        )
+        await self._publisher.publish(uow, [created])
+        return user_id
+
+    async def issue_token(
+        self, uow: UnitOfWork, user_id: str, *, scopes: Iterable[Scope] = ALL_SCOPES, name: str = "cli"
+    ) -> NewToken:
+        user = await self._repository.user(uow, user_id)
+        if user is None or user.status != "active":
+            raise NotFound(f"no active user {user_id!r}", code="user_not_found")
+        token = mint_token()
+        await self._repository.add_token(
+            uow,
+            token_id=token.token_id,
+            user_id=user_id,
+            name=name,
+            secret_sha256=token.secret_sha256,
+            scopes=sorted(scope.value for scope in set(scopes)),
+            created_at=datetime.now(UTC),
+        )
+        return token
+
+    async def revoke_token(self, uow: UnitOfWork, token_id: str) -> bool:
+        """Revoke one token by id (the part after `oo_pat_`, or the whole token). True if it was live."""
+        parsed = parse_token(token_id)
+        return await self._repository.revoke_token(uow, parsed[0] if parsed else token_id, datetime.now(UTC))
+
+    async def principal_for_token(self, uow: UnitOfWork, token: str) -> Principal | None:
+        parsed = parse_token(token)
+        if parsed is None:
+            return None
+        token_id, secret = parsed
+        row = await self._repository.token(uow, token_id)
+        if row is None or row.revoked_at is not None or not secret_matches(secret, row.secret_sha256):
+            return None
+        user = await self._repository.user(uow, row.user_id, lock=True)
+        if user is None or user.status != "active":
+            return None
+        return Principal(
+            user_id=row.user_id, scopes=frozenset(Scope(s) for s in row.scopes), method=AuthMethod.api_token
+        )
+
+    async def local_principal(self, uow: UnitOfWork) -> Principal:
+        """The one local user of local mode, created on first use (again after it deleted itself)."""
+        user_id = await self._repository.active_local_user(uow)
+        if user_id is None:
+            user_id = await self.create_user(uow, kind="local")
+        else:
+            await self._repository.user(uow, user_id, lock=True)
+        return Principal(user_id=user_id, scopes=ALL_SCOPES, method=AuthMethod.local)
+
+    async def begin_deletion(self, uow: UnitOfWork, user_id: str) -> bool:
+        """Mark the user as being deleted and revoke every token at once. False if no such user."""
+        user = await self._repository.user(uow, user_id, lock=True)
+        if user is None:
+            return False
+        await self._repository.set_status(uow, user_id, "deleting")
+        await self._repository.revoke_tokens_of(uow, user_id, datetime.now(UTC))
+        return True
+
+    async def users_being_deleted(self, uow: UnitOfWork) -> list[str]:
+        return await self._repository.users_with_status(uow, "deleting")
+
+
+class UserIdentity:
+    """The auth module as a UserDataOwner. Erased last: its rows are what deletion is keyed on."""
+
+    section = "identity"
+    tables: tuple[str, ...] = ("auth_users", "auth_api_tokens")
+
+    def __init__(self, repository: AuthRepository) -> None:
+        self._repository = repository
+
+    async def export_user(self, uow: UnitOfWork, user_id: str) -> IdentitySection | None:
+        user = await self._repository.user(uow, user_id)
+        if user is None:
+            return None
+        tokens = await self._repository.tokens_of(uow, user_id)
+        return IdentitySection(
+            user_id=user.user_id,
+            kind=user.kind,
+            created_at=user.created_at,
+            api_tokens=[
+                ApiTokenRecord(
+                    token_id=t.token_id,
+                    name=t.name,
+                    scopes=[Scope(s) for s in t.scopes],
+                    created_at=t.created_at,
+                    revoked_at=t.revoked_at,
+                )
+                for t in tokens
+            ],
+        )
+
+    async def erase_user(self, uow: UnitOfWork, user_id: str) -> None:
+        await self._repository.erase_user(uow, user_id)

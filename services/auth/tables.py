@@ -1,0 +1,28 @@
+"""Tables owned by the auth module."""
+
+from sqlalchemy import Column, ForeignKey, Index, String, Table
+
+from services.kernel.schema import JsonDocument, UtcDateTime, metadata
+
+auth_users = Table(
+    "auth_users",
+    metadata,
+    Column("user_id", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),  # local | regular
+    Column("status", String(16), nullable=False),  # active | deleting
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+# Personal API tokens: only a SHA-256 of the secret part is kept; the token is shown once.
+auth_api_tokens = Table(
+    "auth_api_tokens",
+    metadata,
+    Column("token_id", String(32), primary_key=True),
+    Column("user_id", String(64), ForeignKey("auth_users.user_id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("secret_sha256", String(64), nullable=False),
+    Column("scopes", JsonDocument, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("revoked_at", UtcDateTime(), nullable=True),
+    Index("ix_auth_api_tokens_user_id", "user_id"),
+)

@@ -1,0 +1,189 @@
+"""The `oo` command: serve the processes, migrate, and manage users and tokens."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+import uvicorn
+
+from oo_contracts.identity import ALL_SCOPES, Scope
+from services.bootstrap import Container, bootstrap
+from services.kernel.logging import configure_logging
+from services.settings import ConfigurationError, Settings, load_settings
+
+cli = typer.Typer(help="oO: one perfectly-timed tip.", no_args_is_help=True, add_completion=False)
+users = typer.Typer(help="Users.", no_args_is_help=True)
+tokens = typer.Typer(help="Personal API tokens.", no_args_is_help=True)
+db = typer.Typer(help="The database.", no_args_is_help=True)
+ml = typer.Typer(help="The ML sidecar.", no_args_is_help=True)
+for name, group in (("users", users), ("tokens", tokens), ("db", db), ("ml", ml)):
+    cli.add_typer(group, name=name)
+
+T = TypeVar("T")
+
+
+def _settings(**gateway_overrides: object) -> Settings:
+    try:
+        settings = load_settings()
+    except ConfigurationError as error:
+        typer.echo(f"oo: {error}", err=True)
+        raise typer.Exit(2) from None
+    overrides = {key: value for key, value in gateway_overrides.items() if value is not None}
+    if overrides:
+        gateway = type(settings.gateway).model_validate({**settings.gateway.model_dump(), **overrides})
+        settings = Settings(settings.core, settings.database, gateway, settings.events)
+    configure_logging(settings.core.log_level)
+    return settings
+
+
+def _with_container(work: Callable[[Container], Awaitable[T]]) -> T:
+    async def run() -> T:
+        container = bootstrap(_settings())
+        try:
+            await container.prepare_storage()
+            return await work(container)
+        finally:
+            await container.database.dispose()
+
+    return asyncio.run(run())
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Overrides OO_HOST.")] = None,
+    port: Annotated[int | None, typer.Option(help="Overrides OO_PORT.")] = None,
+) -> None:
+    """Serve the api process (gateway and every module) on OO_HOST:OO_PORT."""
+    settings = _settings(host=host, port=port)
+    problem = settings.gateway.bind_problem()
+    if problem:
+        typer.echo(f"oo: refusing to start: {problem}", err=True)
+        raise typer.Exit(2)
+    from services.app import create_app
+
+    typer.echo(f"oO is serving on http://{settings.gateway.host}:{settings.gateway.port}", err=True)
+    uvicorn.run(
+        create_app(settings), host=settings.gateway.host, port=settings.gateway.port, log_config=None, access_log=False
+    )
+
+
+@cli.command()
+def worker(
+    host: Annotated[str, typer.Option(help="Address of the worker's health endpoints.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the worker's health endpoints.")] = 8001,
+) -> None:
+    """Run the worker process (scheduled jobs) with /health, /ready and /metrics."""
+    from services.worker import create_worker_app
+
+    uvicorn.run(create_worker_app(_settings()), host=host, port=port, log_config=None, access_log=False)
+
+
+@ml.command("serve")
+def ml_serve(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8002,
+) -> None:
+    """Run the ML sidecar (ml/serving) as its own process."""
+    from ml.serving.app import create_ml_app
+
+    configure_logging(_settings().core.log_level)
+    uvicorn.run(create_ml_app(), host=host, port=port, log_config=None, access_log=False)
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Upgrade the database to the newest migration."""
+    from services.migrations.runner import current_revision
+
+    revision = _with_container(lambda c: current_revision(c.database))
+    typer.echo(f"database at {revision}")
+
+
+@users.command("create")
+def users_create() -> None:
+    """Create a user; prints its id."""
+
+    async def work(container: Container) -> str:
+        async with container.database.transaction() as uow:
+            return await container.auth.identity.create_user(uow)
+
+    typer.echo(_with_container(work))
+
+
+@users.command("delete")
+def users_delete(user_id: str) -> None:
+    """Delete a user and everything oO holds about them (the same path as DELETE /v1/me)."""
+
+    async def work(container: Container) -> str | None:
+        async with container.database.transaction() as uow:
+            receipt = await container.profile.privacy.request_deletion(uow, user_id)
+        return None if receipt is None else str(receipt)
+
+    receipt = _with_container(work)
+    if receipt is None:
+        typer.echo(f"oo: no user {user_id!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"deleted; receipt {receipt}")
+
+
+@tokens.command("issue")
+def tokens_issue(
+    user: Annotated[str, typer.Option("--user", help="The user id the token acts as.")],
+    scope: Annotated[list[Scope] | None, typer.Option("--scope", help="Repeat for several; default: all.")] = None,
+    name: Annotated[str, typer.Option(help="A label to recognise the token by.")] = "cli",
+) -> None:
+    """Issue a personal API token; prints it once (it is not stored)."""
+
+    async def work(container: Container) -> str:
+        async with container.database.transaction() as uow:
+            token = await container.auth.identity.issue_token(uow, user, scopes=scope or ALL_SCOPES, name=name)
+        return token.plaintext
+
+    from services.kernel.errors import ApiError
+
+    try:
+        typer.echo(_with_container(work))
+    except ApiError as error:
+        typer.echo(f"oo: {error.message}", err=True)
+        raise typer.Exit(1) from None
+
+
+@tokens.command("revoke")
+def tokens_revoke(token: Annotated[str, typer.Argument(help="The token, or its id (16 hex digits).")]) -> None:
+    """Revoke a personal API token."""
+
+    async def work(container: Container) -> bool:
+        async with container.database.transaction() as uow:
+            return await container.auth.identity.revoke_token(uow, token)
+
+    if not _with_container(work):
+        typer.echo("oo: no such live token", err=True)
+        raise typer.Exit(1)
+    typer.echo("revoked")
+
+
+@cli.command()
+def contracts(
+    write: Annotated[bool, typer.Option("--write", help="Rewrite the committed files.")] = False,
+) -> None:
+    """Check (or --write) the contract files in packages/shared-types against the code."""
+    from services.contracts_snapshot import snapshot_files
+
+    stale = []
+    for path, text in snapshot_files().items():
+        if write:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        elif not path.exists() or path.read_text() != text:
+            stale.append(str(path))
+    if stale:
+        typer.echo("oo: stale contract files (run `oo contracts --write`):\n  " + "\n  ".join(stale), err=True)
+        raise typer.Exit(1)
+    typer.echo("contracts written" if write else "contracts up to date")
+
+
+def main() -> None:
+    cli()

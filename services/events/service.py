@@ -1,0 +1,110 @@
+"""Use cases of the events module: ingest a client's batch, export and erase a user's events."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from oo_contracts.errors import ItemProblem
+from oo_contracts.events import BatchResult, EventBatch, EventEnvelope, schema_version_of
+from oo_contracts.export import EventsSection
+from oo_contracts.identity import Principal
+from services.events.bus import Bus
+from services.events.repository import EventStoreRepository
+from services.kernel.errors import Conflict, Unprocessable
+from services.kernel.unit_of_work import UnitOfWork
+
+
+class IngestService:
+    def __init__(self, bus: Bus, store: EventStoreRepository, *, max_future_skew: timedelta) -> None:
+        self._bus = bus
+        self._store = store
+        self._max_future_skew = max_future_skew
+
+    async def ingest(self, uow: UnitOfWork, principal: Principal, batch: EventBatch) -> BatchResult:
+        """Store a batch all or nothing; a replayed event is reported, not stored twice."""
+        now = datetime.now(UTC)
+        self._reject_invalid_items(batch, now)
+        envelopes = [
+            EventEnvelope(
+                id=item.id,
+                type=item.type,
+                user_id=principal.user_id,
+                occurred_at=item.occurred_at.astimezone(UTC),
+                source=item.source,
+                schema_version=schema_version_of(item.type),
+                payload=item.payload.model_dump(mode="json"),
+            )
+            for item in batch.events
+        ]
+        await self._reject_clashes(uow, envelopes)
+        return await self._bus.publish(uow, envelopes)
+
+    def _reject_invalid_items(self, batch: EventBatch, now: datetime) -> None:
+        problems: list[ItemProblem] = []
+        first_index: dict[object, int] = {}
+        latest = now + self._max_future_skew
+        for index, item in enumerate(batch.events):
+            if item.id in first_index:
+                problems.append(
+                    ItemProblem(
+                        index=index,
+                        id=str(item.id),
+                        field="id",
+                        problem=f"the same id appears at index {first_index[item.id]} of this batch",
+                    )
+                )
+            first_index.setdefault(item.id, index)
+            if item.occurred_at > latest:
+                problems.append(
+                    ItemProblem(
+                        index=index,
+                        id=str(item.id),
+                        field="occurred_at",
+                        problem=f"lies more than {int(self._max_future_skew.total_seconds())} s in the future",
+                    )
+                )
+        if problems:
+            raise Unprocessable("the batch was rejected; nothing was stored", code="invalid_batch", items=problems)
+
+    async def _reject_clashes(self, uow: UnitOfWork, envelopes: list[EventEnvelope]) -> None:
+        stored = await self._store.facts_by_id(uow, [event.id for event in envelopes])
+        problems = []
+        for index, event in enumerate(envelopes):
+            fact = stored.get(event.id)
+            if fact is None:
+                continue
+            same = (
+                fact.user_id == event.user_id
+                and fact.type == event.type
+                and fact.occurred_at == event.occurred_at
+                and fact.payload == event.payload
+            )
+            if not same:
+                problems.append(
+                    ItemProblem(
+                        index=index,
+                        id=str(event.id),
+                        field="id",
+                        problem="this id is already stored with different content; event ids must be unique",
+                    )
+                )
+        if problems:
+            raise Conflict("the batch was rejected; nothing was stored", code="event_id_conflict", items=problems)
+
+
+class UserEvents:
+    """The events module as a UserDataOwner: export and erase one user's events."""
+
+    section = "events"
+    tables: tuple[str, ...] = ("events_store",)
+
+    def __init__(self, store: EventStoreRepository, bus: Bus) -> None:
+        self._store = store
+        self._bus = bus
+
+    async def export_user(self, uow: UnitOfWork, user_id: str) -> EventsSection:
+        return EventsSection(events=await self._store.for_user(uow, user_id))
+
+    async def erase_user(self, uow: UnitOfWork, user_id: str) -> None:
+        await self._store.erase_user(uow, user_id)
+        uow.after_commit(lambda: self._bus.forget_user(user_id))

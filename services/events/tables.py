@@ -1,0 +1,24 @@
+"""Tables owned by the events module."""
+
+from sqlalchemy import Column, Index, SmallInteger, String, Table, Uuid
+
+from services.kernel.schema import BigId, JsonDocument, UtcDateTime, metadata
+
+# The durable signal store, append-only. It is also the outbox: the JetStream relay publishes the
+# rows whose published_at is NULL (scanning by that, not by a max-seq cursor, so a row committed
+# out of sequence order is never skipped).
+events_store = Table(
+    "events_store",
+    metadata,
+    Column("seq", BigId, primary_key=True, autoincrement=True),
+    Column("event_id", Uuid(), nullable=False, unique=True),
+    Column("type", String(100), nullable=False),
+    Column("user_id", String(64), nullable=False),
+    Column("occurred_at", UtcDateTime(), nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("schema_version", SmallInteger(), nullable=False),
+    Column("payload", JsonDocument, nullable=False),
+    Column("published_at", UtcDateTime(), nullable=True),
+    Index("ix_events_store_user_id_occurred_at", "user_id", "occurred_at"),
+)

@@ -1,0 +1,58 @@
+"""Resolving a request to its Principal: a personal API token, or the local user in local mode."""
+
+from __future__ import annotations
+
+from ipaddress import ip_address
+from urllib.parse import urlsplit
+
+from fastapi import Request
+
+from oo_contracts.identity import Principal
+from services.kernel.errors import Forbidden, Unauthenticated
+from services.kernel.ports import IdentityPort
+from services.kernel.unit_of_work import UnitOfWork
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class PrincipalResolver:
+    def __init__(self, identity: IdentityPort, *, local_mode: bool) -> None:
+        self._identity = identity
+        self._local_mode = local_mode
+
+    async def __call__(self, request: Request, uow: UnitOfWork) -> Principal:
+        authorization = request.headers.get("authorization")
+        if authorization is not None:
+            scheme, _, token = authorization.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise Unauthenticated("use `Authorization: Bearer <token>`")
+            principal = await self._identity.principal_for_token(uow, token.strip())
+            if principal is None:
+                raise Unauthenticated("the token is invalid or revoked")
+            return principal
+        if self._local_mode:
+            self._check_local_request(request)
+            return await self._identity.local_principal(uow)
+        raise Unauthenticated("send `Authorization: Bearer <token>`")
+
+    @staticmethod
+    def _check_local_request(request: Request) -> None:
+        # Local mode trusts this machine only. A Host that is not loopback means DNS rebinding; a
+        # foreign Origin on a write means another site's page is posting to us (CSRF).
+        client = request.client.host if request.client else None
+        if not _is_loopback(client) or not _is_loopback(urlsplit(f"//{request.headers.get('host', '')}").hostname):
+            raise Forbidden("local mode only serves requests from this machine", code="not_local")
+        origin = request.headers.get("origin")
+        if request.method not in _SAFE_METHODS and origin is not None and not _is_loopback(urlsplit(origin).hostname):
+            raise Forbidden("cross-origin writes are refused in local mode", code="cross_origin")

@@ -1,0 +1,78 @@
+"""The FastAPI dependencies every module's routes use: the request's unit of work and its caller.
+
+The gateway fills `HttpContext` in at start-up; modules only read it through these dependencies,
+so no module imports the gateway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from oo_contracts.errors import ErrorBody
+from oo_contracts.identity import Principal, Scope
+from services.kernel.database import Database
+from services.kernel.errors import Forbidden
+from services.kernel.unit_of_work import UnitOfWork
+
+PrincipalResolver = Callable[[Request, UnitOfWork], Awaitable[Principal]]
+
+
+@dataclass(frozen=True)
+class HttpContext:
+    database: Database
+    resolve_principal: PrincipalResolver
+
+
+def http_context(request: Request) -> HttpContext:
+    context: HttpContext = request.app.state.http_context
+    return context
+
+
+async def _unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
+    context = http_context(request)
+    async with context.database.transaction(write=request.method not in ("GET", "HEAD")) as uow:
+        yield uow
+
+
+# scope="function": the commit happens before the response is sent, so a failed commit is never a 2xx.
+CurrentUnitOfWork = Annotated[UnitOfWork, Depends(_unit_of_work, scope="function")]
+
+
+async def require_principal(request: Request, uow: CurrentUnitOfWork) -> Principal:
+    """The caller, whatever it may do (401 if there is none)."""
+    return await http_context(request).resolve_principal(request, uow)
+
+
+def require_scope(scope: Scope) -> Callable[..., Awaitable[Principal]]:
+    """A dependency that resolves the caller and checks it may do `scope`."""
+
+    async def _principal(request: Request, uow: CurrentUnitOfWork) -> Principal:
+        principal = await require_principal(request, uow)
+        if not principal.allows(scope):
+            raise Forbidden(f"this token lacks the scope {scope.value!r}", code="insufficient_scope")
+        return principal
+
+    return _principal
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries for error statuses, all with the ErrorBody schema."""
+    descriptions = {
+        400: "Malformed request (e.g. unparsable JSON).",
+        401: "No valid credentials.",
+        403: "Credentials lack the needed scope, or the request is not allowed from this origin.",
+        404: "Not found.",
+        409: "Conflicts with what is stored.",
+        413: "Request body too large.",
+        422: "The request is well-formed but invalid; `items` names each offending part.",
+        503: "Storage unavailable; retry later.",
+    }
+    return {status: {"model": ErrorBody, "description": descriptions[status]} for status in statuses}
+
+
+AUTHENTICATED_ERRORS = (401, 403, 503)
+BODY_ERRORS = (400, 413, 422)

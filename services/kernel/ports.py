@@ -1,0 +1,49 @@
+"""Ports between server modules that share a transaction.
+
+They carry a UnitOfWork, so they cannot cross a process boundary; the ports that can (HTTP,
+events) are in oo_contracts. The composition root wires implementations to users.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from pydantic import BaseModel
+
+from oo_contracts.events import BatchResult, EventEnvelope
+from oo_contracts.identity import Principal
+from services.kernel.unit_of_work import UnitOfWork
+
+
+class EventPublisher(Protocol):
+    """Every publish goes through here: stored in the caller's transaction, dispatched after commit."""
+
+    async def publish(self, uow: UnitOfWork, events: Sequence[EventEnvelope]) -> BatchResult: ...
+
+
+class UserDataOwner(Protocol):
+    """A module that holds rows keyed by a user: it exports them and erases them.
+
+    `tables` names every table of the module with a `user_id` column; a test compares the union
+    of all owners' tables with the database schema, so a new table cannot be forgotten.
+    """
+
+    section: str
+    tables: tuple[str, ...]
+
+    async def export_user(self, uow: UnitOfWork, user_id: str) -> BaseModel | None: ...
+
+    async def erase_user(self, uow: UnitOfWork, user_id: str) -> None: ...
+
+
+class IdentityPort(Protocol):
+    """What the gateway and the privacy flows need of identity (the auth module)."""
+
+    async def principal_for_token(self, uow: UnitOfWork, token: str) -> Principal | None: ...
+
+    async def local_principal(self, uow: UnitOfWork) -> Principal: ...
+
+    async def begin_deletion(self, uow: UnitOfWork, user_id: str) -> bool: ...
+
+    async def users_being_deleted(self, uow: UnitOfWork) -> list[str]: ...

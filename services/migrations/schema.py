@@ -1,0 +1,9 @@
+"""Every module's tables, collected for Alembic (the one place besides the roots that sees them all)."""
+
+from services.auth import tables as auth_tables
+from services.events import tables as events_tables
+from services.kernel.schema import metadata
+from services.profile import tables as profile_tables
+
+TABLE_MODULES = (auth_tables, events_tables, profile_tables)
+target_metadata = metadata

@@ -1,0 +1,119 @@
+"""Export and deletion of everything oO holds about a person, across every module.
+
+Deletion is one path for the user's button, the admin command and (later) Apple's account-delete:
+1. in the caller's transaction the user is marked as being deleted, every token revoked, and a
+   job and a receipt written: from this commit on, the user's credentials answer 401;
+2. each module erases the user's rows in a transaction of its own, and the job records it;
+3. the identity rows, the job and the receipt's completion go in one last transaction.
+Every step is idempotent, so a crash anywhere is mended by running the job again (at start-up and
+periodically), which ends in the same state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import structlog
+
+from oo_contracts.export import EXPORT_FORMAT, AccountExport
+from services.kernel.database import Database
+from services.kernel.ports import IdentityPort, UserDataOwner
+from services.kernel.unit_of_work import UnitOfWork
+from services.profile.repository import DeletionRepository
+
+log = structlog.get_logger(__name__)
+
+
+class PrivacyService:
+    tables = ("profile_deletion_jobs",)
+
+    def __init__(
+        self,
+        database: Database,
+        identity: IdentityPort,
+        owners: Sequence[UserDataOwner],
+        identity_owner: UserDataOwner,
+        receipt_key: bytes,
+        repository: DeletionRepository,
+    ) -> None:
+        self._database = database
+        self._identity = identity
+        self._owners = list(owners)
+        self._identity_owner = identity_owner
+        self._receipt_key = receipt_key
+        self._repository = repository
+
+    @property
+    def covered_tables(self) -> set[str]:
+        tables = {table for owner in (*self._owners, self._identity_owner) for table in owner.tables}
+        return tables | set(self.tables)
+
+    async def export(self, uow: UnitOfWork, user_id: str) -> AccountExport:
+        sections: dict[str, Any] = {}
+        for owner in (self._identity_owner, *self._owners):
+            sections[owner.section] = await owner.export_user(uow, user_id)
+        return AccountExport(format=EXPORT_FORMAT, exported_at=datetime.now(UTC), user_id=user_id, **sections)
+
+    async def request_deletion(self, uow: UnitOfWork, user_id: str) -> UUID | None:
+        """Step 1 in the caller's transaction; the rest runs once it commits. None if no such user."""
+        job = await self._repository.job(uow, user_id)
+        if job is not None:
+            receipt_id: UUID = job.receipt_id
+        elif await self._identity.begin_deletion(uow, user_id):
+            receipt_id = uuid.uuid4()
+            subject = hmac.new(self._receipt_key, user_id.encode(), hashlib.sha256).hexdigest()
+            await self._repository.add_job(uow, user_id, receipt_id, subject, datetime.now(UTC))
+        else:
+            return None
+        uow.after_commit(lambda: self._run_logged(user_id))
+        return receipt_id
+
+    async def run_deletion(self, user_id: str) -> None:
+        """Steps 2 and 3; raises if a module fails (the job stays and is resumed later)."""
+        async with self._database.transaction() as uow:
+            job = await self._repository.job(uow, user_id)
+            if job is None:
+                return
+            await self._repository.record_attempt(uow, user_id)
+        done: list[str] = list(job.completed_sections)
+        for owner in self._owners:
+            if owner.section in done:
+                continue
+            async with self._database.transaction() as uow:
+                await owner.erase_user(uow, user_id)
+                done.append(owner.section)
+                await self._repository.mark_section_erased(uow, user_id, done)
+        async with self._database.transaction() as uow:
+            await self._identity_owner.erase_user(uow, user_id)
+            await self._repository.complete(
+                uow, user_id, job.receipt_id, [*done, self._identity_owner.section], datetime.now(UTC)
+            )
+        log.info("account_deleted", receipt_id=str(job.receipt_id))
+
+    async def resume_pending(self) -> int:
+        """Finish every deletion a crash left half-way; returns how many were finished."""
+        async with self._database.transaction(write=False) as uow:
+            pending = await self._repository.pending_user_ids(uow)
+        finished = 0
+        for user_id in pending:
+            if await self._run_logged(user_id):
+                finished += 1
+        return finished
+
+    async def receipt_status(self, uow: UnitOfWork, receipt_id: UUID) -> tuple[datetime, datetime | None] | None:
+        row = await self._repository.receipt(uow, receipt_id)
+        return None if row is None else (row.requested_at, row.completed_at)
+
+    async def _run_logged(self, user_id: str) -> bool:
+        try:
+            await self.run_deletion(user_id)
+        except Exception:
+            log.exception("account_deletion_interrupted")
+            return False
+        return True

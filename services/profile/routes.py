@@ -1,0 +1,87 @@
+"""HTTP routes of the profile module: the privacy endpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime, BaseModel
+
+from oo_contracts.export import AccountExport
+from oo_contracts.identity import Principal, Scope
+from services.kernel.errors import NotFound
+from services.kernel.http import AUTHENTICATED_ERRORS, CurrentUnitOfWork, error_responses, require_scope
+from services.profile.privacy import PrivacyService
+
+
+class DeletionReceipt(BaseModel):
+    """Where a deletion stands. The receipt holds no personal data; its id is the only handle."""
+
+    receipt_id: UUID
+    status: Literal["pending", "completed"]
+    requested_at: AwareDatetime | None = None
+    completed_at: AwareDatetime | None = None
+
+
+def _receipt(receipt_id: UUID, requested_at: datetime | None, completed_at: datetime | None) -> DeletionReceipt:
+    status: Literal["pending", "completed"] = "completed" if completed_at else "pending"
+    return DeletionReceipt(receipt_id=receipt_id, status=status, requested_at=requested_at, completed_at=completed_at)
+
+
+def build_router(privacy: PrivacyService) -> APIRouter:
+    router = APIRouter(tags=["privacy"])
+
+    @router.get(
+        "/v1/me/export",
+        response_model=AccountExport,
+        summary="Everything oO holds about the caller",
+        responses=error_responses(*AUTHENTICATED_ERRORS),
+    )
+    async def export_me(
+        uow: CurrentUnitOfWork, principal: Annotated[Principal, Depends(require_scope(Scope.account_read))]
+    ) -> AccountExport:
+        """A JSON document that validates against `GET /v1/schemas/account-export.json`."""
+        return await privacy.export(uow, principal.user_id)
+
+    @router.delete(
+        "/v1/me",
+        status_code=202,
+        response_model=DeletionReceipt,
+        summary="Delete the caller's account and everything oO holds about them",
+        responses=error_responses(*AUTHENTICATED_ERRORS),
+    )
+    async def delete_me(
+        uow: CurrentUnitOfWork, principal: Annotated[Principal, Depends(require_scope(Scope.account_delete))]
+    ) -> DeletionReceipt:
+        """Irreversible. Every credential of the caller stops working when this returns; the data is
+        erased right after, and a deletion interrupted by a crash is finished automatically.
+        `GET /v1/deletion-receipts/{receipt_id}` tells when it has completed."""
+        receipt_id = await privacy.request_deletion(uow, principal.user_id)
+        if receipt_id is None:  # the principal was resolved in this transaction, so it exists
+            raise NotFound("no such user", code="user_not_found")
+        return _receipt(receipt_id, None, None)
+
+    @router.get(
+        "/v1/deletion-receipts/{receipt_id}",
+        response_model=DeletionReceipt,
+        summary="Where an account deletion stands",
+        responses=error_responses(404, 422, 503),
+    )
+    async def deletion_receipt(receipt_id: UUID, uow: CurrentUnitOfWork) -> DeletionReceipt:
+        status = await privacy.receipt_status(uow, receipt_id)
+        if status is None:
+            raise NotFound("no deletion receipt with this id", code="receipt_not_found")
+        return _receipt(receipt_id, *status)
+
+    @router.get(
+        "/v1/schemas/account-export.json",
+        summary="JSON Schema of the account export",
+        response_model=dict[str, Any],
+    )
+    async def export_schema() -> JSONResponse:
+        return JSONResponse(AccountExport.model_json_schema())
+
+    return router

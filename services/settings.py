@@ -1,0 +1,84 @@
+"""Settings of the api and worker processes, composed from each module's own settings class.
+
+Every value comes from an `OO_*` environment variable (or `.env.local`); DATABASE_URL is the one
+conventional exception. A wrong value stops start-up with the variable's name and what it expects.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.events.settings import EventsSettings
+from services.gateway.settings import GatewaySettings
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "oo"
+
+
+class CoreSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OO_", env_file=".env.local", extra="ignore")
+
+    data_dir: Path = Field(default_factory=_default_data_dir, description="Where the SQLite file and local keys live.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    auto_migrate: bool = Field(default=True, description="Upgrade the database to head at start-up.")
+    receipt_key: SecretStr | None = Field(
+        default=None, description="Key of the deletion receipts' HMAC; unset means a key file in OO_DATA_DIR."
+    )
+    deletion_resume_seconds: float = Field(default=30.0, gt=0, description="How often unfinished deletions resume.")
+
+
+class DatabaseSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env.local", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None, description="postgresql://… ; unset means a SQLite file in OO_DATA_DIR."
+    )
+
+
+class ConfigurationError(Exception):
+    """Raised with one line per wrong variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    core: CoreSettings
+    database: DatabaseSettings
+    gateway: GatewaySettings
+    events: EventsSettings
+
+    @property
+    def database_url(self) -> str:
+        return self.database.database_url or f"sqlite:///{self.core.data_dir / 'oo.sqlite3'}"
+
+
+_SECTIONS: dict[str, tuple[type[BaseSettings], str]] = {
+    "core": (CoreSettings, "OO_"),
+    "database": (DatabaseSettings, ""),
+    "gateway": (GatewaySettings, "OO_"),
+    "events": (EventsSettings, "OO_EVENTS_"),
+}
+
+
+def load_settings() -> Settings:
+    loaded: dict[str, BaseSettings] = {}
+    problems: list[str] = []
+    for name, (cls, prefix) in _SECTIONS.items():
+        try:
+            loaded[name] = cls()
+        except ValidationError as error:
+            for item in error.errors():
+                field = str(item["loc"][0]) if item["loc"] else "?"
+                variable = f"{prefix}{field}".upper()
+                given = item.get("input")
+                problems.append(f"{variable}={given!r}: {item['msg']}")
+    if problems:
+        raise ConfigurationError("invalid configuration:\n  " + "\n  ".join(problems))
+    return Settings(**loaded)  # type: ignore[arg-type]

@@ -1,0 +1,46 @@
+"""Composition root of the worker process: scheduled jobs, plus /health, /ready and /metrics.
+
+Today it resumes interrupted account deletions; the JetStream outbox relay joins it next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from services.bootstrap import Container, bootstrap
+from services.jobs import run_periodically
+from services.kernel.error_handlers import install_error_handlers
+from services.kernel.health import health_router
+from services.settings import Settings, load_settings
+
+
+def create_worker_app(settings: Settings | None = None, *, container: Container | None = None) -> FastAPI:
+    container = container or bootstrap(settings or load_settings())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await container.prepare_storage()
+        jobs = [
+            asyncio.create_task(
+                run_periodically(
+                    container.profile.privacy.resume_pending, container.settings.core.deletion_resume_seconds
+                )
+            ),
+        ]
+        try:
+            yield
+        finally:
+            for job in jobs:
+                job.cancel()
+            await asyncio.gather(*jobs, return_exceptions=True)
+            await container.database.dispose()
+
+    app = FastAPI(title="oO worker", lifespan=lifespan)
+    install_error_handlers(app)
+    app.include_router(health_router(container.readiness(), container.metrics))
+    app.state.container = container
+    return app
