@@ -76,6 +76,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)
+    @app.exception_handler(ConnectionError)  # drivers raise it unwrapped when the server refuses to connect
+    @app.exception_handler(TimeoutError)
     async def _storage(_request: Request, error: Exception) -> JSONResponse:
         log.error("storage_unavailable", error_type=type(error).__name__)
         return _render(

@@ -1,0 +1,127 @@
+"""Shared fixtures: every storage test runs on SQLite and on a real Postgres the suite starts itself."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from services.app import create_app
+from services.bootstrap import Container, bootstrap
+from services.events.settings import EventsSettings
+from services.gateway.settings import GatewaySettings
+from services.kernel.database import Database
+from services.migrations.runner import upgrade_to_head
+from services.settings import CoreSettings, DatabaseSettings, Settings
+from tests.postgres_cluster import PostgresCluster
+
+BACKENDS = ["sqlite", "postgres"]
+LOOPBACK = "http://127.0.0.1:8000"
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """The cluster, with `oo_template` migrated to head for per-test clones."""
+    cluster = PostgresCluster.start()
+    try:
+        # Requested lazily from inside async fixtures, whose loop is running: migrate on a thread.
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, _make_template(cluster)).result()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+async def _make_template(cluster: PostgresCluster) -> None:
+    admin = await asyncpg.connect(cluster.admin_url)
+    await admin.execute("CREATE DATABASE oo_template")
+    await admin.close()
+    database = Database(cluster.url("oo_template"))
+    await upgrade_to_head(database)
+    await database.dispose()
+
+
+async def fresh_postgres_url(cluster: PostgresCluster) -> str:
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    admin = await asyncpg.connect(cluster.admin_url)
+    try:
+        await admin.execute(f"CREATE DATABASE {name} TEMPLATE oo_template")
+    finally:
+        await admin.close()
+    return cluster.url(name)
+
+
+def make_settings(data_dir: Path, database_url: str | None, **gateway: object) -> Settings:
+    return Settings(
+        core=CoreSettings(data_dir=data_dir, deletion_resume_seconds=3600),
+        database=DatabaseSettings(database_url=database_url),
+        gateway=GatewaySettings(**gateway),  # type: ignore[arg-type]
+        events=EventsSettings(),
+    )
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    url = None
+    if backend == "postgres":
+        url = await fresh_postgres_url(request.getfixturevalue("postgres_cluster"))
+    return make_settings(tmp_path / "data", url)
+
+
+@pytest.fixture
+async def container(settings: Settings) -> AsyncIterator[Container]:
+    container = bootstrap(settings)
+    await container.prepare_storage()
+    yield container
+    await container.database.dispose()
+
+
+@pytest.fixture
+async def app(container: Container) -> AsyncIterator[FastAPI]:
+    app = create_app(container=container)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url=LOOPBACK) as client:
+        yield client
+
+
+async def new_user_with_token(container: Container, *scopes: str) -> tuple[str, str]:
+    """A user made through the auth module's API, and a token for it (all scopes unless given)."""
+    from oo_contracts.identity import ALL_SCOPES, Scope
+
+    async with container.database.transaction() as uow:
+        user_id = await container.auth.identity.create_user(uow)
+        token = await container.auth.identity.issue_token(
+            uow, user_id, scopes=[Scope(s) for s in scopes] if scopes else ALL_SCOPES
+        )
+    return user_id, token.plaintext
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(autouse=True)
+def _no_developer_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A developer's own OO_* or DATABASE_URL must not steer the tests.
+    for key in list(os.environ):
+        if key.startswith("OO_") or key == "DATABASE_URL":
+            monkeypatch.delenv(key)

@@ -1,0 +1,171 @@
+"""POST /v1/events: all-or-nothing batches, idempotent by event id, errors that name the item."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from sqlalchemy import func, select
+
+from services.bootstrap import Container
+from services.events.tables import events_store
+from tests.conftest import bearer, new_user_with_token
+from tests.events_factory import checkin, context
+
+
+async def stored_count(container: Container) -> int:
+    async with container.database.transaction(write=False) as uow:
+        return int((await uow.session.execute(select(func.count()).select_from(events_store))).scalar_one())
+
+
+async def test_batch_is_stored_and_a_replay_stores_nothing_twice(client: httpx.AsyncClient, container: Container):
+    _, token = await new_user_with_token(container)
+    batch = {"events": [checkin(), context(), checkin(1, 2)]}
+    first = await client.post("/v1/events", json=batch, headers=bearer(token))
+    assert first.status_code == 200, first.text
+    assert sorted(first.json()["stored"]) == sorted(e["id"] for e in batch["events"])
+    assert first.json()["already_known"] == []
+    before = await stored_count(container)
+
+    batch["events"].append(checkin(5, 5))
+    replay = await client.post("/v1/events", json=batch, headers=bearer(token))
+    assert replay.status_code == 200
+    assert replay.json()["stored"] == [batch["events"][3]["id"]]
+    assert sorted(replay.json()["already_known"]) == sorted(e["id"] for e in batch["events"][:3])
+    assert await stored_count(container) == before + 1
+
+
+async def test_unknown_type_rejects_the_whole_batch_and_names_the_item(client, container):
+    _, token = await new_user_with_token(container)
+    before = await stored_count(container)
+    bad = checkin()
+    bad["type"] = "profile.telepathy.v1"
+    response = await client.post("/v1/events", json={"events": [checkin(), bad]}, headers=bearer(token))
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "invalid_batch"
+    assert [(i["index"], i["id"]) for i in error["items"]] == [(1, bad["id"])]
+    assert "unknown event type" in error["items"][0]["problem"]
+    assert await stored_count(container) == before
+
+
+async def test_payload_failing_its_schema_names_item_and_field(client, container):
+    _, token = await new_user_with_token(container)
+    before = await stored_count(container)
+    bad_zone = context(timezone="Mars/Olympus_Mons")
+    response = await client.post(
+        "/v1/events", json={"events": [checkin(), checkin(energy=9), bad_zone]}, headers=bearer(token)
+    )
+    assert response.status_code == 422
+    items = response.json()["error"]["items"]
+    assert {(i["index"], i["field"]) for i in items} == {(1, "payload.energy"), (2, "payload.timezone")}
+    assert await stored_count(container) == before
+
+
+async def test_timestamp_too_far_in_the_future_is_rejected(client, container):
+    _, token = await new_user_with_token(container)
+    before = await stored_count(container)
+    future = checkin(at=datetime.now(UTC) + timedelta(hours=1))
+    response = await client.post("/v1/events", json={"events": [checkin(), future]}, headers=bearer(token))
+    assert response.status_code == 422
+    assert [(i["index"], i["field"]) for i in response.json()["error"]["items"]] == [(1, "occurred_at")]
+    assert await stored_count(container) == before
+
+
+async def test_timestamp_without_offset_is_rejected(client, container):
+    _, token = await new_user_with_token(container)
+    naive = checkin()
+    naive["occurred_at"] = "2026-11-25T10:00:00"
+    response = await client.post("/v1/events", json={"events": [naive]}, headers=bearer(token))
+    assert response.status_code == 422
+    assert response.json()["error"]["items"][0]["field"] == "occurred_at"
+
+
+async def test_oversize_batch_is_rejected_whole(client, container):
+    _, token = await new_user_with_token(container)
+    before = await stored_count(container)
+    response = await client.post("/v1/events", json={"events": [checkin() for _ in range(501)]}, headers=bearer(token))
+    assert response.status_code == 422
+    assert response.json()["error"]["items"][0]["field"] == "events"
+    assert "500" in response.json()["error"]["items"][0]["problem"]
+    assert await stored_count(container) == before
+
+
+async def test_same_id_twice_in_one_batch_is_rejected(client, container):
+    _, token = await new_user_with_token(container)
+    twin = checkin()
+    response = await client.post("/v1/events", json={"events": [twin, checkin(), dict(twin)]}, headers=bearer(token))
+    assert response.status_code == 422
+    assert [(i["index"], i["field"]) for i in response.json()["error"]["items"]] == [(2, "id")]
+
+
+async def test_reused_id_with_other_content_is_a_conflict_and_stores_nothing(client, container):
+    _, token = await new_user_with_token(container)
+    _, other_token = await new_user_with_token(container)
+    original = checkin(2, 2)
+    assert (await client.post("/v1/events", json={"events": [original]}, headers=bearer(token))).status_code == 200
+    before = await stored_count(container)
+
+    changed = {**original, "payload": {"energy": 5, "mood": 5}}
+    fresh = checkin()
+    response = await client.post("/v1/events", json={"events": [fresh, changed]}, headers=bearer(token))
+    assert response.status_code == 409
+    assert [(i["index"], i["id"]) for i in response.json()["error"]["items"]] == [(1, original["id"])]
+
+    # Another user replaying someone else's id learns nothing of its content and stores nothing.
+    stolen = await client.post("/v1/events", json={"events": [original]}, headers=bearer(other_token))
+    assert stolen.status_code == 409
+    assert "energy" not in stolen.text
+    assert await stored_count(container) == before
+
+
+async def test_unparsable_json_is_a_400(client, container):
+    _, token = await new_user_with_token(container)
+    response = await client.post(
+        "/v1/events", content=b'{"events": [', headers={**bearer(token), "content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "malformed_json"
+
+
+async def test_body_over_the_limit_is_a_413(client, container):
+    _, token = await new_user_with_token(container)
+    body = b'{"events": [' + b" " * (3 * 1024 * 1024) + b"]}"
+    response = await client.post(
+        "/v1/events", content=body, headers={**bearer(token), "content-type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+
+
+async def test_events_are_dispatched_after_commit_only(client, container):
+    _, token = await new_user_with_token(container)
+    seen: list[uuid.UUID] = []
+
+    async def remember(event):
+        seen.append(event.id)
+
+    container.events.bus.subscribe("profile.checkin_recorded.v1", remember)
+    good = checkin()
+    assert (await client.post("/v1/events", json={"events": [good]}, headers=bearer(token))).status_code == 200
+    assert seen == [uuid.UUID(good["id"])]
+    assert container.events.bus.recent(1)[0].id == uuid.UUID(good["id"])
+
+    # A replay stores nothing new, so nothing is dispatched again.
+    await client.post("/v1/events", json={"events": [good]}, headers=bearer(token))
+    # A rejected batch never reaches subscribers, not even its valid items.
+    rejected = checkin()
+    await client.post("/v1/events", json={"events": [rejected, checkin(energy=0)]}, headers=bearer(token))
+    assert seen == [uuid.UUID(good["id"])]
+
+
+async def test_a_failing_subscriber_does_not_fail_the_request(client, container):
+    _, token = await new_user_with_token(container)
+
+    async def broken(_event):
+        raise RuntimeError("subscriber bug")
+
+    container.events.bus.subscribe("*", broken)
+    response = await client.post("/v1/events", json={"events": [checkin()]}, headers=bearer(token))
+    assert response.status_code == 200

@@ -1,0 +1,85 @@
+"""/health, /ready, /metrics, request ids and logs."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import httpx
+
+from services.app import create_app
+from services.bootstrap import bootstrap
+from services.kernel.logging import configure_logging
+from tests.conftest import LOOPBACK, bearer, make_settings, new_user_with_token
+from tests.events_factory import checkin
+
+
+async def test_health_and_ready(client: httpx.AsyncClient):
+    assert (await client.get("/health")).json() == {"status": "ok", "checks": []}
+    ready = await client.get("/ready")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == ["storage", "migrations"]
+
+
+async def test_ready_is_503_until_migrations_are_at_head(tmp_path):
+    settings = make_settings(tmp_path, None)
+    settings.core.auto_migrate = False
+    container = bootstrap(settings)
+    app = create_app(container=container)
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url=LOOPBACK) as client:
+        response = await client.get("/ready")
+    await container.database.dispose()
+    assert response.status_code == 503
+    assert [item["field"] for item in response.json()["error"]["items"]] == ["migrations"]
+
+
+async def test_metrics_count_requests_by_route(client):
+    await client.get("/health")
+    text = (await client.get("/metrics")).text
+    assert 'oo_http_requests_total{method="GET",route="/health",status="200"}' in text
+
+
+async def test_request_id_is_echoed_or_made(client):
+    assert (await client.get("/health", headers={"X-Request-ID": "abc-123"})).headers["x-request-id"] == "abc-123"
+    made = (await client.get("/health", headers={"X-Request-ID": "bad id\n"})).headers["x-request-id"]
+    assert len(made) == 32
+
+
+async def test_logs_are_json_with_the_request_id_and_never_a_token(client, container):
+    stream = io.StringIO()
+    configure_logging("INFO", stream=stream)
+    try:
+        _, token = await new_user_with_token(container)
+        await client.post("/v1/events", json={"events": [checkin()]}, headers={**bearer(token), "X-Request-ID": "r-1"})
+        await client.get("/v1/me", headers=bearer(token + "x"))
+        logging.getLogger("test").info("a token %s slipped into a message", token)
+    finally:
+        logging.getLogger().handlers = []
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert any(line.get("request_id") == "r-1" and line.get("route") == "/v1/events" for line in lines)
+    assert token.rsplit("_", 1)[1] not in stream.getvalue()
+
+
+async def test_unknown_route_gets_the_error_body(client):
+    response = await client.get("/v1/nope")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+async def test_storage_down_is_a_503_not_a_500(tmp_path):
+    from tests.postgres_cluster import free_port
+
+    settings = make_settings(tmp_path, f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere")
+    settings.core.auto_migrate = False
+    container = bootstrap(settings)
+    app = create_app(container=container)
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url=LOOPBACK) as client:
+        write = await client.post("/v1/events", json={"events": [checkin()]})
+        ready = await client.get("/ready")
+    await container.database.dispose()
+    assert write.status_code == 503
+    assert write.json()["error"]["code"] == "storage_unavailable"
+    assert ready.status_code == 503

@@ -1,0 +1,148 @@
+"""The real processes, as a new user runs them: `oo serve`, the CLI, the worker and the ML sidecar."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.events_factory import checkin
+from tests.postgres_cluster import PostgresCluster, free_port
+
+OO = [sys.executable, "-m", "services"]
+
+
+def _env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OO_") and k != "DATABASE_URL"}
+    return {**env, "OO_DATA_DIR": str(data_dir), **extra}
+
+
+def oo(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run([*OO, *args], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+@contextmanager
+def running(env: dict[str, str], *args: str, url: str) -> Iterator[subprocess.Popen[str]]:
+    process = subprocess.Popen([*OO, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(url, timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                output = process.stdout.read() if process.stdout else ""
+                raise AssertionError(f"{args} did not become ready:\n{output}")
+            time.sleep(0.1)
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def _new_user_journey(env: dict[str, str]) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with running(env, "serve", "--port", str(port), url=f"{base}/ready"):
+        user_id = oo(env, "users", "create")
+        token = oo(env, "tokens", "issue", "--user", user_id)
+        auth = {"Authorization": f"Bearer {token}"}
+        posted = [checkin(), checkin(2, 3)]
+        assert httpx.post(f"{base}/v1/events", json={"events": posted}, headers=auth).status_code == 200
+        bad = httpx.post(f"{base}/v1/events", json={"events": [checkin(), checkin(energy=7)]}, headers=auth)
+        assert bad.status_code == 422
+
+        export = httpx.get(f"{base}/v1/me/export", headers=auth).json()
+        assert {e["id"] for e in export["events"]["events"] if e["type"] == "profile.checkin_recorded.v1"} == {
+            e["id"] for e in posted
+        }
+        assert httpx.delete(f"{base}/v1/me", headers=auth).status_code == 202
+        assert httpx.get(f"{base}/v1/me", headers=auth).status_code == 401
+
+
+def test_new_user_journey_on_the_embedded_default(tmp_path):
+    _new_user_journey(_env(tmp_path / "data"))
+    assert (tmp_path / "data" / "oo.sqlite3").exists()
+
+
+def test_new_user_journey_on_postgres(tmp_path, postgres_cluster: PostgresCluster):
+    import asyncio
+
+    import asyncpg
+
+    async def create() -> None:
+        admin = await asyncpg.connect(postgres_cluster.admin_url)
+        await admin.execute("CREATE DATABASE journey")
+        await admin.close()
+
+    asyncio.run(create())
+    _new_user_journey(_env(tmp_path / "data", DATABASE_URL=postgres_cluster.url("journey")))
+    assert not (tmp_path / "data" / "oo.sqlite3").exists()
+
+
+def test_worker_and_ml_sidecar_serve_their_health(tmp_path):
+    env = _env(tmp_path / "data")
+    worker_port, ml_port = free_port(), free_port()
+    with running(env, "worker", "--port", str(worker_port), url=f"http://127.0.0.1:{worker_port}/ready"):
+        assert httpx.get(f"http://127.0.0.1:{worker_port}/health").json()["status"] == "ok"
+    with running(env, "ml", "serve", "--port", str(ml_port), url=f"http://127.0.0.1:{ml_port}/ready"):
+        assert httpx.get(f"http://127.0.0.1:{ml_port}/health").json()["status"] == "ok"
+
+
+def test_local_mode_refuses_to_listen_beyond_loopback(tmp_path):
+    done = subprocess.run(
+        [*OO, "serve", "--host", "0.0.0.0"], env=_env(tmp_path), capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert "OO_HOST='0.0.0.0' is not a loopback address" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("OO_PORT", "eighty"), ("OO_LOCAL_MODE", "perhaps"), ("OO_EVENTS_MAX_FUTURE_SKEW_SECONDS", "-5")],
+)
+def test_a_wrong_setting_stops_start_up_naming_the_variable(tmp_path, variable, value):
+    done = subprocess.run(
+        [*OO, "serve"], env=_env(tmp_path, **{variable: value}), capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert f"{variable}={value!r}" in done.stderr
+
+
+def test_nothing_connects_or_writes_at_import_time(tmp_path):
+    data_dir = tmp_path / "never-made"
+    code = "import services.app, services.worker, services.cli, ml.serving.app"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=_env(data_dir, DATABASE_URL="postgresql://nowhere:1/x"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert not data_dir.exists()
+
+
+def test_revoking_a_token_from_the_cli(tmp_path):
+    env = _env(tmp_path / "data")
+    user_id = oo(env, "users", "create")
+    token = oo(env, "tokens", "issue", "--user", user_id, "--scope", "events:write")
+    assert oo(env, "tokens", "revoke", token) == "revoked"
+    again = subprocess.run([*OO, "tokens", "revoke", token], env=env, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 1
+    unknown = subprocess.run(
+        [*OO, "tokens", "issue", "--user", "usr_missing"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert unknown.returncode == 1
+    assert "no active user" in unknown.stderr
