@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from oo_contracts.events import EventEnvelope
 from services.events.tables import events_store
@@ -41,30 +41,18 @@ class EventStoreRepository:
         return {row.event_id: StoredFact(row.user_id, row.type, row.occurred_at, row.payload) for row in rows}
 
     async def append(self, uow: UnitOfWork, events: Sequence[EventEnvelope], recorded_at: datetime) -> set[UUID]:
-        """Insert what is new; return the ids actually inserted (a concurrent replay inserts nothing)."""
+        """Insert what is new; return the ids actually inserted (a concurrent replay inserts nothing).
+
+        The hot path of ingestion: one statement per batch on the driver's own connection, inside the
+        caller's transaction. SQLAlchemy Core spent ~80% of a batch's time here binding row by row
+        (bench/ingest.py); the statement is the same, only the binding is the driver's.
+        """
         if not events:
             return set()
-        insert = postgresql.insert if uow.dialect == "postgresql" else sqlite.insert
-        statement = (
-            insert(events_store)
-            .on_conflict_do_nothing(index_elements=[events_store.c.event_id])
-            .returning(events_store.c.event_id)
-        )
-        rows = [
-            {
-                "event_id": event.id,
-                "type": event.type,
-                "user_id": event.user_id,
-                "occurred_at": event.occurred_at,
-                "recorded_at": recorded_at,
-                "source": event.source,
-                "schema_version": event.schema_version,
-                "payload": event.payload,
-            }
-            for event in events
-        ]
-        result = await uow.session.execute(statement, rows)
-        return set(result.scalars().all())
+        driver = (await (await uow.session.connection()).get_raw_connection()).driver_connection
+        if uow.dialect == "postgresql":
+            return await _append_postgres(driver, events, recorded_at)
+        return await _append_sqlite(driver, events, recorded_at)
 
     async def for_user(self, uow: UnitOfWork, user_id: str) -> list[EventEnvelope]:
         query = (
@@ -88,3 +76,66 @@ class EventStoreRepository:
 
     async def erase_user(self, uow: UnitOfWork, user_id: str) -> None:
         await uow.session.execute(delete(events_store).where(events_store.c.user_id == user_id))
+
+
+_PG_APPEND = """
+INSERT INTO events_store (event_id, type, user_id, occurred_at, source, schema_version, payload, recorded_at)
+SELECT e.*, $8::timestamptz
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::int2[], $7::jsonb[]) AS e
+ON CONFLICT (event_id) DO NOTHING
+RETURNING event_id
+"""
+
+
+async def _append_postgres(driver: Any, events: Sequence[EventEnvelope], recorded_at: datetime) -> set[UUID]:
+    rows = await driver.fetch(
+        _PG_APPEND,
+        [e.id for e in events],
+        [e.type for e in events],
+        [e.user_id for e in events],
+        [e.occurred_at for e in events],
+        [e.source for e in events],
+        [e.schema_version for e in events],
+        [json.dumps(e.payload) for e in events],
+        recorded_at,
+    )
+    return {row[0] for row in rows}
+
+
+_SQLITE_ROWS_PER_STATEMENT = 1000  # 8 parameters a row, far under SQLite's 32,766
+
+
+_SQLITE_APPEND = (
+    "INSERT INTO events_store (event_id, type, user_id, occurred_at, recorded_at, source, schema_version, payload) "
+    "VALUES {values} ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+)
+
+
+def _sqlite_time(moment: datetime) -> str:
+    # The text SQLAlchemy's SQLite DateTime writes for a UTC moment (see kernel.schema.UtcDateTime).
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+async def _append_sqlite(driver: Any, events: Sequence[EventEnvelope], recorded_at: datetime) -> set[UUID]:
+    inserted: set[UUID] = set()
+    recorded = _sqlite_time(recorded_at)
+    for start in range(0, len(events), _SQLITE_ROWS_PER_STATEMENT):
+        chunk = events[start : start + _SQLITE_ROWS_PER_STATEMENT]
+        values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
+        parameters: list[Any] = []
+        for e in chunk:
+            parameters += [
+                e.id.hex,
+                e.type,
+                e.user_id,
+                _sqlite_time(e.occurred_at),
+                recorded,
+                e.source,
+                e.schema_version,
+                json.dumps(e.payload),
+            ]
+        statement = _SQLITE_APPEND.format(values=values)
+        cursor = await driver.execute(statement, parameters)
+        inserted.update(UUID(row[0]) for row in await cursor.fetchall())
+        await cursor.close()
+    return inserted

@@ -9,11 +9,18 @@ from fastapi import APIRouter, Depends
 from oo_contracts.events import BatchResult, EventBatch
 from oo_contracts.identity import Principal, Scope
 from services.events.service import IngestService
-from services.kernel.http import AUTHENTICATED_ERRORS, BODY_ERRORS, CurrentUnitOfWork, error_responses, require_scope
+from services.kernel.http import (
+    AUTHENTICATED_ERRORS,
+    BODY_ERRORS,
+    CurrentUnitOfWork,
+    FastJsonRoute,
+    error_responses,
+    require_scope,
+)
 
 
 def build_router(ingest: IngestService) -> APIRouter:
-    router = APIRouter(tags=["events"])
+    router = APIRouter(tags=["events"], route_class=FastJsonRoute)
 
     @router.post(
         "/v1/events",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
 from oo_contracts.errors import ItemProblem
 from oo_contracts.events import BatchResult, EventBatch, EventEnvelope, schema_version_of
@@ -24,8 +25,9 @@ class IngestService:
         """Store a batch all or nothing; a replayed event is reported, not stored twice."""
         now = datetime.now(UTC)
         self._reject_invalid_items(batch, now)
+        # Already validated field by field as IncomingEvent: construct, do not validate twice.
         envelopes = [
-            EventEnvelope(
+            EventEnvelope.model_construct(
                 id=item.id,
                 type=item.type,
                 user_id=principal.user_id,
@@ -36,8 +38,11 @@ class IngestService:
             )
             for item in batch.events
         ]
-        await self._reject_clashes(uow, envelopes)
-        return await self._bus.publish(uow, envelopes)
+        result = await self._bus.publish(uow, envelopes)
+        if result.already_known:
+            # Raising rolls the whole batch back, inserted rows and their dispatch included.
+            await self._reject_clashes(uow, envelopes, set(result.already_known))
+        return result
 
     def _reject_invalid_items(self, batch: EventBatch, now: datetime) -> None:
         problems: list[ItemProblem] = []
@@ -66,8 +71,9 @@ class IngestService:
         if problems:
             raise Unprocessable("the batch was rejected; nothing was stored", code="invalid_batch", items=problems)
 
-    async def _reject_clashes(self, uow: UnitOfWork, envelopes: list[EventEnvelope]) -> None:
-        stored = await self._store.facts_by_id(uow, [event.id for event in envelopes])
+    async def _reject_clashes(self, uow: UnitOfWork, envelopes: list[EventEnvelope], known: set[UUID]) -> None:
+        """A known id is a replay only if it carries the same content for the same user."""
+        stored = await self._store.facts_by_id(uow, list(known))
         problems = []
         for index, event in enumerate(envelopes):
             fact = stored.get(event.id)

@@ -6,11 +6,13 @@ so no module imports the gateway.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+import orjson
+from fastapi import Depends, Request, Response
+from fastapi.routing import APIRoute
 
 from oo_contracts.errors import ErrorBody
 from oo_contracts.identity import Principal, Scope
@@ -57,6 +59,29 @@ def require_scope(scope: Scope) -> Callable[..., Awaitable[Principal]]:
         return principal
 
     return _principal
+
+
+class _FastJsonRequest(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            # orjson's error subclasses json.JSONDecodeError, so FastAPI still answers 400 for bad JSON.
+            self._json = orjson.loads(await self.body())
+        return self._json
+
+
+class FastJsonRoute(APIRoute):
+    """A route that parses JSON bodies with orjson (3x json.loads on a 500-event batch).
+
+    FastAPI's documented way to customise the Request: a route class (`APIRouter(route_class=...)`).
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def fast_json_handler(request: Request) -> Response:
+            return await handler(_FastJsonRequest(request.scope, request.receive))
+
+        return fast_json_handler
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
