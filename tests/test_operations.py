@@ -83,3 +83,10 @@ async def test_storage_down_is_a_503_not_a_500(tmp_path):
     assert write.status_code == 503
     assert write.json()["error"]["code"] == "storage_unavailable"
     assert ready.status_code == 503
+
+
+async def test_the_page_is_served_at_the_root(client):
+    response = await client.get("/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "<main>" in response.text

@@ -35,10 +35,6 @@ class AuthRepository:
         )
         return (await uow.session.execute(query)).scalar_one_or_none()
 
-    async def users_with_status(self, uow: UnitOfWork, status: str) -> list[str]:
-        query = select(auth_users.c.user_id).where(auth_users.c.status == status).order_by(auth_users.c.created_at)
-        return list((await uow.session.execute(query)).scalars())
-
     async def set_status(self, uow: UnitOfWork, user_id: str, status: str) -> None:
         await uow.session.execute(update(auth_users).where(auth_users.c.user_id == user_id).values(status=status))
 

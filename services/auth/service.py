@@ -97,9 +97,6 @@ class IdentityService:
         await self._repository.revoke_tokens_of(uow, user_id, datetime.now(UTC))
         return True
 
-    async def users_being_deleted(self, uow: UnitOfWork) -> list[str]:
-        return await self._repository.users_with_status(uow, "deleting")
-
 
 class UserIdentity:
     """The auth module as a UserDataOwner. Erased last: its rows are what deletion is keyed on."""

@@ -11,6 +11,7 @@ from fastapi import APIRouter, FastAPI
 from services.gateway.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from services.gateway.principal import PrincipalResolver
 from services.gateway.settings import GatewaySettings
+from services.gateway.web import web_router
 from services.kernel.database import Database
 from services.kernel.error_handlers import install_error_handlers
 from services.kernel.health import ReadinessCheck, health_router
@@ -45,6 +46,7 @@ def build_http_app(
     app.include_router(health_router(readiness, metrics))
     for router in routers:
         app.include_router(router)
+    app.include_router(web_router())
     # Outermost first: the request id and metrics see even a 413.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
