@@ -169,3 +169,13 @@ async def test_a_failing_subscriber_does_not_fail_the_request(client, container)
     container.events.bus.subscribe("*", broken)
     response = await client.post("/v1/events", json={"events": [checkin()]}, headers=bearer(token))
     assert response.status_code == 200
+
+
+async def test_implausible_moments_are_422_not_500(client, container):
+    _, token = await new_user_with_token(container)
+    for moment in ("0001-01-01T00:00:00+01:00", "1999-12-31T23:00:00Z", "9999-12-31T23:59:59-05:00"):
+        event = checkin()
+        event["occurred_at"] = moment
+        response = await client.post("/v1/events", json={"events": [event]}, headers=bearer(token))
+        assert response.status_code == 422, moment
+        assert response.json()["error"]["items"][0]["field"] == "occurred_at"

@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 from functools import cache
+from importlib import resources
 from typing import Annotated, Any, Literal
 from uuid import UUID
-from zoneinfo import available_timezones
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
@@ -59,20 +59,25 @@ class DeviceClass(StrEnum):
 
 
 @cache
-def _timezones() -> frozenset[str]:
-    return frozenset(available_timezones())
+def iana_timezones() -> tuple[str, ...]:
+    """Every IANA zone name, from the pinned `tzdata` package (the same list on every machine)."""
+    return tuple(sorted(resources.files("tzdata").joinpath("zones").read_text().split()))
+
+
+def _timezone_enum(schema: dict[str, Any]) -> None:
+    schema["enum"] = list(iana_timezones())
 
 
 class ContextObserved(Payload):
     """The context of a request from the page: where the person's clock stands and on what device."""
 
-    timezone: str = Field(description="IANA time zone name, e.g. `Europe/Berlin`.")
+    timezone: str = Field(description="IANA time zone name, e.g. `Europe/Berlin`.", json_schema_extra=_timezone_enum)
     device_class: DeviceClass
 
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        if value not in _timezones():
+        if value not in iana_timezones():
             raise ValueError(f"unknown IANA time zone {value!r}")
         return value
 
@@ -86,12 +91,29 @@ class UserCreated(Payload):
 # ---- ingestible events: what a client may post to POST /v1/events -----------------------------
 
 
+EARLIEST_EVENT = datetime(2000, 1, 2)  # a day of margin for any UTC offset
+LATEST_WALL_CLOCK = datetime(9000, 1, 1)  # far enough to convert safely; the server's skew check rejects sooner
+
+
 class _IncomingBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: UUID = Field(description="Client-chosen event id (UUID); a replay with the same id stores nothing twice.")
-    occurred_at: AwareDatetime = Field(description="When it happened, with a UTC offset.")
+    occurred_at: AwareDatetime = Field(
+        description="When it happened, with a UTC offset; from 2000-01-01 to a few minutes past the server's clock."
+    )
     source: SourceName = "api"
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _plausible_moment(cls, value: datetime) -> datetime:
+        # Checked on the wall-clock fields first: converting year 1 or 9999 to UTC can overflow.
+        wall = value.replace(tzinfo=None)
+        if wall < EARLIEST_EVENT:
+            raise ValueError("lies before 2000-01-01; oO keeps no signal that old")
+        if wall > LATEST_WALL_CLOCK:
+            raise ValueError("lies in the future")
+        return value
 
 
 class IncomingCheckin(_IncomingBase):
