@@ -24,9 +24,8 @@ def free_port() -> int:
 
 
 def _binary(name: str) -> str:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}")) or (
-        [shutil.which(name)] if shutil.which(name) else []
-    )
+    on_path = shutil.which(name)
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}")) or ([on_path] if on_path else [])
     if not found:
         raise RuntimeError(
             f"Postgres' {name} is not installed. `scripts/test` installs it (apt-get install postgresql); "
