@@ -79,6 +79,7 @@ async def test_deleting_the_account_leaves_no_row_and_kills_the_token(client, co
     response = await client.delete("/v1/me", headers=bearer(token))
     assert response.status_code == 202
     receipt = response.json()["receipt_id"]
+    assert response.json()["requested_at"] is not None
 
     assert (await client.get("/v1/me", headers=bearer(token))).status_code == 401
     assert await rows_of(container, user_id) == dict.fromkeys(await user_tables(container), 0)

@@ -60,9 +60,10 @@ def build_router(privacy: PrivacyService) -> APIRouter:
         erased right after, and a deletion interrupted by a crash is finished automatically.
         `GET /v1/deletion-receipts/{receipt_id}` tells when it has completed."""
         receipt_id = await privacy.request_deletion(uow, principal.user_id)
-        if receipt_id is None:  # the principal was resolved in this transaction, so it exists
+        status = None if receipt_id is None else await privacy.receipt_status(uow, receipt_id)
+        if receipt_id is None or status is None:  # the principal was resolved in this transaction: unreachable
             raise NotFound("no such user", code="user_not_found")
-        return _receipt(receipt_id, None, None)
+        return _receipt(receipt_id, *status)
 
     @router.get(
         "/v1/deletion-receipts/{receipt_id}",
