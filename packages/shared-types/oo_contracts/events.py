@@ -6,14 +6,14 @@ the ingress, the store, the export and OpenAPI all read it from this module.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import cache
 from importlib import resources
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 EVENT_TYPE_PATTERN = r"^[a-z][a-z_]*\.[a-z][a-z_]*\.v[1-9][0-9]*$"
 SourceName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.:-]*$")]
@@ -82,6 +82,65 @@ class ContextObserved(Payload):
         return value
 
 
+class Cadence(StrEnum):
+    daily = "daily"
+    weekdays = "weekdays"
+    weekly = "weekly"
+
+
+IdText = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+
+
+class HabitDefined(Payload):
+    """A habit the person wants to keep, with the window of the day it usually happens in."""
+
+    habit_id: IdText
+    name: str = Field(min_length=1, max_length=80)
+    cadence: Cadence = Cadence.daily
+    window_start_hour: int = Field(ge=0, le=23, description="Local hour the usual window opens.")
+    window_end_hour: int = Field(ge=1, le=24, description="Local hour the usual window closes (exclusive).")
+    effort: int = Field(default=2, ge=1, le=3, description="1 light, 2 moderate, 3 demanding.")
+
+    @model_validator(mode="after")
+    def _window(self) -> HabitDefined:
+        if self.window_end_hour <= self.window_start_hour:
+            raise ValueError("window_end_hour must be after window_start_hour")
+        return self
+
+
+class HabitDone(Payload):
+    habit_id: IdText
+
+
+class TaskAdded(Payload):
+    """A local task (for people without Todoist, and for tests). Provider tasks arrive through the same port."""
+
+    task_id: IdText
+    title: str = Field(min_length=1, max_length=200)
+    due: AwareDatetime | None = Field(default=None, description="When it is due, with an offset; none for someday.")
+    estimated_minutes: int | None = Field(default=None, ge=1, le=600)
+    priority: int = Field(default=1, ge=1, le=4, description="4 is the most urgent.")
+
+
+class TaskCompleted(Payload):
+    task_id: IdText
+
+
+class BusyInterval(Payload):
+    """A busy block from the calendar, without its title."""
+
+    start: AwareDatetime
+    end: AwareDatetime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BusyInterval:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        if self.end - self.start > timedelta(days=2):
+            raise ValueError("a busy interval lasts at most two days")
+        return self
+
+
 class UserCreated(Payload):
     """A user came to exist (server-side fact)."""
 
@@ -126,11 +185,50 @@ class IncomingContext(_IncomingBase):
     payload: ContextObserved
 
 
-IncomingEvent = Annotated[IncomingCheckin | IncomingContext, Field(discriminator="type")]
+class IncomingHabitDefined(_IncomingBase):
+    type: Literal["profile.habit_defined.v1"]
+    payload: HabitDefined
+
+
+class IncomingHabitDone(_IncomingBase):
+    type: Literal["profile.habit_done.v1"]
+    payload: HabitDone
+
+
+class IncomingTaskAdded(_IncomingBase):
+    type: Literal["integrations.task_added.v1"]
+    payload: TaskAdded
+
+
+class IncomingTaskCompleted(_IncomingBase):
+    type: Literal["integrations.task_completed.v1"]
+    payload: TaskCompleted
+
+
+class IncomingBusyInterval(_IncomingBase):
+    type: Literal["integrations.busy_interval_recorded.v1"]
+    payload: BusyInterval
+
+
+IncomingEvent = Annotated[
+    IncomingCheckin
+    | IncomingContext
+    | IncomingHabitDefined
+    | IncomingHabitDone
+    | IncomingTaskAdded
+    | IncomingTaskCompleted
+    | IncomingBusyInterval,
+    Field(discriminator="type"),
+]
 
 INGESTIBLE_TYPES: dict[str, type[Payload]] = {
     "profile.checkin_recorded.v1": CheckinRecorded,
     "recommender.context_observed.v1": ContextObserved,
+    "profile.habit_defined.v1": HabitDefined,
+    "profile.habit_done.v1": HabitDone,
+    "integrations.task_added.v1": TaskAdded,
+    "integrations.task_completed.v1": TaskCompleted,
+    "integrations.busy_interval_recorded.v1": BusyInterval,
 }
 SERVER_TYPES: dict[str, type[Payload]] = {
     "auth.user_created.v1": UserCreated,

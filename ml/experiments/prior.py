@@ -1,0 +1,36 @@
+"""The population prior a new user starts from: a sensible first day before any reaction.
+
+Hand-set from what the design and the simulator's tuning population agree on; tips start slightly
+above silence (so a new person sees tips), gap-fitting and urgent candidates above others, heavy
+candidates below when energy is low, advice above when mood is low, any tip below right after
+another one. Values are in reward units (done = 1).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ml.experiments.featurize import FEATURE_NAMES, KNOWN_SOURCES
+
+PRIOR_MEAN: dict[str, float] = {
+    **{f"src_{s}*bias": 0.2 for s in KNOWN_SOURCES},
+    "src_checkin*bias": 0.25,
+    "src_habit*bias": 0.3,
+    "src_quick_win*bias": 0.3,
+    "src_amnesty*bias": 0.1,
+    "fits_gap*bias": 0.1,
+    "urgency*bias": 0.15,
+    "novelty*bias": 0.05,
+    "effort*low_energy": -0.3,
+    "src_advice*low_mood": 0.15,
+    "src_break*low_energy": 0.1,
+    "kind_fatigue": -0.3,
+    "recent_tip": -0.35,
+}
+
+
+def prior_mean() -> np.ndarray:
+    unknown = set(PRIOR_MEAN) - set(FEATURE_NAMES)
+    if unknown:
+        raise ValueError(f"prior names unknown features: {sorted(unknown)}")
+    return np.array([PRIOR_MEAN.get(name, 0.0) for name in FEATURE_NAMES])

@@ -1,0 +1,180 @@
+"""Per-user feature state, updated one event at a time (never by rescanning history).
+
+The same `apply` runs online (in the transaction that stores the event) and offline (replaying a
+log), so features are computed identically in both.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from oo_contracts.events import EventEnvelope
+
+HABIT_GAIN = 0.3  # a done habit closes 30% of the gap to full strength
+HABIT_DECAY_PER_MISSED_PERIOD = 0.85  # forgiving: a missed day costs 15%, never resets to zero
+MOOD_EMA = 0.3
+REACTION_EMA = 0.25
+RECENT_IDS = 256
+DONE_TASKS_KEPT = 200
+
+
+class TaskFact(BaseModel):
+    task_id: str
+    title: str
+    due: datetime | None = None
+    estimated_minutes: int | None = None
+    priority: int = 1
+    added_at: datetime
+
+
+class HabitFact(BaseModel):
+    habit_id: str
+    name: str
+    cadence: str = "daily"
+    window_start_hour: int
+    window_end_hour: int
+    effort: int = 2
+    strength: float = 0.3
+    last_done_at: datetime | None = None
+
+
+class FeatureState(BaseModel):
+    version: int = 1
+    tasks: dict[str, TaskFact] = Field(default_factory=dict)
+    done_tasks: list[str] = Field(default_factory=list)
+    habits: dict[str, HabitFact] = Field(default_factory=dict)
+    busy: list[tuple[datetime, datetime]] = Field(default_factory=list)
+    energy: float | None = None
+    mood: float | None = None
+    energy_ema: float | None = None
+    mood_ema: float | None = None
+    last_checkin_at: datetime | None = None
+    hour_done: list[float] = Field(default_factory=lambda: [0.0] * 24)
+    hour_shown: list[float] = Field(default_factory=lambda: [0.0] * 24)
+    kind_dismiss: dict[str, float] = Field(default_factory=dict)
+    kind_done: dict[str, float] = Field(default_factory=dict)
+    last_tip_at: datetime | None = None
+    last_shown: dict[str, datetime] = Field(default_factory=dict)
+    timezone: str = "UTC"
+    device_class: str = "phone"
+    recent_event_ids: list[str] = Field(default_factory=list)
+
+    def apply(self, event: EventEnvelope) -> bool:
+        """Fold one event in; False if it was already applied (at-least-once delivery)."""
+        event_id = str(event.id)
+        if event_id in self.recent_event_ids:
+            return False
+        self.recent_event_ids = [*self.recent_event_ids[-(RECENT_IDS - 1) :], event_id]
+        handler = _HANDLERS.get(event.type)
+        if handler is not None:
+            handler(self, event.payload, event.occurred_at)
+        return True
+
+
+def _ema(previous: float | None, value: float, weight: float) -> float:
+    return value if previous is None else previous + weight * (value - previous)
+
+
+def _checkin(state: FeatureState, payload: dict[str, Any], at: datetime) -> None:
+    state.energy, state.mood = float(payload["energy"]), float(payload["mood"])
+    state.energy_ema = _ema(state.energy_ema, state.energy, MOOD_EMA)
+    state.mood_ema = _ema(state.mood_ema, state.mood, MOOD_EMA)
+    state.last_checkin_at = at
+
+
+def _context(state: FeatureState, payload: dict[str, Any], _at: datetime) -> None:
+    state.timezone = payload["timezone"]
+    state.device_class = payload["device_class"]
+
+
+def _habit_defined(state: FeatureState, payload: dict[str, Any], _at: datetime) -> None:
+    previous = state.habits.get(payload["habit_id"])
+    state.habits[payload["habit_id"]] = HabitFact(
+        **payload,
+        strength=previous.strength if previous else 0.3,
+        last_done_at=previous.last_done_at if previous else None,
+    )
+
+
+def habit_strength(habit: HabitFact, now: datetime) -> float:
+    """Strength decayed by the periods missed since it was last done (forgiving, no streaks)."""
+    if habit.last_done_at is None:
+        return habit.strength
+    period_days = 7 if habit.cadence == "weekly" else 1
+    missed = max(0, int((now - habit.last_done_at).total_seconds() // (86400 * period_days)) - 1)
+    return float(habit.strength * HABIT_DECAY_PER_MISSED_PERIOD**missed)
+
+
+def _habit_done(state: FeatureState, payload: dict[str, Any], at: datetime) -> None:
+    habit = state.habits.get(payload["habit_id"])
+    if habit is None:
+        return
+    current = habit_strength(habit, at)
+    habit.strength = current + HABIT_GAIN * (1 - current)
+    habit.last_done_at = at
+
+
+def _task_added(state: FeatureState, payload: dict[str, Any], at: datetime) -> None:
+    if payload["task_id"] in state.done_tasks:
+        return
+    due = payload.get("due")
+    state.tasks[payload["task_id"]] = TaskFact(
+        task_id=payload["task_id"],
+        title=payload["title"],
+        due=datetime.fromisoformat(due) if isinstance(due, str) else due,
+        estimated_minutes=payload.get("estimated_minutes"),
+        priority=payload.get("priority", 1),
+        added_at=at,
+    )
+
+
+def _task_completed(state: FeatureState, payload: dict[str, Any], _at: datetime) -> None:
+    state.tasks.pop(payload["task_id"], None)
+    state.done_tasks = [*state.done_tasks[-(DONE_TASKS_KEPT - 1) :], payload["task_id"]]
+
+
+def _busy(state: FeatureState, payload: dict[str, Any], at: datetime) -> None:
+    start, end = datetime.fromisoformat(payload["start"]), datetime.fromisoformat(payload["end"])
+    kept = [(s, e) for s, e in state.busy if e > at]  # the past no longer matters
+    state.busy = sorted([*kept, (start, end)])[-50:]
+
+
+def _tip_shown(state: FeatureState, payload: dict[str, Any], at: datetime) -> None:
+    state.hour_shown[payload["local_hour"]] += 1
+    state.last_tip_at = at
+    state.last_shown[payload["candidate_id"]] = at
+    if len(state.last_shown) > 100:
+        oldest = sorted(state.last_shown, key=lambda key: state.last_shown[key])[: len(state.last_shown) - 100]
+        for key in oldest:
+            del state.last_shown[key]
+
+
+def _tip_reacted(state: FeatureState, payload: dict[str, Any], _at: datetime) -> None:
+    kind, reaction = payload["kind"], payload["reaction"]
+    if reaction == "done":
+        state.hour_done[payload["local_hour"]] += 1
+    state.kind_done[kind] = _ema(state.kind_done.get(kind, 0.0), 1.0 if reaction == "done" else 0.0, REACTION_EMA)
+    state.kind_dismiss[kind] = _ema(
+        state.kind_dismiss.get(kind, 0.0), 1.0 if reaction == "dismiss" else 0.0, REACTION_EMA
+    )
+    ref = payload.get("ref_id")
+    if reaction == "done" and ref in state.tasks:
+        _task_completed(state, {"task_id": ref}, _at)
+    if reaction == "done" and ref in state.habits:
+        _habit_done(state, {"habit_id": ref}, _at)
+
+
+_HANDLERS = {
+    "profile.checkin_recorded.v1": _checkin,
+    "recommender.context_observed.v1": _context,
+    "profile.habit_defined.v1": _habit_defined,
+    "profile.habit_done.v1": _habit_done,
+    "integrations.task_added.v1": _task_added,
+    "integrations.task_completed.v1": _task_completed,
+    "integrations.busy_interval_recorded.v1": _busy,
+    "recommender.tip_shown.v1": _tip_shown,
+    "recommender.tip_reacted.v1": _tip_reacted,
+}

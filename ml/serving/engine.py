@@ -1,0 +1,43 @@
+"""The ML sidecar's engine: candidates from the rules, one choice from the policy, learning from rewards.
+
+`load_context()` once, `predict()` many (the MLflow pyfunc shape): the engine holds the policy
+objects; every per-user state arrives in the request and leaves in the response, so the engine is
+the same in process and behind HTTP.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ml.experiments.linear_thompson import LinearThompson
+from ml.serving.rules import generate
+from oo_contracts.recommendation import (
+    FeedbackUpdate,
+    GenerateRequest,
+    GenerateResponse,
+    PolicyStateResponse,
+    RankRequest,
+    RankResponse,
+)
+
+
+class MlEngine:
+    """Implements `oo_contracts.recommendation.MlPort` in process."""
+
+    def __init__(self, policy: LinearThompson | None = None) -> None:
+        self.policy = policy or LinearThompson()
+
+    async def generate(self, request: GenerateRequest) -> GenerateResponse:
+        return GenerateResponse(candidates=generate(request.context))
+
+    async def rank(self, request: RankRequest) -> RankResponse:
+        state = request.policy_state or self.policy.initial_state()
+        rng = np.random.default_rng(request.seed)
+        selection = self.policy.select(state, request.context, request.candidates, rng)
+        chosen = None if selection.chosen is None else request.candidates[selection.chosen].candidate_id
+        return RankResponse(chosen=chosen, propensity=selection.propensity, policy_version=self.policy.version)
+
+    async def feedback(self, request: FeedbackUpdate) -> PolicyStateResponse:
+        state = request.policy_state or self.policy.initial_state()
+        updated = self.policy.update(state, request.context, request.candidate, request.reward)
+        return PolicyStateResponse(policy_state=updated)

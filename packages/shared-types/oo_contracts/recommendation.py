@@ -1,0 +1,168 @@
+"""The recommender's contracts: what the page asks and gets, and what the ML sidecar is asked.
+
+`POST /v1/recommend -> {decision_id, tip | null, retry_after?}` is the product's contract; the
+ML contract (`/generate`, `/rank`, `/feedback`) is the same whether ML runs in process or over HTTP.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Protocol
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from oo_contracts.events import DeviceClass, Payload
+
+
+class TipKind(StrEnum):
+    advice = "advice"
+    todo = "todo"
+    checkin = "checkin"
+
+
+class Reaction(StrEnum):
+    done = "done"
+    later = "later"
+    dismiss = "dismiss"
+
+
+class ReactionReason(StrEnum):
+    busy = "busy"
+    wrong_task = "wrong_task"
+    too_big = "too_big"
+    not_relevant = "not_relevant"
+
+
+class TipAction(BaseModel):
+    reaction: Reaction
+    label: str
+
+
+class Tip(BaseModel):
+    id: str = Field(description="The candidate's id: stable for the same suggestion, used for cooldowns.")
+    kind: TipKind
+    text: str
+    why: str = Field(description="One line of true reasons, e.g. `due tomorrow · fits your 25-minute gap`.")
+    source: str = Field(description="Which generator made it (a rule's name, or `llm`).")
+    actions: list[TipAction]
+
+
+class RecommendRequest(BaseModel):
+    """The context of the request; each field optional (the last known value is used)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timezone: str | None = Field(default=None, description="IANA time zone of the person now.")
+    device_class: DeviceClass | None = None
+
+
+class RecommendResponse(BaseModel):
+    decision_id: UUID
+    tip: Tip | None = Field(description="null when silence won: nothing is worth an interruption now.")
+    retry_after: int | None = Field(default=None, description="Seconds until asking again is worthwhile.")
+
+
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision_id: UUID
+    reaction: Reaction
+    reason: ReactionReason | None = None
+
+
+class FeedbackResponse(BaseModel):
+    decision_id: UUID
+    reaction: Reaction
+    learned: bool = Field(description="Whether the policy was updated (false for a silent decision).")
+
+
+# ---- server-side facts ------------------------------------------------------------------------
+
+
+class TipShown(Payload):
+    decision_id: UUID
+    candidate_id: str
+    kind: TipKind
+    source: str
+    local_hour: int = Field(ge=0, le=23)
+
+
+class TipReacted(Payload):
+    decision_id: UUID
+    candidate_id: str
+    kind: TipKind
+    source: str
+    reaction: Reaction
+    reason: ReactionReason | None = None
+    ref_id: str | None = None
+    local_hour: int = Field(ge=0, le=23)
+
+
+# ---- the ML contract ---------------------------------------------------------------------------
+
+
+class TipCandidate(BaseModel):
+    """One suggestion a generator proposes, with the features the policy scores it by."""
+
+    candidate_id: str
+    kind: TipKind
+    text: str
+    why: str
+    source: str
+    ref_id: str | None = Field(default=None, description="The task or habit it is about, if any.")
+    features: dict[str, float]
+
+
+class UserContext(BaseModel):
+    """What generators and the policy may read about a person now (no raw history)."""
+
+    user_id: str
+    features: dict[str, float]
+    facts: dict[str, Any] = Field(description="Structured, tip-relevant facts: open tasks, habits, next busy block.")
+
+
+class GenerateRequest(BaseModel):
+    context: UserContext
+    recently_shown: dict[str, float] = Field(
+        default_factory=dict, description="candidate id → hours since it was last shown (for cooldowns)."
+    )
+
+
+class GenerateResponse(BaseModel):
+    candidates: list[TipCandidate]
+
+
+class RankRequest(BaseModel):
+    context: UserContext
+    candidates: list[TipCandidate]
+    policy_state: dict[str, Any] | None = Field(default=None, description="The user's policy state; none: the prior.")
+    seed: int | None = None
+
+
+class RankResponse(BaseModel):
+    chosen: str | None = Field(description="The chosen candidate's id; null for silence.")
+    propensity: float = Field(gt=0, le=1)
+    policy_version: str
+    shadow: dict[str, str | None] = Field(default_factory=dict, description="Shadow policies' choices.")
+
+
+class FeedbackUpdate(BaseModel):
+    context: UserContext
+    candidate: TipCandidate
+    reward: float
+    policy_state: dict[str, Any] | None = None
+
+
+class PolicyStateResponse(BaseModel):
+    policy_state: dict[str, Any]
+
+
+class MlPort(Protocol):
+    """The recommender's one way to ML: in process by default, over HTTP when OO_ML_URL is set."""
+
+    async def generate(self, request: GenerateRequest) -> GenerateResponse: ...
+
+    async def rank(self, request: RankRequest) -> RankResponse: ...
+
+    async def feedback(self, request: FeedbackUpdate) -> PolicyStateResponse: ...
