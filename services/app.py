@@ -34,14 +34,19 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         finally:
             resumer.cancel()
             await asyncio.gather(resumer, return_exceptions=True)
-            await container.database.dispose()
+            await container.close()
 
     app = build_http_app(
         settings=container.settings.gateway,
         database=container.database,
         identity=container.auth.identity,
         metrics=container.metrics,
-        routers=[container.auth.router(), container.events.router(), container.profile.router()],
+        routers=[
+            container.auth.router(),
+            container.events.router(),
+            container.recommender.router(),
+            container.profile.router(),
+        ],
         readiness=container.readiness(),
         lifespan=lifespan,
     )

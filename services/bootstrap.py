@@ -9,6 +9,9 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from ml.features.model import IncrementalFeatures
+from ml.serving.engine import MlEngine
+from oo_contracts.recommendation import MlPort
 from services.auth.api import AuthModule
 from services.events.api import EventsModule
 from services.kernel.database import Database
@@ -16,6 +19,7 @@ from services.kernel.health import ReadinessCheck
 from services.kernel.metrics import Metrics
 from services.migrations.runner import migration_problem, upgrade_to_head
 from services.profile.api import ProfileModule
+from services.recommender.api import HttpMl, RecommenderModule
 from services.settings import Settings
 
 
@@ -26,6 +30,7 @@ class Container:
     metrics: Metrics
     events: EventsModule
     auth: AuthModule
+    recommender: RecommenderModule
     profile: ProfileModule
 
     def readiness(self) -> list[ReadinessCheck]:
@@ -38,6 +43,10 @@ class Container:
 
         return [ReadinessCheck("storage", storage), ReadinessCheck("migrations", migrations)]
 
+    async def close(self) -> None:
+        await self.recommender.close()
+        await self.database.dispose()
+
     async def prepare_storage(self) -> None:
         if self.settings.core.auto_migrate:
             await upgrade_to_head(self.database)
@@ -49,14 +58,23 @@ def bootstrap(settings: Settings) -> Container:
     metrics = Metrics()
     events = EventsModule(settings.events)
     auth = AuthModule(publisher=events.bus)
+    recommender = RecommenderModule(settings.recommender, _ml(settings), IncrementalFeatures(), events.bus)
+    events.bus.project(recommender.feature_projection)
     profile = ProfileModule(
         database,
         identity=auth.identity,
-        owners=[events.user_data],
+        owners=[events.user_data, recommender.user_data],
         identity_owner=auth.user_data,
         receipt_key=_receipt_key(settings),
     )
-    return Container(settings, database, metrics, events, auth, profile)
+    return Container(settings, database, metrics, events, auth, recommender, profile)
+
+
+def _ml(settings: Settings) -> MlPort:
+    """ML in process by default (the same engine `oo ml serve` runs); over HTTP when OO_ML_URL is set."""
+    if settings.recommender.ml_url:
+        return HttpMl(settings.recommender.ml_url, timeout=settings.recommender.ml_timeout_seconds)
+    return MlEngine()
 
 
 def _receipt_key(settings: Settings) -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
@@ -34,7 +35,7 @@ def _settings(**gateway_overrides: object) -> Settings:
     overrides = {key: value for key, value in gateway_overrides.items() if value is not None}
     if overrides:
         gateway = type(settings.gateway).model_validate({**settings.gateway.model_dump(), **overrides})
-        settings = Settings(settings.core, settings.database, gateway, settings.events)
+        settings = dataclasses.replace(settings, gateway=gateway)
     configure_logging(settings.core.log_level)
     return settings
 
@@ -46,7 +47,7 @@ def _with_container(work: Callable[[Container], Awaitable[T]]) -> T:
             await container.prepare_storage()
             return await work(container)
         finally:
-            await container.database.dispose()
+            await container.close()
 
     return asyncio.run(run())
 

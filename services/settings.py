@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.events.settings import EventsSettings
 from services.gateway.settings import GatewaySettings
+from services.recommender.settings import RecommenderSettings
 
 
 def _default_data_dir() -> Path:
@@ -53,6 +54,7 @@ class Settings:
     database: DatabaseSettings
     gateway: GatewaySettings
     events: EventsSettings
+    recommender: RecommenderSettings
 
     @property
     def database_url(self) -> str:
@@ -64,6 +66,7 @@ _SECTIONS: dict[str, tuple[type[BaseSettings], str]] = {
     "database": (DatabaseSettings, ""),
     "gateway": (GatewaySettings, "OO_"),
     "events": (EventsSettings, "OO_EVENTS_"),
+    "recommender": (RecommenderSettings, "OO_"),
 }
 
 

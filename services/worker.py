@@ -37,7 +37,7 @@ def create_worker_app(settings: Settings | None = None, *, container: Container 
             for job in jobs:
                 job.cancel()
             await asyncio.gather(*jobs, return_exceptions=True)
-            await container.database.dispose()
+            await container.close()
 
     app = FastAPI(title="oO worker", lifespan=lifespan)
     install_error_handlers(app)

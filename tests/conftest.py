@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -20,6 +21,7 @@ from services.events.settings import EventsSettings
 from services.gateway.settings import GatewaySettings
 from services.kernel.database import Database
 from services.migrations.runner import upgrade_to_head
+from services.recommender.settings import RecommenderSettings
 from services.settings import CoreSettings, DatabaseSettings, Settings
 from tests.postgres_cluster import PostgresCluster
 
@@ -65,6 +67,7 @@ def make_settings(data_dir: Path, database_url: str | None, **gateway: object) -
         database=DatabaseSettings(database_url=database_url),
         gateway=GatewaySettings(**gateway),  # type: ignore[arg-type]
         events=EventsSettings(),
+        recommender=RecommenderSettings(),
     )
 
 
@@ -84,6 +87,7 @@ async def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest)
 @pytest.fixture
 async def container(settings: Settings) -> AsyncIterator[Container]:
     container = bootstrap(settings)
+    container.recommender.service.seed_source = itertools.count(1).__next__  # reproducible decisions
     await container.prepare_storage()
     yield container
     await container.database.dispose()

@@ -32,7 +32,14 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
 
 # Rules of POST /v1/events that JSON Schema cannot state (relative to the server's clock, or across
 # items); a schema-valid request may break them and get 422. Anything else rejected is a contract bug.
-NON_SCHEMA_RULES = {("occurred_at", "future"), ("occurred_at", "before 2000"), ("id", "same id appears")}
+NON_SCHEMA_RULES = {
+    ("occurred_at", "future"),
+    ("occurred_at", "before 2000"),
+    ("id", "same id appears"),
+    ("payload", "window_end_hour must be after window_start_hour"),
+    ("payload", "end must be after start"),
+    ("payload", "lasts at most two days"),
+}
 
 
 def assert_only_rules_json_schema_cannot_express(body: dict) -> None:

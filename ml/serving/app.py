@@ -1,6 +1,7 @@
 """Composition root of the ML sidecar: `oo ml serve` runs it as its own process.
 
-/generate, /rank and /feedback arrive with the core loop; the process shape is fixed now.
+The same `MlEngine` the api process runs in process, behind `POST /generate`, `/rank`, `/feedback`.
+The sidecar holds no per-user state: it arrives in each request and leaves in the response.
 """
 
 from __future__ import annotations
@@ -10,26 +11,50 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from pydantic import BaseModel
 
+from ml.serving.engine import MlEngine
+from oo_contracts.recommendation import (
+    FeedbackUpdate,
+    GenerateRequest,
+    GenerateResponse,
+    PolicyStateResponse,
+    RankRequest,
+    RankResponse,
+)
+
 
 class Health(BaseModel):
     status: str
     checks: list[str] = []
 
 
-def create_ml_app() -> FastAPI:
+def create_ml_app(engine: MlEngine | None = None) -> FastAPI:
+    engine = engine or MlEngine()
     registry = CollectorRegistry()
-    health_checks = Counter("oo_ml_health_checks_total", "Health probes answered.", registry=registry)
+    calls = Counter("oo_ml_calls_total", "ML calls by endpoint.", ["endpoint"], registry=registry)
     app = FastAPI(title="oO ML serving", version="0.1.0")
 
     @app.get("/health", response_model=Health)
     async def health() -> Health:
-        health_checks.inc()
         return Health(status="ok")
 
     @app.get("/ready", response_model=Health)
     async def ready() -> Health:
-        # Nothing to load yet: no policy state or model lives in this process until the core loop.
-        return Health(status="ready", checks=[])
+        return Health(status="ready", checks=[f"policy:{engine.policy.version}"])
+
+    @app.post("/generate", response_model=GenerateResponse)
+    async def generate(request: GenerateRequest) -> GenerateResponse:
+        calls.labels("generate").inc()
+        return await engine.generate(request)
+
+    @app.post("/rank", response_model=RankResponse)
+    async def rank(request: RankRequest) -> RankResponse:
+        calls.labels("rank").inc()
+        return await engine.rank(request)
+
+    @app.post("/feedback", response_model=PolicyStateResponse)
+    async def feedback(request: FeedbackUpdate) -> PolicyStateResponse:
+        calls.labels("feedback").inc()
+        return await engine.feedback(request)
 
     @app.get("/metrics", response_class=Response)
     async def metrics() -> Response:

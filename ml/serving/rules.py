@@ -11,7 +11,8 @@ from datetime import datetime
 from typing import Any
 
 from ml.serving.advice_library import ADVICE, mood_band, time_of_day
-from oo_contracts.recommendation import TipCandidate, TipKind, UserContext
+from oo_contracts.events import TipKind
+from oo_contracts.recommendation import TipCandidate, UserContext
 
 SOURCES = ("quick_win", "amnesty", "habit", "energy_match", "break", "advice", "checkin")
 COOLDOWN_HOURS = {

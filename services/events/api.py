@@ -6,13 +6,13 @@ from datetime import timedelta
 
 from fastapi import APIRouter
 
-from services.events.bus import ALL_TYPES, Bus, Handler
+from services.events.bus import ALL_TYPES, Bus, Handler, TransactionalHandler
 from services.events.repository import EventStoreRepository
 from services.events.routes import build_router
 from services.events.service import IngestService, UserEvents
 from services.events.settings import EventsSettings
 
-__all__ = ["ALL_TYPES", "EventsModule", "Handler"]
+__all__ = ["ALL_TYPES", "EventsModule", "Handler", "TransactionalHandler"]
 
 
 class EventsModule:

@@ -17,6 +17,8 @@ from services.events.repository import EventStoreRepository
 from services.kernel.unit_of_work import UnitOfWork
 
 Handler = Callable[[EventEnvelope], Awaitable[None]]
+# Runs inside the publishing transaction: its writes commit or roll back with the events themselves.
+TransactionalHandler = Callable[[UnitOfWork, list[EventEnvelope]], Awaitable[None]]
 ALL_TYPES = "*"
 
 log = structlog.get_logger(__name__)
@@ -27,6 +29,7 @@ class Bus:
         self._store = store
         self._handlers: defaultdict[str, list[Handler]] = defaultdict(list)
         self._recent: deque[EventEnvelope] = deque(maxlen=recent_buffer_size)
+        self._projections: list[TransactionalHandler] = []
 
     def subscribe(self, event_type: str, handler: Handler) -> None:
         """Call `handler` after commit for each new event of `event_type` (or ALL_TYPES).
@@ -35,10 +38,19 @@ class Bus:
         """
         self._handlers[event_type].append(handler)
 
+    def project(self, handler: TransactionalHandler) -> None:
+        """Call `handler` with each publish's new events inside the publishing transaction.
+
+        For state derived from events (a projection): exactly once per stored event, atomically with it.
+        """
+        self._projections.append(handler)
+
     async def publish(self, uow: UnitOfWork, events: Sequence[EventEnvelope]) -> BatchResult:
         inserted = await self._store.append(uow, events, recorded_at=datetime.now(UTC))
         new = [event for event in events if event.id in inserted]
         if new:
+            for projection in self._projections:
+                await projection(uow, new)
             uow.after_commit(lambda: self._dispatch(new))
         return BatchResult(
             stored=[event.id for event in new],

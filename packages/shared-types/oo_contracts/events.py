@@ -64,14 +64,14 @@ def iana_timezones() -> tuple[str, ...]:
     return tuple(sorted(resources.files("tzdata").joinpath("zones").read_text().split()))
 
 
-def _timezone_enum(schema: dict[str, Any]) -> None:
+def timezone_enum(schema: dict[str, Any]) -> None:
     schema["enum"] = list(iana_timezones())
 
 
 class ContextObserved(Payload):
     """The context of a request from the page: where the person's clock stands and on what device."""
 
-    timezone: str = Field(description="IANA time zone name, e.g. `Europe/Berlin`.", json_schema_extra=_timezone_enum)
+    timezone: str = Field(description="IANA time zone name, e.g. `Europe/Berlin`.", json_schema_extra=timezone_enum)
     device_class: DeviceClass
 
     @field_validator("timezone")
@@ -139,6 +139,44 @@ class BusyInterval(Payload):
         if self.end - self.start > timedelta(days=2):
             raise ValueError("a busy interval lasts at most two days")
         return self
+
+
+class TipKind(StrEnum):
+    advice = "advice"
+    todo = "todo"
+    checkin = "checkin"
+
+
+class Reaction(StrEnum):
+    done = "done"
+    later = "later"
+    dismiss = "dismiss"
+
+
+class ReactionReason(StrEnum):
+    busy = "busy"
+    wrong_task = "wrong_task"
+    too_big = "too_big"
+    not_relevant = "not_relevant"
+
+
+class TipShown(Payload):
+    decision_id: UUID
+    candidate_id: str
+    kind: TipKind
+    source: str
+    local_hour: int = Field(ge=0, le=23)
+
+
+class TipReacted(Payload):
+    decision_id: UUID
+    candidate_id: str
+    kind: TipKind
+    source: str
+    reaction: Reaction
+    reason: ReactionReason | None = None
+    ref_id: str | None = None
+    local_hour: int = Field(ge=0, le=23)
 
 
 class UserCreated(Payload):
@@ -232,6 +270,8 @@ INGESTIBLE_TYPES: dict[str, type[Payload]] = {
 }
 SERVER_TYPES: dict[str, type[Payload]] = {
     "auth.user_created.v1": UserCreated,
+    "recommender.tip_shown.v1": TipShown,
+    "recommender.tip_reacted.v1": TipReacted,
 }
 PAYLOAD_SCHEMAS: dict[str, type[Payload]] = {**INGESTIBLE_TYPES, **SERVER_TYPES}
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
+from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
@@ -37,6 +38,34 @@ class EventsSection(BaseModel):
     events: list[EventEnvelope]
 
 
+class PolicyRecord(BaseModel):
+    policy_version: str
+    observations: int
+    state: dict[str, Any]
+
+
+class DecisionRecord(BaseModel):
+    decision_id: UUID
+    created_at: AwareDatetime
+    policy_version: str
+    chosen: str | None
+    propensity: float
+    candidates: list[dict[str, Any]]
+    context: dict[str, Any]
+    shadow: dict[str, Any]
+    reaction: str | None
+    reason: str | None
+    reacted_at: AwareDatetime | None
+
+
+class RecommenderSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    feature_state: dict[str, Any] | None
+    policy: PolicyRecord | None
+    decisions: list[DecisionRecord]
+
+
 class AccountExport(BaseModel):
     """Published as JSON Schema at `packages/shared-types/schemas/account-export.schema.json`."""
 
@@ -47,3 +76,4 @@ class AccountExport(BaseModel):
     user_id: str
     identity: IdentitySection
     events: EventsSection
+    recommender: RecommenderSection

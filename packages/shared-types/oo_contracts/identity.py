@@ -13,6 +13,7 @@ class Scope(StrEnum):
     events_write = "events:write"
     account_read = "account:read"
     account_delete = "account:delete"
+    tips = "tips"
 
 
 ALL_SCOPES: frozenset[Scope] = frozenset(Scope)

@@ -6,32 +6,21 @@ ML contract (`/generate`, `/rank`, `/feedback`) is the same whether ML runs in p
 
 from __future__ import annotations
 
-from enum import StrEnum
+from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from oo_contracts.events import DeviceClass, Payload
-
-
-class TipKind(StrEnum):
-    advice = "advice"
-    todo = "todo"
-    checkin = "checkin"
-
-
-class Reaction(StrEnum):
-    done = "done"
-    later = "later"
-    dismiss = "dismiss"
-
-
-class ReactionReason(StrEnum):
-    busy = "busy"
-    wrong_task = "wrong_task"
-    too_big = "too_big"
-    not_relevant = "not_relevant"
+from oo_contracts.events import (
+    DeviceClass,
+    EventEnvelope,
+    Reaction,
+    ReactionReason,
+    TipKind,
+    iana_timezones,
+    timezone_enum,
+)
 
 
 class TipAction(BaseModel):
@@ -53,8 +42,17 @@ class RecommendRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    timezone: str | None = Field(default=None, description="IANA time zone of the person now.")
+    timezone: str | None = Field(
+        default=None, description="IANA time zone of the person now.", json_schema_extra=timezone_enum
+    )
     device_class: DeviceClass | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str | None) -> str | None:
+        if value is not None and value not in iana_timezones():
+            raise ValueError(f"unknown IANA time zone {value!r}")
+        return value
 
 
 class RecommendResponse(BaseModel):
@@ -75,28 +73,6 @@ class FeedbackResponse(BaseModel):
     decision_id: UUID
     reaction: Reaction
     learned: bool = Field(description="Whether the policy was updated (false for a silent decision).")
-
-
-# ---- server-side facts ------------------------------------------------------------------------
-
-
-class TipShown(Payload):
-    decision_id: UUID
-    candidate_id: str
-    kind: TipKind
-    source: str
-    local_hour: int = Field(ge=0, le=23)
-
-
-class TipReacted(Payload):
-    decision_id: UUID
-    candidate_id: str
-    kind: TipKind
-    source: str
-    reaction: Reaction
-    reason: ReactionReason | None = None
-    ref_id: str | None = None
-    local_hour: int = Field(ge=0, le=23)
 
 
 # ---- the ML contract ---------------------------------------------------------------------------
@@ -166,3 +142,16 @@ class MlPort(Protocol):
     async def rank(self, request: RankRequest) -> RankResponse: ...
 
     async def feedback(self, request: FeedbackUpdate) -> PolicyStateResponse: ...
+
+
+class FeatureModel(Protocol):
+    """Turns a user's events into feature state, and state into context (ml/features, injected)."""
+
+    def initial_state(self) -> dict[str, Any]: ...
+
+    def apply(self, state: dict[str, Any], events: list[EventEnvelope]) -> dict[str, Any]: ...
+
+    def context(self, user_id: str, state: dict[str, Any], now: datetime) -> UserContext: ...
+
+
+REWARDS: dict[Reaction, float] = {Reaction.done: 1.0, Reaction.later: 0.3, Reaction.dismiss: -0.3}

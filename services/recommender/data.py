@@ -1,0 +1,45 @@
+"""The recommender as a UserDataOwner: its feature state, policy state and decisions."""
+
+from __future__ import annotations
+
+from oo_contracts.export import DecisionRecord, PolicyRecord, RecommenderSection
+from services.kernel.unit_of_work import UnitOfWork
+from services.recommender.repository import RecommenderRepository
+
+
+class UserRecommendations:
+    section = "recommender"
+    tables: tuple[str, ...] = ("recommender_feature_state", "recommender_policy_state", "recommender_decisions")
+
+    def __init__(self, repository: RecommenderRepository) -> None:
+        self._repository = repository
+
+    async def export_user(self, uow: UnitOfWork, user_id: str) -> RecommenderSection:
+        policy = await self._repository.policy_state(uow, user_id)
+        return RecommenderSection(
+            feature_state=await self._repository.feature_state(uow, user_id),
+            policy=None
+            if policy is None
+            else PolicyRecord(
+                policy_version=policy.policy_version, observations=policy.observations, state=policy.state
+            ),
+            decisions=[
+                DecisionRecord(
+                    decision_id=d.decision_id,
+                    created_at=d.created_at,
+                    policy_version=d.policy_version,
+                    chosen=d.chosen,
+                    propensity=d.propensity,
+                    candidates=d.candidates,
+                    context=d.context,
+                    shadow=d.shadow,
+                    reaction=d.reaction,
+                    reason=d.reason,
+                    reacted_at=d.reacted_at,
+                )
+                for d in await self._repository.decisions_of(uow, user_id)
+            ],
+        )
+
+    async def erase_user(self, uow: UnitOfWork, user_id: str) -> None:
+        await self._repository.erase_user(uow, user_id)

@@ -1,0 +1,85 @@
+"""All SQL of the recommender module."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Row
+
+from services.kernel.unit_of_work import UnitOfWork
+from services.recommender.tables import recommender_decisions, recommender_feature_state, recommender_policy_state
+
+
+def _upsert(uow: UnitOfWork, table: Any, values: dict[str, Any]) -> Any:
+    insert = postgresql.insert if uow.dialect == "postgresql" else sqlite.insert
+    statement = insert(table).values(**values)
+    return statement.on_conflict_do_update(
+        index_elements=["user_id"], set_={k: v for k, v in values.items() if k != "user_id"}
+    )
+
+
+class RecommenderRepository:
+    async def feature_state(self, uow: UnitOfWork, user_id: str, *, lock: bool = False) -> dict[str, Any] | None:
+        query = select(recommender_feature_state.c.state).where(recommender_feature_state.c.user_id == user_id)
+        if lock:
+            query = query.with_for_update()
+        state: dict[str, Any] | None = (await uow.session.execute(query)).scalar_one_or_none()
+        return state
+
+    async def save_feature_state(self, uow: UnitOfWork, user_id: str, state: dict[str, Any], at: datetime) -> None:
+        await uow.session.execute(
+            _upsert(uow, recommender_feature_state, {"user_id": user_id, "state": state, "updated_at": at})
+        )
+
+    async def policy_state(self, uow: UnitOfWork, user_id: str, *, lock: bool = False) -> Row[Any] | None:
+        query = select(recommender_policy_state).where(recommender_policy_state.c.user_id == user_id)
+        if lock:
+            query = query.with_for_update()
+        return (await uow.session.execute(query)).first()
+
+    async def save_policy_state(
+        self, uow: UnitOfWork, user_id: str, version: str, observations: int, state: dict[str, Any], at: datetime
+    ) -> None:
+        values = {
+            "user_id": user_id,
+            "policy_version": version,
+            "observations": observations,
+            "state": state,
+            "updated_at": at,
+        }
+        await uow.session.execute(_upsert(uow, recommender_policy_state, values))
+
+    async def add_decision(self, uow: UnitOfWork, **values: Any) -> None:
+        await uow.session.execute(recommender_decisions.insert().values(**values))
+
+    async def decision(self, uow: UnitOfWork, decision_id: UUID, *, lock: bool = False) -> Row[Any] | None:
+        query = select(recommender_decisions).where(recommender_decisions.c.decision_id == decision_id)
+        if lock:
+            query = query.with_for_update()
+        return (await uow.session.execute(query)).first()
+
+    async def record_reaction(
+        self, uow: UnitOfWork, decision_id: UUID, reaction: str, reason: str | None, at: datetime
+    ) -> bool:
+        result = await uow.session.execute(
+            update(recommender_decisions)
+            .where(recommender_decisions.c.decision_id == decision_id, recommender_decisions.c.reaction.is_(None))
+            .values(reaction=reaction, reason=reason, reacted_at=at)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def decisions_of(self, uow: UnitOfWork, user_id: str) -> list[Row[Any]]:
+        query = (
+            select(recommender_decisions)
+            .where(recommender_decisions.c.user_id == user_id)
+            .order_by(recommender_decisions.c.created_at)
+        )
+        return list((await uow.session.execute(query)).all())
+
+    async def erase_user(self, uow: UnitOfWork, user_id: str) -> None:
+        for table in (recommender_decisions, recommender_feature_state, recommender_policy_state):
+            await uow.session.execute(delete(table).where(table.c.user_id == user_id))

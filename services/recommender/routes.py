@@ -1,0 +1,46 @@
+"""HTTP routes of the recommender: the product's contract."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Depends
+
+from oo_contracts.identity import Principal, Scope
+from oo_contracts.recommendation import FeedbackRequest, FeedbackResponse, RecommendRequest, RecommendResponse
+from services.kernel.http import AUTHENTICATED_ERRORS, BODY_ERRORS, CurrentUnitOfWork, error_responses, require_scope
+from services.recommender.service import RecommendService
+
+TipsCaller = Annotated[Principal, Depends(require_scope(Scope.tips))]
+
+
+def build_router(service: RecommendService) -> APIRouter:
+    router = APIRouter(tags=["recommender"])
+
+    @router.post(
+        "/v1/recommend",
+        response_model=RecommendResponse,
+        summary="One tip now, or silence",
+        responses=error_responses(*AUTHENTICATED_ERRORS, *BODY_ERRORS),
+    )
+    async def recommend(
+        uow: CurrentUnitOfWork,
+        principal: TipsCaller,
+        request: Annotated[RecommendRequest | None, Body()] = None,
+    ) -> RecommendResponse:
+        """The one tip worth showing now, with its one-line why — or `tip: null` when silence wins,
+        with `retry_after` seconds. The request's context (time zone, device) is recorded as a signal."""
+        return await service.recommend(uow, principal, request or RecommendRequest())
+
+    @router.post(
+        "/v1/feedback",
+        response_model=FeedbackResponse,
+        summary="React to a tip; the policy learns at once",
+        responses=error_responses(*AUTHENTICATED_ERRORS, *BODY_ERRORS, 404, 409),
+    )
+    async def feedback(request: FeedbackRequest, uow: CurrentUnitOfWork, principal: TipsCaller) -> FeedbackResponse:
+        """Done, later or not for me (with an optional reason). 404 for an unknown decision or another
+        person's; 409 for a second reaction or a decision that showed nothing. Nothing changes on a 4xx."""
+        return await service.feedback(uow, principal, request)
+
+    return router

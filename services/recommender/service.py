@@ -1,0 +1,182 @@
+"""Use cases of the recommender: one tip now (or silence), and learning from the reaction to it."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from oo_contracts.events import ContextObserved, DeviceClass, Reaction, TipReacted, TipShown, envelope
+from oo_contracts.identity import Principal
+from oo_contracts.recommendation import (
+    REWARDS,
+    FeatureModel,
+    FeedbackRequest,
+    FeedbackResponse,
+    FeedbackUpdate,
+    GenerateRequest,
+    MlPort,
+    RankRequest,
+    RecommendRequest,
+    RecommendResponse,
+    Tip,
+    TipAction,
+    TipCandidate,
+    UserContext,
+)
+from services.kernel.errors import Conflict, NotFound
+from services.kernel.ports import EventPublisher
+from services.kernel.unit_of_work import UnitOfWork
+from services.recommender.repository import RecommenderRepository
+
+ACTIONS = [
+    TipAction(reaction=Reaction.done, label="Done"),
+    TipAction(reaction=Reaction.later, label="Later"),
+    TipAction(reaction=Reaction.dismiss, label="Not for me"),
+]
+NOTHING_TO_SUGGEST_RETRY_SECONDS = 1800
+
+
+class RecommendService:
+    def __init__(
+        self,
+        repository: RecommenderRepository,
+        ml: MlPort,
+        features: FeatureModel,
+        publisher: EventPublisher,
+        *,
+        silence_retry_seconds: int,
+        seed_source: Callable[[], int] = lambda: secrets.randbits(63),
+    ) -> None:
+        self.seed_source = seed_source  # tests make decisions reproducible by replacing it
+        self._repository = repository
+        self._ml = ml
+        self._features = features
+        self._publisher = publisher
+        self._silence_retry = silence_retry_seconds
+
+    async def recommend(
+        self, uow: UnitOfWork, principal: Principal, request: RecommendRequest, *, now: datetime | None = None
+    ) -> RecommendResponse:
+        now = now or datetime.now(UTC)
+        user_id = principal.user_id
+        if request.timezone or request.device_class:
+            await self._record_context(uow, user_id, request, now)
+        state = await self._repository.feature_state(uow, user_id) or self._features.initial_state()
+        context = self._features.context(user_id, state, now)
+        candidates = (await self._ml.generate(GenerateRequest(context=context))).candidates
+        policy = await self._repository.policy_state(uow, user_id)
+        ranked = await self._ml.rank(
+            RankRequest(
+                context=context,
+                candidates=candidates,
+                policy_state=policy.state if policy else None,
+                seed=self.seed_source(),
+            )
+        )
+        chosen = next((c for c in candidates if c.candidate_id == ranked.chosen), None)
+        decision_id = uuid.uuid4()
+        await self._repository.add_decision(
+            uow,
+            decision_id=decision_id,
+            user_id=user_id,
+            created_at=now,
+            policy_version=ranked.policy_version,
+            candidates=[c.model_dump(mode="json") for c in candidates],
+            chosen=ranked.chosen,
+            propensity=ranked.propensity,
+            context=context.model_dump(mode="json"),
+            shadow=ranked.shadow,
+        )
+        if chosen is None:
+            retry = self._silence_retry if candidates else NOTHING_TO_SUGGEST_RETRY_SECONDS
+            return RecommendResponse(decision_id=decision_id, tip=None, retry_after=retry)
+        shown = TipShown(
+            decision_id=decision_id,
+            candidate_id=chosen.candidate_id,
+            kind=chosen.kind,
+            source=chosen.source,
+            local_hour=int(context.features["local_hour"]),
+        )
+        await self._publish(uow, "recommender.tip_shown.v1", user_id, now, shown)
+        tip = Tip(
+            id=chosen.candidate_id,
+            kind=chosen.kind,
+            text=chosen.text,
+            why=chosen.why,
+            source=chosen.source,
+            actions=ACTIONS,
+        )
+        return RecommendResponse(decision_id=decision_id, tip=tip)
+
+    async def feedback(
+        self, uow: UnitOfWork, principal: Principal, request: FeedbackRequest, *, now: datetime | None = None
+    ) -> FeedbackResponse:
+        now = now or datetime.now(UTC)
+        decision = await self._repository.decision(uow, request.decision_id, lock=True)
+        if decision is None or decision.user_id != principal.user_id:
+            # Another user's decision answers exactly like an unknown one: nothing about it leaks.
+            raise NotFound("no such decision", code="decision_not_found")
+        if decision.chosen is None:
+            raise Conflict("this decision showed nothing; there is nothing to react to", code="nothing_shown")
+        if decision.reaction is not None:
+            raise Conflict(f"this decision already has the reaction {decision.reaction!r}", code="already_reacted")
+        candidate = _chosen_candidate(decision.candidates, decision.chosen)
+        context = UserContext.model_validate(decision.context)
+        policy = await self._repository.policy_state(uow, principal.user_id, lock=True)
+        update = FeedbackUpdate(
+            context=context,
+            candidate=candidate,
+            reward=REWARDS[request.reaction],
+            policy_state=policy.state if policy else None,
+        )
+        learned = await self._ml.feedback(update)
+        await self._repository.save_policy_state(
+            uow,
+            principal.user_id,
+            decision.policy_version,
+            (policy.observations if policy else 0) + 1,
+            learned.policy_state,
+            now,
+        )
+        if not await self._repository.record_reaction(
+            uow, request.decision_id, request.reaction.value, request.reason.value if request.reason else None, now
+        ):
+            raise Conflict("this decision already has a reaction", code="already_reacted")
+        reacted = TipReacted(
+            decision_id=request.decision_id,
+            candidate_id=candidate.candidate_id,
+            kind=candidate.kind,
+            source=candidate.source,
+            reaction=request.reaction,
+            reason=request.reason,
+            ref_id=candidate.ref_id,
+            local_hour=int(context.features["local_hour"]),
+        )
+        await self._publish(uow, "recommender.tip_reacted.v1", principal.user_id, now, reacted)
+        return FeedbackResponse(decision_id=request.decision_id, reaction=request.reaction, learned=True)
+
+    async def _record_context(self, uow: UnitOfWork, user_id: str, request: RecommendRequest, now: datetime) -> None:
+        state = await self._repository.feature_state(uow, user_id) or self._features.initial_state()
+        observed = ContextObserved(
+            timezone=request.timezone or state.get("timezone", "UTC"),
+            device_class=request.device_class or DeviceClass(state.get("device_class", "phone")),
+        )
+        await self._publish(uow, "recommender.context_observed.v1", user_id, now, observed)
+
+    async def _publish(self, uow: UnitOfWork, event_type: str, user_id: str, now: datetime, payload: Any) -> None:
+        event = envelope(
+            event_id=uuid.uuid4(),
+            event_type=event_type,
+            user_id=user_id,
+            occurred_at=now,
+            source="recommender",
+            payload=payload,
+        )
+        await self._publisher.publish(uow, [event])
+
+
+def _chosen_candidate(candidates: list[dict[str, Any]], chosen: str) -> TipCandidate:
+    return TipCandidate.model_validate(next(c for c in candidates if c["candidate_id"] == chosen))

@@ -1,0 +1,10 @@
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class RecommenderSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OO_", env_file=".env.local", extra="ignore")
+
+    ml_url: str | None = Field(default=None, description="The ML sidecar's base URL; unset: ML runs in process.")
+    ml_timeout_seconds: float = Field(default=2.0, gt=0, le=30, description="Timeout of one call to the ML sidecar.")
+    silence_retry_seconds: int = Field(default=900, ge=30, description="When to ask again after a silent decision.")

@@ -1,0 +1,71 @@
+"""The ML port passes the same contract in process and over HTTP; and the two processes run for real."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from ml.serving.app import create_ml_app
+from ml.serving.engine import MlEngine
+from oo_contracts.recommendation import FeedbackUpdate, GenerateRequest, RankRequest
+from services.recommender.api import HttpMl
+from tests.ml_factory import busy_day_state, context_of
+from tests.postgres_cluster import free_port
+from tests.test_processes import _env, oo, running
+from tests.test_recommender import person_with_a_day
+
+
+@pytest.fixture(params=["in_process", "http"])
+def ml_port(request):
+    if request.param == "in_process":
+        return MlEngine()
+    return HttpMl("http://ml", timeout=5, transport=httpx.ASGITransport(app=create_ml_app()))
+
+
+async def test_generate_rank_feedback_contract(ml_port):
+    context = context_of(busy_day_state())
+    candidates = (await ml_port.generate(GenerateRequest(context=context))).candidates
+    assert {c.source for c in candidates} >= {"quick_win", "amnesty", "habit"}
+
+    ranked = await ml_port.rank(RankRequest(context=context, candidates=candidates, seed=11))
+    assert ranked.chosen is None or ranked.chosen in {c.candidate_id for c in candidates}
+    assert 0 < ranked.propensity <= 1
+    assert ranked.policy_version == "lin-ts-v1"
+
+    updated = await ml_port.feedback(FeedbackUpdate(context=context, candidate=candidates[0], reward=1.0))
+    assert updated.policy_state["n"] == 1
+
+
+async def test_both_paths_decide_identically_for_the_same_seed():
+    context = context_of(busy_day_state())
+    local = MlEngine()
+    remote = HttpMl("http://ml", timeout=5, transport=httpx.ASGITransport(app=create_ml_app()))
+    candidates = (await local.generate(GenerateRequest(context=context))).candidates
+    assert candidates == (await remote.generate(GenerateRequest(context=context))).candidates
+    for seed in range(10):
+        request = RankRequest(context=context, candidates=candidates, seed=seed)
+        assert await local.rank(request) == await remote.rank(request)
+
+
+def test_the_api_reaches_a_real_ml_process_over_http(tmp_path):
+    import asyncio
+
+    env = _env(tmp_path / "data")
+    ml_port, api_port = free_port(), free_port()
+    ml_url = f"http://127.0.0.1:{ml_port}"
+    with running(env, "ml", "serve", "--port", str(ml_port), url=f"{ml_url}/ready"):
+        api_env = {**env, "OO_ML_URL": ml_url}
+        base = f"http://127.0.0.1:{api_port}"
+        with running(api_env, "serve", "--port", str(api_port), url=f"{base}/ready"):
+            user_id = oo(api_env, "users", "create")
+            token = oo(api_env, "tokens", "issue", "--user", user_id)
+
+            async def journey() -> None:
+                async with httpx.AsyncClient(base_url=base) as client:
+                    await person_with_a_day(client, token)
+                    response = await client.post("/v1/recommend", headers={"Authorization": f"Bearer {token}"})
+                    assert response.status_code == 200, response.text
+
+            asyncio.run(journey())
+            calls = httpx.get(f"{ml_url}/metrics").text
+            assert 'oo_ml_calls_total{endpoint="rank"} 1.0' in calls

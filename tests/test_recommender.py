@@ -1,0 +1,197 @@
+"""POST /v1/recommend and /v1/feedback: one tip with a true why, and learning from each reaction."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from oo_contracts.recommendation import RankRequest, TipCandidate, UserContext
+from services.recommender.tables import recommender_decisions, recommender_policy_state
+from tests.conftest import bearer, new_user_with_token
+
+
+def signal(event_type: str, payload: dict, at: datetime | None = None) -> dict:
+    return {
+        "id": str(uuid.uuid4()),
+        "type": event_type,
+        "occurred_at": (at or datetime.now(UTC) - timedelta(minutes=1)).isoformat(),
+        "payload": payload,
+    }
+
+
+async def person_with_a_day(client, token: str) -> None:
+    now = datetime.now(UTC)
+    events = [
+        signal("recommender.context_observed.v1", {"timezone": "UTC", "device_class": "phone"}),
+        signal("profile.checkin_recorded.v1", {"energy": 4, "mood": 4}),
+        signal(
+            "integrations.task_added.v1",
+            {
+                "task_id": "t-sam",
+                "title": "Reply to Sam",
+                "estimated_minutes": 10,
+                "priority": 3,
+                "due": (now + timedelta(hours=30)).isoformat(),
+            },
+        ),
+        signal(
+            "integrations.busy_interval_recorded.v1",
+            {"start": (now + timedelta(minutes=40)).isoformat(), "end": (now + timedelta(hours=2)).isoformat()},
+        ),
+    ]
+    response = await client.post("/v1/events", json={"events": events}, headers=bearer(token))
+    assert response.status_code == 200, response.text
+
+
+async def recommend_until_tip(client, token: str, tries: int = 20) -> dict:
+    for _ in range(tries):
+        body = (await client.post("/v1/recommend", json={}, headers=bearer(token))).json()
+        if body["tip"] is not None:
+            return dict(body)
+    raise AssertionError("silence every time")
+
+
+async def test_a_person_with_signals_gets_one_tip_with_a_true_why(client, container):
+    _, token = await new_user_with_token(container)
+    await person_with_a_day(client, token)
+    response = await client.post(
+        "/v1/recommend", json={"timezone": "Europe/Berlin", "device_class": "desktop"}, headers=bearer(token)
+    )
+    assert response.status_code == 200
+    body = response.json()
+    uuid.UUID(body["decision_id"])
+    tip = (await recommend_until_tip(client, token))["tip"]
+    assert tip["kind"] in ("advice", "todo", "checkin")
+    assert [a["label"] for a in tip["actions"]] == ["Done", "Later", "Not for me"]
+    assert tip["text"]
+    assert tip["why"]
+    if tip["source"] == "quick_win":
+        assert tip["text"] == "Reply to Sam"
+        assert "due tomorrow" in tip["why"]
+        assert "gap" in tip["why"]
+
+
+async def test_silence_is_a_null_tip_with_retry_after(client, container):
+    _, token = await new_user_with_token(container)
+    seen_silence = False
+    for _ in range(30):
+        body = (await client.post("/v1/recommend", headers=bearer(token))).json()
+        if body["tip"] is None:
+            assert body["retry_after"] > 0
+            seen_silence = True
+            feedback = await client.post(
+                "/v1/feedback", json={"decision_id": body["decision_id"], "reaction": "done"}, headers=bearer(token)
+            )
+            assert feedback.status_code == 409
+            assert feedback.json()["error"]["code"] == "nothing_shown"
+            break
+    # A brand-new person has only the check-in and advice to hear; right after a tip, silence is likely.
+    assert seen_silence
+
+
+async def policy_row(container, user_id: str):
+    async with container.database.transaction(write=False) as uow:
+        return (
+            await uow.session.execute(
+                select(recommender_policy_state).where(recommender_policy_state.c.user_id == user_id)
+            )
+        ).first()
+
+
+async def decision_row(container, decision_id: str):
+    async with container.database.transaction(write=False) as uow:
+        return (
+            await uow.session.execute(
+                select(recommender_decisions).where(recommender_decisions.c.decision_id == uuid.UUID(decision_id))
+            )
+        ).first()
+
+
+async def test_a_reaction_updates_the_policy_at_once_and_changes_what_comes_next(client, container):
+    user_id, token = await new_user_with_token(container)
+    await person_with_a_day(client, token)
+    body = await recommend_until_tip(client, token)
+    decision = await decision_row(container, body["decision_id"])
+    context = UserContext.model_validate(decision.context)
+    candidates = [TipCandidate.model_validate(c) for c in decision.candidates]
+    engine = container.recommender.service._ml
+
+    async def probability_of_shown(policy_state) -> float:
+        ranked = [
+            await engine.rank(RankRequest(context=context, candidates=candidates, policy_state=policy_state, seed=s))
+            for s in range(200)
+        ]
+        return float(sum(r.chosen == decision.chosen for r in ranked) / len(ranked))
+
+    before = await probability_of_shown(None)
+    response = await client.post(
+        "/v1/feedback",
+        json={"decision_id": body["decision_id"], "reaction": "dismiss", "reason": "not_relevant"},
+        headers=bearer(token),
+    )
+    assert response.status_code == 200
+    assert response.json() == {"decision_id": body["decision_id"], "reaction": "dismiss", "learned": True}
+    policy = await policy_row(container, user_id)
+    assert policy.observations == 1
+    after = await probability_of_shown(policy.state)
+    assert after < before
+    assert (await decision_row(container, body["decision_id"])).reaction == "dismiss"
+
+
+async def test_feedback_that_cannot_apply_is_4xx_and_changes_nothing(client, container):
+    user_id, token = await new_user_with_token(container)
+    _, other_token = await new_user_with_token(container)
+    await person_with_a_day(client, token)
+    decision_id = (await recommend_until_tip(client, token))["decision_id"]
+
+    def post(json, who=token):
+        return client.post("/v1/feedback", json=json, headers=bearer(who))
+
+    assert (await post({"decision_id": decision_id, "reaction": "done"}, other_token)).status_code == 404
+    assert (await post({"decision_id": str(uuid.uuid4()), "reaction": "done"})).status_code == 404
+    assert (await post({"decision_id": decision_id, "reaction": "love_it"})).status_code == 422
+    assert (await post({"decision_id": decision_id, "reaction": "later", "reason": "bored"})).status_code == 422
+    assert await policy_row(container, user_id) is None
+    assert (await decision_row(container, decision_id)).reaction is None
+
+    assert (await post({"decision_id": decision_id, "reaction": "later", "reason": "busy"})).status_code == 200
+    state_after_first = (await policy_row(container, user_id)).state
+    twice = await post({"decision_id": decision_id, "reaction": "done"})
+    assert twice.status_code == 409
+    assert twice.json()["error"]["code"] == "already_reacted"
+    assert (await policy_row(container, user_id)).state == state_after_first
+    assert (await decision_row(container, decision_id)).reaction == "later"
+
+
+async def test_a_done_todo_is_never_suggested_again(client, container):
+    _, token = await new_user_with_token(container)
+    await person_with_a_day(client, token)
+    for _ in range(40):
+        body = (await client.post("/v1/recommend", headers=bearer(token))).json()
+        tip = body["tip"]
+        if tip and tip["source"] in ("quick_win", "energy_match"):
+            await client.post(
+                "/v1/feedback", json={"decision_id": body["decision_id"], "reaction": "done"}, headers=bearer(token)
+            )
+            break
+    else:
+        pytest.fail("the task was never suggested")
+    for _ in range(20):
+        tip = (await client.post("/v1/recommend", headers=bearer(token))).json()["tip"]
+        assert tip is None or (tip["text"] != "Reply to Sam" and "Reply to Sam" not in tip["text"])
+
+
+async def test_recommender_state_is_exported_and_deleted(client, container):
+    _user_id, token = await new_user_with_token(container)
+    await person_with_a_day(client, token)
+    body = await recommend_until_tip(client, token)
+    await client.post(
+        "/v1/feedback", json={"decision_id": body["decision_id"], "reaction": "done"}, headers=bearer(token)
+    )
+    export = (await client.get("/v1/me/export", headers=bearer(token))).json()["recommender"]
+    assert export["policy"]["observations"] == 1
+    assert any(d["decision_id"] == body["decision_id"] and d["reaction"] == "done" for d in export["decisions"])
+    assert export["feature_state"]["timezone"] == "UTC"
