@@ -1,0 +1,290 @@
+"""Request benchmark: POST /v1/recommend on the embedded default (real `oo serve`, SQLite) against a
+bare FastAPI endpoint served by the same uvicorn, measured by the same client in the same run.
+
+Reports the throughput ratio (closed loop), p50/p99 at a fixed 100 requests/s (open loop), and how
+latency moves from 1k to 100k users and from 10 to 100k events for the asking users.
+Targets (issue #3): ratio ≥ 0.5; p99 ≤ 20 ms at 100 rps; latency flat across sizes.
+
+    uv run python -m bench.recommend [--seconds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+from services.auth.tokens import mint_token
+from tests.postgres_cluster import free_port
+
+OO = [sys.executable, "-m", "services"]
+ASKERS = 20
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+        if process.poll() is not None:
+            break
+    raise RuntimeError(f"{url} never became ready")
+
+
+def serve_oo(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [*OO, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    wait_ready(f"http://127.0.0.1:{port}/ready", process)
+    return process
+
+
+def serve_bare(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.bare_app:app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_ready(f"http://127.0.0.1:{port}/docs", process)
+    return process
+
+
+def signals(now: datetime) -> list[dict]:
+    def event(kind: str, payload: dict) -> dict:
+        return {
+            "id": str(uuid.uuid4()),
+            "type": kind,
+            "occurred_at": (now - timedelta(minutes=2)).isoformat(),
+            "payload": payload,
+        }
+
+    return [
+        event("recommender.context_observed.v1", {"timezone": "Europe/Berlin", "device_class": "phone"}),
+        event("profile.checkin_recorded.v1", {"energy": 3, "mood": 3}),
+        event(
+            "profile.habit_defined.v1",
+            {"habit_id": "walk", "name": "a walk", "window_start_hour": 0, "window_end_hour": 24},
+        ),
+        *[
+            event(
+                "integrations.task_added.v1",
+                {
+                    "task_id": f"t{i}",
+                    "title": f"Task {i}",
+                    "estimated_minutes": 5 + i,
+                    "priority": 1 + i % 4,
+                    "due": (now + timedelta(hours=i * 5 - 20)).isoformat(),
+                },
+            )
+            for i in range(7)
+        ],
+    ]
+
+
+def populate(data_dir: Path, env: dict[str, str], users: int, events_per_asker: int) -> list[str]:
+    """Askers get real signals through the API; the rest of the population is cloned in bulk."""
+    port = free_port()
+    server = serve_oo(env, port)
+    tokens = []
+    try:
+        database = sqlite3.connect(data_dir / "oo.sqlite3")
+        now = datetime.now(UTC)
+        for index in range(ASKERS):
+            user_id = f"usr_asker{index:04d}"
+            token = mint_token()
+            database.execute(
+                "INSERT INTO auth_users VALUES (?, 'regular', 'active', ?)",
+                (user_id, now.strftime("%Y-%m-%d %H:%M:%S.%f")),
+            )
+            database.execute(
+                "INSERT INTO auth_api_tokens VALUES (?, ?, 'bench', ?, ?, ?, NULL)",
+                (
+                    token.token_id,
+                    user_id,
+                    token.secret_sha256,
+                    json.dumps(["tips", "events:write"]),
+                    now.strftime("%Y-%m-%d %H:%M:%S.%f"),
+                ),
+            )
+            tokens.append(token.plaintext)
+        database.commit()
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            for plaintext in tokens:
+                headers = {"Authorization": f"Bearer {plaintext}"}
+                assert client.post("/v1/events", json={"events": signals(now)}, headers=headers).status_code == 200
+                for _ in range(3):
+                    response = client.post("/v1/recommend", json={}, headers=headers)
+                    body = response.json()
+                    if body["tip"]:
+                        client.post(
+                            "/v1/feedback",
+                            json={"decision_id": body["decision_id"], "reaction": "later"},
+                            headers=headers,
+                        )
+        _bulk_population(database, users - ASKERS, now)
+        _bulk_events(database, events_per_asker, now)
+        database.commit()
+        database.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+    return tokens
+
+
+def _bulk_population(database: sqlite3.Connection, count: int, now: datetime) -> None:
+    stamp = now.strftime("%Y-%m-%d %H:%M:%S.%f")
+    feature, policy = database.execute(
+        "SELECT f.state, p.state FROM recommender_feature_state f JOIN recommender_policy_state p USING (user_id) "
+        "LIMIT 1"
+    ).fetchone()
+    for start in range(0, count, 10_000):
+        ids = [f"usr_pop{i:07d}" for i in range(start, min(start + 10_000, count))]
+        database.executemany("INSERT INTO auth_users VALUES (?, 'regular', 'active', ?)", [(u, stamp) for u in ids])
+        database.executemany(
+            "INSERT INTO recommender_feature_state VALUES (?, ?, ?)", [(u, feature, stamp) for u in ids]
+        )
+        database.executemany(
+            "INSERT INTO recommender_policy_state VALUES (?, 'lin-ts-v1', 5, ?, ?)", [(u, policy, stamp) for u in ids]
+        )
+
+
+def _bulk_events(database: sqlite3.Connection, per_asker: int, now: datetime) -> None:
+    payload = json.dumps({"energy": 3, "mood": 3})
+    for index in range(ASKERS):
+        rows = [
+            (
+                uuid.uuid4().hex,
+                "profile.checkin_recorded.v1",
+                f"usr_asker{index:04d}",
+                (now - timedelta(minutes=per_asker - i)).strftime("%Y-%m-%d %H:%M:%S.%f"),
+                now.strftime("%Y-%m-%d %H:%M:%S.%f"),
+                "bench",
+                1,
+                payload,
+            )
+            for i in range(per_asker)
+        ]
+        database.executemany(
+            "INSERT INTO events_store (event_id, type, user_id, occurred_at, recorded_at, source, schema_version, "
+            "payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
+
+async def closed_loop(base: str, tokens: list[str], seconds: float, connections: int = 8) -> float:
+    done = 0
+    deadline = time.perf_counter() + seconds
+    async with httpx.AsyncClient(base_url=base, limits=httpx.Limits(max_connections=connections)) as client:
+
+        async def worker(offset: int) -> None:
+            nonlocal done
+            i = offset
+            while time.perf_counter() < deadline:
+                token = tokens[i % len(tokens)]
+                response = await client.post("/v1/recommend", json={}, headers={"Authorization": f"Bearer {token}"})
+                if response.status_code != 200:
+                    raise RuntimeError(response.text[:300])
+                done += 1
+                i += connections
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(k) for k in range(connections)))
+        return done / (time.perf_counter() - started)
+
+
+async def open_loop(base: str, tokens: list[str], rate: float, seconds: float) -> list[float]:
+    latencies: list[float] = []
+    async with httpx.AsyncClient(base_url=base, limits=httpx.Limits(max_connections=64)) as client:
+
+        async def one(i: int) -> None:
+            started = time.perf_counter()
+            response = await client.post(
+                "/v1/recommend", json={}, headers={"Authorization": f"Bearer {tokens[i % len(tokens)]}"}
+            )
+            latencies.append((time.perf_counter() - started) * 1000)
+            if response.status_code != 200:
+                raise RuntimeError(response.text[:300])
+
+        tasks = []
+        start = time.perf_counter()
+        for i in range(int(rate * seconds)):
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(i)))
+        await asyncio.gather(*tasks)
+    return latencies
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[int(q) - 1]
+
+
+def measure(base: str, tokens: list[str], seconds: float) -> tuple[float, float, float]:
+    asyncio.run(closed_loop(base, tokens, 1.0))  # warm-up
+    throughput = asyncio.run(closed_loop(base, tokens, seconds))
+    latencies = asyncio.run(open_loop(base, tokens, 100, seconds))
+    return throughput, pct(latencies, 50), pct(latencies, 99)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    args = parser.parse_args()
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith("OO_") and k != "DATABASE_URL"}
+    base_env |= {"OO_LOG_LEVEL": "WARNING", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+
+    port = free_port()
+    bare = serve_bare(base_env, port)
+    try:
+        bare_rps, bare_p50, bare_p99 = measure(f"http://127.0.0.1:{port}", ["x"], args.seconds)
+    finally:
+        bare.terminate()
+        bare.wait(timeout=15)
+    print(f"bare FastAPI          {bare_rps:8,.0f} req/s | at 100 rps p50 {bare_p50:6.2f} ms  p99 {bare_p99:6.2f} ms")
+
+    for users, events in ((1_000, 10), (100_000, 10), (1_000, 100_000)):
+        with tempfile.TemporaryDirectory() as data_dir:
+            env = {**base_env, "OO_DATA_DIR": data_dir}
+            tokens = populate(Path(data_dir), env, users, events)
+            port = free_port()
+            server = serve_oo(env, port)
+            try:
+                rps, p50, p99 = measure(f"http://127.0.0.1:{port}", tokens, args.seconds)
+            finally:
+                server.terminate()
+                server.wait(timeout=15)
+        print(
+            f"oO {users:>7,} users, {events:>7,} events/asker {rps:8,.0f} req/s (ratio {rps / bare_rps:.2f}) | "
+            f"at 100 rps p50 {p50:6.2f} ms  p99 {p99:6.2f} ms"
+        )
+
+
+if __name__ == "__main__":
+    main()
