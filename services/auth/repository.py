@@ -41,8 +41,14 @@ class AuthRepository:
     async def add_token(self, uow: UnitOfWork, **values: Any) -> None:
         await uow.session.execute(auth_api_tokens.insert().values(**values))
 
-    async def token(self, uow: UnitOfWork, token_id: str) -> Row[Any] | None:
-        query = select(auth_api_tokens).where(auth_api_tokens.c.token_id == token_id)
+    async def token_with_user_status(self, uow: UnitOfWork, token_id: str) -> Row[Any] | None:
+        """The token and its user's status in one round trip, the user's row share-locked (see `user`)."""
+        query = (
+            select(auth_api_tokens, auth_users.c.status.label("user_status"))
+            .join(auth_users, auth_users.c.user_id == auth_api_tokens.c.user_id)
+            .where(auth_api_tokens.c.token_id == token_id)
+            .with_for_update(read=True, of=auth_users)
+        )
         return (await uow.session.execute(query)).first()
 
     async def tokens_of(self, uow: UnitOfWork, user_id: str) -> list[Row[Any]]:

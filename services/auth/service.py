@@ -69,11 +69,10 @@ class IdentityService:
         if parsed is None:
             return None
         token_id, secret = parsed
-        row = await self._repository.token(uow, token_id)
+        row = await self._repository.token_with_user_status(uow, token_id)
         if row is None or row.revoked_at is not None or not secret_matches(secret, row.secret_sha256):
             return None
-        user = await self._repository.user(uow, row.user_id, lock=True)
-        if user is None or user.status != "active":
+        if row.user_status != "active":
             return None
         return Principal(
             user_id=row.user_id, scopes=frozenset(Scope(s) for s in row.scopes), method=AuthMethod.api_token
