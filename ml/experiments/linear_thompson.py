@@ -4,9 +4,12 @@ Model: reward = θ·x + noise, θ ~ N(μ0, (λA)⁻¹) a priori (μ0 from `prior
 expected reward minus the cost of an interruption; silence is worth 0, so the policy stays silent
 when no sampled tip value is positive — it learns *when* to choose silence from how tips fare.
 
-State: precision A = λI + Σ x xᵀ and b = λμ0 + Σ r x (float64, base64). The decision is one posterior
-draw; its propensity is the share of `draws` posterior draws (the decision's included) that pick the
-same option, so it is never 0 and the options' probabilities sum to 1.
+State: the posterior covariance Σ = (λI + Σ x xᵀ)⁻¹, kept by Sherman–Morrison rank-one updates, and
+b = λμ0 + Σ r x (float64, base64); the mean is Σb. A decision samples the candidates' values directly
+from their joint posterior N(Xμ, σ² XΣXᵀ) — exactly Thompson sampling over θ, at the cost of a K×K
+Cholesky instead of a d×d one. The decision is one draw; its propensity is the share of `draws`
+draws (the decision's included) that pick the same option, so it is never 0 and the options'
+probabilities sum to 1.
 """
 
 from __future__ import annotations
@@ -46,39 +49,61 @@ class LinearThompson:
     noise: float = 0.35
     tip_cost: float = 0.1
     draws: int = 32
+    allow_silence: bool = True
+    population_prior: bool = True  # False: a zero prior mean (for synthetic tracks with no population)
 
     def initial_state(self) -> PolicyState:
-        a = np.eye(DIMENSION) * self.prior_precision
-        b = self.prior_precision * prior_mean()
-        return {"version": self.version, "n": 0, "A": _pack(a), "b": _pack(b)}
+        covariance = np.eye(DIMENSION) / self.prior_precision
+        b = self.prior_precision * (prior_mean() if self.population_prior else np.zeros(DIMENSION))
+        return {"version": self.version, "n": 0, "cov": _pack(covariance), "b": _pack(b)}
 
-    def _posterior(self, state: PolicyState) -> tuple[np.ndarray, np.ndarray]:
-        a = _unpack(state["A"], (DIMENSION, DIMENSION))
-        b = _unpack(state["b"], (DIMENSION,))
-        chol = np.linalg.cholesky(a)
-        mean = np.linalg.solve(a, b)
-        return mean, chol
+    def posterior(self, state: PolicyState) -> LinearThompsonPosterior:
+        """The state decoded once, for many decisions in memory (the benchmark, batch replays)."""
+        return LinearThompsonPosterior(
+            self, _unpack(state["cov"], (DIMENSION, DIMENSION)), _unpack(state["b"], (DIMENSION,)), int(state["n"])
+        )
 
     def select(
         self, state: PolicyState, ctx: UserContext, candidates: list[TipCandidate], rng: np.random.Generator
     ) -> Selection:
         if not candidates:
             return Selection(None, 1.0, np.array([1.0]))
-        mean, chol = self._posterior(state)
-        x = featurize(ctx, candidates)
-        # θ = μ + σ L⁻ᵀ z  has covariance σ² A⁻¹ when A = L Lᵀ.
-        z = rng.standard_normal((DIMENSION, self.draws))
-        thetas = mean[:, None] + self.noise * np.linalg.solve(chol.T, z)
-        values = x @ thetas - self.tip_cost  # (candidates, draws)
-        with_silence = np.vstack([np.zeros((1, self.draws)), values])
-        winners = np.argmax(with_silence, axis=0)
-        probabilities = np.bincount(winners, minlength=len(candidates) + 1) / self.draws
-        choice = int(winners[0])
-        return Selection(None if choice == 0 else choice - 1, float(probabilities[choice]), probabilities)
+        return self.posterior(state).select(featurize(ctx, candidates), rng)
 
     def update(self, state: PolicyState, ctx: UserContext, candidate: TipCandidate, reward: float) -> PolicyState:
         """Fold in one shown tip's outcome value (done 1, later 0.3, not for me −0.3; see REWARDS)."""
-        x = featurize(ctx, [candidate])[0]
-        a = _unpack(state["A"], (DIMENSION, DIMENSION)) + np.outer(x, x)
-        b = _unpack(state["b"], (DIMENSION,)) + reward * x
-        return {"version": self.version, "n": int(state["n"]) + 1, "A": _pack(a), "b": _pack(b)}
+        posterior = self.posterior(state)
+        posterior.update(featurize(ctx, [candidate])[0], reward)
+        return posterior.state()
+
+
+class LinearThompsonPosterior:
+    def __init__(self, policy: LinearThompson, covariance: np.ndarray, b: np.ndarray, n: int) -> None:
+        self.policy = policy
+        self.covariance = covariance
+        self.b = b
+        self.n = n
+
+    def select(self, x: np.ndarray, rng: np.random.Generator) -> Selection:
+        """Choose among the rows of a (candidates × DIMENSION) feature matrix, or silence."""
+        policy = self.policy
+        mean = self.covariance @ self.b
+        spread = x @ self.covariance @ x.T * policy.noise**2
+        chol = np.linalg.cholesky(spread + 1e-9 * np.eye(len(x)))
+        values = (x @ mean)[:, None] + chol @ rng.standard_normal((len(x), policy.draws)) - policy.tip_cost
+        if policy.allow_silence:
+            values = np.vstack([np.zeros((1, policy.draws)), values])
+        winners = np.argmax(values, axis=0)
+        counts = np.bincount(winners, minlength=len(values)) / policy.draws
+        probabilities = counts if policy.allow_silence else np.concatenate([[0.0], counts])
+        choice = int(winners[0]) + (0 if policy.allow_silence else 1)
+        return Selection(None if choice == 0 else choice - 1, float(probabilities[choice]), probabilities)
+
+    def update(self, x: np.ndarray, reward: float) -> None:
+        shrink = self.covariance @ x
+        self.covariance -= np.outer(shrink, shrink) / (1.0 + x @ shrink)
+        self.b += reward * x
+        self.n += 1
+
+    def state(self) -> PolicyState:
+        return {"version": self.policy.version, "n": self.n, "cov": _pack(self.covariance), "b": _pack(self.b)}
