@@ -133,7 +133,7 @@ def tune(rounds: int) -> dict[str, dict[str, float]]:
     from bench.oo_bench.baselines import LinUCB
 
     worlds = [make_world(seed, rounds) for seed in TUNING_SEEDS]
-    oo_grid = [{"noise": n, "prior_precision": p} for n in (0.05, 0.1, 0.15, 0.2, 0.3) for p in (1.0, 4.0)]
+    oo_grid = [{"noise": n, "prior_precision": p} for n in (0.01, 0.02, 0.03, 0.05, 0.08) for p in (1.0, 4.0)]
     linucb_grid = [{"alpha": a} for a in (0.1, 0.2, 0.35, 0.5, 1.0)]
 
     def best(make: Callable[[int, dict[str, float]], object], grid: list[dict[str, float]]) -> dict[str, float]:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import event, text
@@ -40,6 +41,7 @@ class Database:
         # Same pool; the option only tells SQLite's BEGIN hook that this transaction only reads.
         readers = self.engine.execution_options(oo_sqlite_begin="BEGIN")
         self._readers = async_sessionmaker(readers, expire_on_commit=False, autoflush=False)
+        self._sqlite_writer = asyncio.Lock()
 
     @asynccontextmanager
     async def transaction(self, *, write: bool = True) -> AsyncIterator[UnitOfWork]:
@@ -48,7 +50,10 @@ class Database:
         After-commit callbacks (event dispatch) run only once the commit has succeeded.
         """
         sessions = self._writers if write else self._readers
-        async with sessions() as session, session.begin():
+        # SQLite has one writer at a time; waiting for it in SQLite's busy handler means sleeping in
+        # steps of up to 100 ms. Queue this process's writers here instead (reads run concurrently).
+        queue = self._sqlite_writer if write and self.dialect == "sqlite" else nullcontext()
+        async with queue, sessions() as session, session.begin():
             uow = UnitOfWork(session, self.dialect)
             yield uow
         await uow.run_after_commit()
