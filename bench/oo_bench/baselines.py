@@ -57,7 +57,9 @@ class VowpalSquareCB:
         return ["|a " + " ".join(f"f{j}:{v:.4f}" for j, v in enumerate(row) if v) for row in x]
 
     def select(self, x: np.ndarray) -> int:
-        lines = self._lines(x)
+        return self.select_lines(self._lines(x))
+
+    def select_lines(self, lines: list[str]) -> int:
         probabilities = np.clip(np.asarray(self.vw.predict(lines), dtype=float), 0.0, None)  # float32 rounding
         probabilities /= probabilities.sum()
         choice = int(self.rng.choice(len(lines), p=probabilities))
@@ -65,9 +67,10 @@ class VowpalSquareCB:
         return choice
 
     def update(self, x: np.ndarray, reward: float) -> None:
+        self.learn_cost(1.0 - reward)
+
+    def learn_cost(self, cost: float) -> None:
         assert self._last is not None
         lines, choice, probability = self._last
         # ADF label "0:cost:probability" on the chosen action's line only.
-        self.vw.learn(
-            [f"0:{1.0 - reward}:{probability} {line}" if i == choice else line for i, line in enumerate(lines)]
-        )
+        self.vw.learn([f"0:{cost}:{probability} {line}" if i == choice else line for i, line in enumerate(lines)])
