@@ -8,21 +8,15 @@ from typing import Any
 
 from ml.features.context import assemble_context
 from ml.features.state import FeatureState
-from oo_contracts.events import EventEnvelope, schema_version_of
+from oo_contracts.events import EventEnvelope, envelope
 from oo_contracts.recommendation import UserContext
 
 NOON = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 def event(event_type: str, payload: dict[str, Any], at: datetime = NOON) -> EventEnvelope:
-    return EventEnvelope(
-        id=uuid.uuid4(),
-        type=event_type,
-        user_id="usr_test",
-        occurred_at=at,
-        source="test",
-        schema_version=schema_version_of(event_type),
-        payload=payload,
+    return envelope(
+        event_id=uuid.uuid4(), event_type=event_type, user_id="usr_test", occurred_at=at, source="test", payload=payload
     )
 
 

@@ -25,7 +25,7 @@ from ml.experiments.linear_thompson import LinearThompson
 from ml.features.context import assemble_context
 from ml.features.state import FeatureState
 from ml.serving.rules import SOURCES, generate
-from oo_contracts.events import EventEnvelope, Reaction, schema_version_of
+from oo_contracts.events import EventEnvelope, Reaction, envelope
 from oo_contracts.recommendation import REWARDS, TipCandidate, UserContext
 
 SLOT_HOURS = list(range(7, 22))  # 15 decision slots a day
@@ -105,14 +105,8 @@ class Person:
 
 
 def _event(event_type: str, payload: dict, at: datetime) -> EventEnvelope:
-    return EventEnvelope(
-        id=uuid.uuid4(),
-        type=event_type,
-        user_id="sim",
-        occurred_at=at,
-        source="sim",
-        schema_version=schema_version_of(event_type),
-        payload=payload,
+    return envelope(
+        event_id=uuid.uuid4(), event_type=event_type, user_id="sim", occurred_at=at, source="sim", payload=payload
     )
 
 

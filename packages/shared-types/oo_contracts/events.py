@@ -300,10 +300,12 @@ def envelope(
     user_id: str,
     occurred_at: datetime,
     source: str,
-    payload: Payload,
+    payload: Payload | dict[str, Any],
 ) -> EventEnvelope:
     """Build an envelope for a registered type, validating the payload against its schema."""
     schema = PAYLOAD_SCHEMAS[event_type]
+    if isinstance(payload, dict):
+        payload = schema.model_validate(payload)
     if not isinstance(payload, schema):
         raise TypeError(f"{event_type} carries {schema.__name__}, not {type(payload).__name__}")
     return EventEnvelope(
