@@ -195,3 +195,24 @@ async def test_recommender_state_is_exported_and_deleted(client, container):
     assert export["policy"]["observations"] == 1
     assert any(d["decision_id"] == body["decision_id"] and d["reaction"] == "done" for d in export["decisions"])
     assert export["feature_state"]["timezone"] == "UTC"
+
+
+async def test_the_request_context_is_a_signal_only_when_it_changes(client, container):
+    _, token = await new_user_with_token(container)
+
+    async def ask(timezone: str) -> None:
+        response = await client.post(
+            "/v1/recommend", json={"timezone": timezone, "device_class": "phone"}, headers=bearer(token)
+        )
+        assert response.status_code == 200
+
+    for timezone in ("Europe/Berlin", "Europe/Berlin", "Asia/Tokyo", "Asia/Tokyo"):
+        await ask(timezone)
+    export = (await client.get("/v1/me/export", headers=bearer(token))).json()
+    observed = [
+        e["payload"]["timezone"] for e in export["events"]["events"] if e["type"] == "recommender.context_observed.v1"
+    ]
+    assert observed == ["Europe/Berlin", "Asia/Tokyo"]
+    assert export["recommender"]["feature_state"]["timezone"] == "Asia/Tokyo"
+    bad = await client.post("/v1/recommend", json={"timezone": "Mars/Base"}, headers=bearer(token))
+    assert bad.status_code == 422

@@ -26,7 +26,7 @@ from oo_contracts.recommendation import (
     TipCandidate,
     UserContext,
 )
-from services.kernel.errors import Conflict, NotFound
+from services.kernel.errors import Conflict, NotFound, Unavailable
 from services.kernel.ports import EventPublisher
 from services.kernel.unit_of_work import UnitOfWork
 from services.recommender.repository import RecommenderRepository
@@ -62,9 +62,10 @@ class RecommendService:
     ) -> RecommendResponse:
         now = now or datetime.now(UTC)
         user_id = principal.user_id
-        if request.timezone or request.device_class:
-            await self._record_context(uow, user_id, request, now)
         state = await self._repository.feature_state(uow, user_id) or self._features.initial_state()
+        if self._context_changed(state, request):
+            await self._record_context(uow, user_id, state, request, now)
+            state = await self._repository.feature_state(uow, user_id) or state
         context = self._features.context(user_id, state, now)
         candidates = (await self._ml.generate(GenerateRequest(context=context))).candidates
         policy = await self._repository.policy_state(uow, user_id)
@@ -77,6 +78,8 @@ class RecommendService:
             )
         )
         chosen = next((c for c in candidates if c.candidate_id == ranked.chosen), None)
+        if ranked.chosen is not None and chosen is None:
+            raise Unavailable("the ML policy chose a candidate it was not offered", code="ml_unavailable")
         decision_id = uuid.uuid4()
         await self._repository.add_decision(
             uow,
@@ -158,8 +161,16 @@ class RecommendService:
         await self._publish(uow, "recommender.tip_reacted.v1", principal.user_id, now, reacted)
         return FeedbackResponse(decision_id=request.decision_id, reaction=request.reaction, learned=True)
 
-    async def _record_context(self, uow: UnitOfWork, user_id: str, request: RecommendRequest, now: datetime) -> None:
-        state = await self._repository.feature_state(uow, user_id) or self._features.initial_state()
+    @staticmethod
+    def _context_changed(state: dict[str, Any], request: RecommendRequest) -> bool:
+        """A page sends its context with every ask; only a change is a signal worth an event."""
+        return (request.timezone is not None and request.timezone != state.get("timezone")) or (
+            request.device_class is not None and request.device_class.value != state.get("device_class")
+        )
+
+    async def _record_context(
+        self, uow: UnitOfWork, user_id: str, state: dict[str, Any], request: RecommendRequest, now: datetime
+    ) -> None:
         observed = ContextObserved(
             timezone=request.timezone or state.get("timezone", "UTC"),
             device_class=request.device_class or DeviceClass(state.get("device_class", "phone")),
