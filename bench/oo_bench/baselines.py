@@ -35,6 +35,13 @@ class LinUCB:
         width = np.sqrt(np.einsum("ij,jk,ik->i", x, self.inverse, x))
         return int(np.argmax(x @ theta + self.alpha * width))
 
+    def select_or_silence(self, x: np.ndarray, cost: float) -> int | None:
+        theta = self.inverse @ self.b
+        width = np.sqrt(np.einsum("ij,jk,ik->i", x, self.inverse, x))
+        values = x @ theta + self.alpha * width - cost
+        best = int(np.argmax(values))
+        return best if values[best] > 0 else None
+
     def update(self, x: np.ndarray, reward: float) -> None:
         shrink = self.inverse @ x
         self.inverse -= np.outer(shrink, shrink) / (1.0 + x @ shrink)

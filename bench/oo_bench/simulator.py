@@ -20,7 +20,8 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from ml.experiments.featurize import featurize
+from bench.oo_bench.baselines import LinUCB
+from ml.experiments.featurize import DIMENSION, featurize
 from ml.experiments.linear_thompson import LinearThompson
 from ml.features.context import assemble_context
 from ml.features.state import FeatureState
@@ -211,6 +212,7 @@ def simulate(seed: int, days: int, chooser: str, params: dict[str, float] | None
     state.apply(_event("recommender.context_observed.v1", {"timezone": "UTC", "device_class": "phone"}, START))
     policy = LinearThompson(**(params or {}))  # type: ignore[arg-type]
     vw = _VowpalWithSilence(seed) if chooser == "vw" else None
+    linucb = LinUCB(DIMENSION, alpha=0.5) if chooser == "linucb" else None
     posterior = policy.posterior(policy.initial_state())
     rng = np.random.default_rng(seed + 30_000)
     utility, shown_total, previous = 0.0, 0, START
@@ -234,6 +236,9 @@ def simulate(seed: int, days: int, chooser: str, params: dict[str, float] | None
                 choice = int(np.argmax(values)) if values and max(values) > 0 and not capped else None
             elif vw is not None:
                 choice = vw.select(featurize(ctx, candidates) if candidates else np.zeros((0, 1)))
+            elif linucb is not None:
+                # Silence is worth 0; a tip its optimistic value minus the attention cost.
+                choice = linucb.select_or_silence(featurize(ctx, candidates), ATTENTION_COST) if candidates else None
             elif chooser == "uniform":
                 choice = int(rng.integers(len(candidates))) if candidates else None
             elif chooser == "schedule3":
@@ -248,6 +253,8 @@ def simulate(seed: int, days: int, chooser: str, params: dict[str, float] | None
             outcome = person.react(candidate, at, coins[day, slot, 0], coins[day, slot, 1])
             if vw is not None and outcome != "ignored":
                 vw.learn(VALUE[outcome] - ATTENTION_COST)
+            if linucb is not None and outcome != "ignored":
+                linucb.update(featurize(ctx, [candidate])[0], VALUE[outcome])
             utility += VALUE[outcome] - ATTENTION_COST
             shown_total += 1
             shown_today += 1
@@ -319,6 +326,7 @@ def main() -> None:
         ("oo", best),
         ("oo_cap3", best),
         ("vw", None),
+        ("linucb", None),
         ("schedule3", None),
         ("uniform", None),
         ("oracle", None),
