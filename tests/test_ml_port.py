@@ -69,3 +69,17 @@ def test_the_api_reaches_a_real_ml_process_over_http(tmp_path):
             asyncio.run(journey())
             calls = httpx.get(f"{ml_url}/metrics").text
             assert 'oo_ml_calls_total{endpoint="rank"} 1.0' in calls
+
+
+async def test_an_unreachable_ml_sidecar_is_a_503_not_a_500(container):
+    from services.app import create_app
+    from tests.conftest import LOOPBACK, bearer, new_user_with_token
+
+    container.recommender.service._ml = HttpMl(f"http://127.0.0.1:{free_port()}", timeout=1)
+    app = create_app(container=container)
+    _, token = await new_user_with_token(container)
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url=LOOPBACK) as client:
+        response = await client.post("/v1/recommend", headers=bearer(token))
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "ml_unavailable"
