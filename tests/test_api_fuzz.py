@@ -59,7 +59,9 @@ def test_every_operation_answers_as_documented(fuzz_server: tuple[str, str]) -> 
             continue  # deleting the account would end every later case; test_privacy.py covers it
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=40, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck)
+        )
         def check(case: schemathesis.Case) -> None:
             response = case.call(base_url=base, headers=headers)
             case.validate_response(response, excluded_checks=[positive_data_acceptance])
