@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI
+from sqlalchemy.exc import SQLAlchemyError
 
 from services.bootstrap import Container, bootstrap
 from services.gateway.assembly import build_http_app
@@ -17,12 +18,27 @@ from services.settings import Settings, load_settings
 log = structlog.get_logger(__name__)
 
 
+async def _ensure_local_user(container: Container) -> None:
+    """Make the local user now, in a write transaction, so that a first GET never has to write.
+
+    Storage that is not ready yet must not stop start-up: `/ready` reports it, and the first request
+    makes the user instead.
+    """
+    try:
+        async with container.database.transaction() as uow:
+            await container.auth.identity.local_principal(uow)
+    except (SQLAlchemyError, OSError):
+        log.warning("local_user_deferred", reason="storage not ready")
+
+
 def create_app(settings: Settings | None = None, *, container: Container | None = None) -> FastAPI:
     container = container or bootstrap(settings or load_settings())
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await container.prepare_storage()
+        if container.settings.gateway.local_mode:
+            await _ensure_local_user(container)
         # In the embedded default the api process also runs the worker's jobs.
         resumer = asyncio.create_task(
             run_periodically(container.profile.privacy.resume_pending, container.settings.core.deletion_resume_seconds),
