@@ -25,7 +25,7 @@ from oo_contracts.events import TipKind
 from oo_contracts.recommendation import TipCandidate, UserContext
 
 ARMS = 30
-EVALUATION_SEEDS = range(0, 5)
+EVALUATION_SEEDS = range(0, 20)
 TUNING_SEEDS = range(1000, 1005)
 
 
@@ -151,26 +151,33 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=20_000)
     parser.add_argument("--tuning-rounds", type=int, default=5_000)
+    parser.add_argument("--seeds", type=int, default=len(EVALUATION_SEEDS), help="evaluation seeds to run")
     args = parser.parse_args()
 
     tuned = tune(args.tuning_rounds)
     print(
         f"oO-bench S1 stationary: K={ARMS}, d={DIMENSION}, T={args.rounds}, evaluation seeds "
-        f"{EVALUATION_SEEDS.start}-{EVALUATION_SEEDS.stop - 1}; tuned on {TUNING_SEEDS.start}-"
+        f"{EVALUATION_SEEDS.start}-{EVALUATION_SEEDS.start + args.seeds - 1}; tuned on {TUNING_SEEDS.start}-"
         f"{TUNING_SEEDS.stop - 1}: {tuned}"
     )
     results: dict[str, list[tuple[float, float]]] = {}
-    for seed in EVALUATION_SEEDS:
+    for seed in EVALUATION_SEEDS[: args.seeds]:
         world = make_world(seed, args.rounds)
         for policy in policies(seed, tuned):
             results.setdefault(policy.name, []).append(run(policy, world))  # type: ignore[attr-defined]
-    vw_best = min(np.mean([r for r, _ in v]) for k, v in results.items() if k.startswith("VW"))
+    vw_name = min((k for k in results if k.startswith("VW")), key=lambda k: np.mean([r for r, _ in results[k]]))
+    vw_runs = np.array([r for r, _ in results[vw_name]])
+    rng = np.random.default_rng(0)
     for name, runs in results.items():
-        regret = float(np.mean([r for r, _ in runs]))
+        regrets = np.array([r for r, _ in runs])
         speed = float(np.mean([s for _, s in runs]))
+        # Paired bootstrap over seeds of the relative reduction in regret against the best VW.
+        picks = rng.integers(0, len(regrets), (2000, len(regrets)))
+        reductions = 1 - regrets[picks].mean(axis=1) / vw_runs[picks].mean(axis=1)
+        low, high = np.percentile(reductions, [2.5, 97.5])
         print(
-            f"  {name:34} regret/round {regret:.4f}  ({1 - regret / vw_best:+.0%} vs best VW)  "
-            f"{speed:8,.0f} decisions+updates/s"
+            f"  {name:34} regret/round {regrets.mean():.4f}  {1 - regrets.mean() / vw_runs.mean():+.0%} vs "
+            f"{vw_name} (95% CI {low:+.0%}..{high:+.0%})  {speed:8,.0f} decisions+updates/s"
         )
 
 
