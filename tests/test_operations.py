@@ -89,4 +89,5 @@ async def test_the_page_is_served_at_the_root(client):
     response = await client.get("/")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
-    assert "<main>" in response.text
+    assert "<main" in response.text
+    assert 'fetch("/v1/recommend"' in response.text
