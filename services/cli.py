@@ -9,6 +9,7 @@ from typing import Annotated, TypeVar
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 
 from oo_contracts.identity import ALL_SCOPES, Scope
 from services.bootstrap import Container, bootstrap
@@ -34,7 +35,12 @@ def _settings(**gateway_overrides: object) -> Settings:
         raise typer.Exit(2) from None
     overrides = {key: value for key, value in gateway_overrides.items() if value is not None}
     if overrides:
-        gateway = type(settings.gateway).model_validate({**settings.gateway.model_dump(), **overrides})
+        try:
+            gateway = type(settings.gateway).model_validate({**settings.gateway.model_dump(), **overrides})
+        except ValidationError as error:
+            wrong = "; ".join(f"--{e['loc'][0]}={e.get('input')!r}: {e['msg']}" for e in error.errors())
+            typer.echo(f"oo: invalid option: {wrong}", err=True)
+            raise typer.Exit(2) from None
         settings = dataclasses.replace(settings, gateway=gateway)
     configure_logging(settings.core.log_level)
     return settings

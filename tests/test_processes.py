@@ -120,6 +120,15 @@ def test_a_wrong_setting_stops_start_up_naming_the_variable(tmp_path, variable, 
     assert f"{variable}={value!r}" in done.stderr
 
 
+def test_a_wrong_option_is_refused_with_a_message_not_a_traceback(tmp_path):
+    done = subprocess.run(
+        [*OO, "serve", "--port", "70000"], env=_env(tmp_path), capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert "--port=70000" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_nothing_connects_or_writes_at_import_time(tmp_path):
     data_dir = tmp_path / "never-made"
     code = "import services.app, services.worker, services.cli, ml.serving.app"
