@@ -79,6 +79,11 @@ async def test_silence_is_a_null_tip_with_retry_after(client, container):
     seen_silence = False
     for _ in range(30):
         body = (await client.post("/v1/recommend", headers=bearer(token))).json()
+        if body["tip"] is not None:  # a shown tip stays until reacted to: react, then ask again
+            await client.post(
+                "/v1/feedback", json={"decision_id": body["decision_id"], "reaction": "later"}, headers=bearer(token)
+            )
+            continue
         if body["tip"] is None:
             assert body["retry_after"] > 0
             seen_silence = True
@@ -177,11 +182,20 @@ async def test_a_done_todo_is_never_suggested_again(client, container):
                 "/v1/feedback", json={"decision_id": body["decision_id"], "reaction": "done"}, headers=bearer(token)
             )
             break
+        if tip:
+            await client.post(
+                "/v1/feedback", json={"decision_id": body["decision_id"], "reaction": "later"}, headers=bearer(token)
+            )
     else:
         pytest.fail("the task was never suggested")
     for _ in range(20):
-        tip = (await client.post("/v1/recommend", headers=bearer(token))).json()["tip"]
-        assert tip is None or (tip["text"] != "Reply to Sam" and "Reply to Sam" not in tip["text"])
+        body = (await client.post("/v1/recommend", headers=bearer(token))).json()
+        tip = body["tip"]
+        assert tip is None or "Reply to Sam" not in tip["text"]
+        if tip:
+            await client.post(
+                "/v1/feedback", json={"decision_id": body["decision_id"], "reaction": "later"}, headers=bearer(token)
+            )
 
 
 async def test_recommender_state_is_exported_and_deleted(client, container):
@@ -216,3 +230,36 @@ async def test_the_request_context_is_a_signal_only_when_it_changes(client, cont
     assert export["recommender"]["feature_state"]["timezone"] == "Asia/Tokyo"
     bad = await client.post("/v1/recommend", json={"timezone": "Mars/Base"}, headers=bearer(token))
     assert bad.status_code == 422
+
+
+async def test_a_shown_tip_stays_until_the_person_reacts(client, container):
+    _, token = await new_user_with_token(container)
+    await person_with_a_day(client, token)
+    first = await recommend_until_tip(client, token)
+    again = (await client.post("/v1/recommend", headers=bearer(token))).json()
+    assert again == first
+    await client.post(
+        "/v1/feedback", json={"decision_id": first["decision_id"], "reaction": "dismiss"}, headers=bearer(token)
+    )
+    after = (await client.post("/v1/recommend", headers=bearer(token))).json()
+    assert after["decision_id"] != first["decision_id"]
+    assert after["tip"] is None or after["tip"]["id"] != first["tip"]["id"]
+
+
+async def test_a_held_todo_is_dropped_once_its_task_is_done_elsewhere(client, container):
+    _, token = await new_user_with_token(container)
+    await person_with_a_day(client, token)
+    for _ in range(40):
+        body = (await client.post("/v1/recommend", headers=bearer(token))).json()
+        if body["tip"] and body["tip"]["source"] in ("quick_win", "energy_match"):
+            break
+        if body["tip"]:
+            await client.post(
+                "/v1/feedback", json={"decision_id": body["decision_id"], "reaction": "later"}, headers=bearer(token)
+            )
+    else:
+        pytest.fail("the task was never suggested")
+    done = signal("integrations.task_completed.v1", {"task_id": "t-sam"}, datetime.now(UTC))
+    assert (await client.post("/v1/events", json={"events": [done]}, headers=bearer(token))).status_code == 200
+    after = (await client.post("/v1/recommend", headers=bearer(token))).json()
+    assert after["decision_id"] != body["decision_id"]

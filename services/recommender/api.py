@@ -26,7 +26,12 @@ class RecommenderModule:
         self.feature_projection = FeatureProjection(repository, features)
         self.user_data = UserRecommendations(repository)
         self.service = RecommendService(
-            repository, ml, features, publisher, silence_retry_seconds=settings.silence_retry_seconds
+            repository,
+            ml,
+            features,
+            publisher,
+            silence_retry_seconds=settings.silence_retry_seconds,
+            tip_hold_seconds=settings.tip_hold_seconds,
         )
 
     async def close(self) -> None:

@@ -62,6 +62,21 @@ class RecommenderRepository:
             query = query.with_for_update()
         return (await uow.session.execute(query)).first()
 
+    async def pending_decision(self, uow: UnitOfWork, user_id: str, since: datetime) -> Row[Any] | None:
+        """The newest decision since `since` that showed a tip nobody has reacted to yet."""
+        query = (
+            select(recommender_decisions)
+            .where(
+                recommender_decisions.c.user_id == user_id,
+                recommender_decisions.c.created_at >= since,
+                recommender_decisions.c.chosen.is_not(None),
+                recommender_decisions.c.reaction.is_(None),
+            )
+            .order_by(recommender_decisions.c.created_at.desc())
+            .limit(1)
+        )
+        return (await uow.session.execute(query)).first()
+
     async def record_reaction(
         self, uow: UnitOfWork, decision_id: UUID, reaction: str, reason: str | None, at: datetime
     ) -> bool:

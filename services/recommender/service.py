@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from oo_contracts.events import ContextObserved, DeviceClass, Reaction, TipReacted, TipShown, envelope
@@ -48,6 +48,7 @@ class RecommendService:
         publisher: EventPublisher,
         *,
         silence_retry_seconds: int,
+        tip_hold_seconds: int = 0,
         seed_source: Callable[[], int] = lambda: secrets.randbits(63),
     ) -> None:
         self.seed_source = seed_source  # tests make decisions reproducible by replacing it
@@ -56,6 +57,7 @@ class RecommendService:
         self._features = features
         self._publisher = publisher
         self._silence_retry = silence_retry_seconds
+        self._tip_hold = timedelta(seconds=tip_hold_seconds)
 
     async def recommend(
         self, uow: UnitOfWork, principal: Principal, request: RecommendRequest, *, now: datetime | None = None
@@ -66,6 +68,9 @@ class RecommendService:
         if self._context_changed(state, request):
             await self._record_context(uow, user_id, state, request, now)
             state = await self._repository.feature_state(uow, user_id) or state
+        held = await self._held_tip(uow, user_id, state, now)
+        if held is not None:
+            return held
         context = self._features.context(user_id, state, now)
         candidates = (await self._ml.generate(GenerateRequest(context=context))).candidates
         policy = await self._repository.policy_state(uow, user_id)
@@ -104,15 +109,23 @@ class RecommendService:
             local_hour=int(context.features["local_hour"]),
         )
         await self._publish(uow, "recommender.tip_shown.v1", user_id, now, shown)
-        tip = Tip(
-            id=chosen.candidate_id,
-            kind=chosen.kind,
-            text=chosen.text,
-            why=chosen.why,
-            source=chosen.source,
-            actions=ACTIONS,
-        )
-        return RecommendResponse(decision_id=decision_id, tip=tip)
+        return RecommendResponse(decision_id=decision_id, tip=_tip(chosen))
+
+    async def _held_tip(
+        self, uow: UnitOfWork, user_id: str, state: dict[str, Any], now: datetime
+    ) -> RecommendResponse | None:
+        """Like a watch face, the tip on show stays until the person reacts (or it gets stale), so
+        opening the page twice shows the same thing and one glance is one decision."""
+        if not self._tip_hold:
+            return None
+        pending = await self._repository.pending_decision(uow, user_id, now - self._tip_hold)
+        if pending is None:
+            return None
+        candidate = _chosen_candidate(pending.candidates, pending.chosen)
+        if candidate.ref_id and _done_since(state, candidate.ref_id, pending.created_at):
+            return None
+
+        return RecommendResponse(decision_id=pending.decision_id, tip=_tip(candidate))
 
     async def feedback(
         self, uow: UnitOfWork, principal: Principal, request: FeedbackRequest, *, now: datetime | None = None
@@ -187,6 +200,28 @@ class RecommendService:
             payload=payload,
         )
         await self._publisher.publish(uow, [event])
+
+
+def _done_since(state: dict[str, Any], ref_id: str, since: datetime) -> bool:
+    """Whether the task or habit a tip is about was done (or removed) after the tip was shown."""
+    if ref_id in state.get("tasks", {}):
+        return False
+    habit = state.get("habits", {}).get(ref_id)
+    if habit is None:
+        return True
+    done_at = habit.get("last_done_at")
+    return done_at is not None and datetime.fromisoformat(done_at) >= since
+
+
+def _tip(candidate: TipCandidate) -> Tip:
+    return Tip(
+        id=candidate.candidate_id,
+        kind=candidate.kind,
+        text=candidate.text,
+        why=candidate.why,
+        source=candidate.source,
+        actions=ACTIONS,
+    )
 
 
 def _chosen_candidate(candidates: list[dict[str, Any]], chosen: str) -> TipCandidate:
