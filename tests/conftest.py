@@ -61,6 +61,17 @@ async def fresh_postgres_url(cluster: PostgresCluster) -> str:
     return cluster.url(name)
 
 
+async def empty_postgres_url(cluster: PostgresCluster) -> str:
+    """A database with no tables at all (not cloned from the migrated template)."""
+    name = f"e_{uuid.uuid4().hex[:16]}"
+    admin = await asyncpg.connect(cluster.admin_url)
+    try:
+        await admin.execute(f"CREATE DATABASE {name}")
+    finally:
+        await admin.close()
+    return cluster.url(name)
+
+
 def make_settings(data_dir: Path, database_url: str | None, **gateway: object) -> Settings:
     return Settings(
         core=CoreSettings(data_dir=data_dir, deletion_resume_seconds=3600),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -11,15 +13,20 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from tests.conftest import empty_postgres_url
 from tests.postgres_cluster import free_port
 from tests.test_processes import OO, _env, running
 
 
-@pytest.fixture(scope="module")
-def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def fuzz_server(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
     data_dir: Path = tmp_path_factory.mktemp("fuzz") / "data"
     # Tokens only: local mode would answer unauthenticated requests as the local user.
     env = _env(data_dir, OO_LOCAL_MODE="false", OO_LOG_LEVEL="WARNING")
+    if request.param == "postgres":
+        cluster = request.getfixturevalue("postgres_cluster")
+        with ThreadPoolExecutor(1) as pool:
+            env["DATABASE_URL"] = pool.submit(asyncio.run, empty_postgres_url(cluster)).result()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with running(env, "serve", "--port", str(port), url=f"{base}/ready"):

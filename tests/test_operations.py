@@ -11,7 +11,7 @@ import httpx
 from services.app import create_app
 from services.bootstrap import bootstrap
 from services.kernel.logging import configure_logging
-from tests.conftest import LOOPBACK, bearer, make_settings, new_user_with_token
+from tests.conftest import LOOPBACK, bearer, empty_postgres_url, make_settings, new_user_with_token
 from tests.events_factory import checkin
 
 
@@ -22,8 +22,11 @@ async def test_health_and_ready(client: httpx.AsyncClient):
     assert ready.json()["checks"] == ["storage", "migrations"]
 
 
-async def test_ready_is_503_until_migrations_are_at_head(tmp_path):
-    settings = make_settings(tmp_path, None)
+async def test_ready_is_503_until_migrations_are_at_head(tmp_path, backend, request):
+    url = None
+    if backend == "postgres":
+        url = await empty_postgres_url(request.getfixturevalue("postgres_cluster"))
+    settings = make_settings(tmp_path, url)
     settings.core.auto_migrate = False
     container = bootstrap(settings)
     app = create_app(container=container)
