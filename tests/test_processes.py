@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -13,8 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import empty_postgres_url
 from tests.events_factory import checkin
-from tests.postgres_cluster import PostgresCluster, free_port
+from tests.postgres_cluster import free_port
 
 OO = [sys.executable, "-m", "services"]
 
@@ -71,28 +73,28 @@ def _new_user_journey(env: dict[str, str]) -> None:
         assert httpx.get(f"{base}/v1/me", headers=auth).status_code == 401
 
 
+def backend_env(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> dict[str, str]:
+    """The environment of a process on SQLite (the default) or on a fresh, empty Postgres database."""
+    if backend == "sqlite":
+        return _env(tmp_path / "data")
+    cluster = request.getfixturevalue("postgres_cluster")
+    url = asyncio.run(empty_postgres_url(cluster))
+    return _env(tmp_path / "data", DATABASE_URL=url)
+
+
 def test_new_user_journey_on_the_embedded_default(tmp_path):
     _new_user_journey(_env(tmp_path / "data"))
     assert (tmp_path / "data" / "oo.sqlite3").exists()
 
 
-def test_new_user_journey_on_postgres(tmp_path, postgres_cluster: PostgresCluster):
-    import asyncio
-
-    import asyncpg
-
-    async def create() -> None:
-        admin = await asyncpg.connect(postgres_cluster.admin_url)
-        await admin.execute("CREATE DATABASE journey")
-        await admin.close()
-
-    asyncio.run(create())
-    _new_user_journey(_env(tmp_path / "data", DATABASE_URL=postgres_cluster.url("journey")))
+def test_new_user_journey_on_postgres(tmp_path, request):
+    _new_user_journey(backend_env(tmp_path, "postgres", request))
     assert not (tmp_path / "data" / "oo.sqlite3").exists()
 
 
-def test_worker_and_ml_sidecar_serve_their_health(tmp_path):
-    env = _env(tmp_path / "data")
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_worker_and_ml_sidecar_serve_their_health(tmp_path, backend, request):
+    env = backend_env(tmp_path, backend, request)
     worker_port, ml_port = free_port(), free_port()
     with running(env, "worker", "--port", str(worker_port), url=f"http://127.0.0.1:{worker_port}/ready"):
         assert httpx.get(f"http://127.0.0.1:{worker_port}/health").json()["status"] == "ok"
@@ -143,8 +145,9 @@ def test_nothing_connects_or_writes_at_import_time(tmp_path):
     assert not data_dir.exists()
 
 
-def test_revoking_a_token_from_the_cli(tmp_path):
-    env = _env(tmp_path / "data")
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_revoking_a_token_from_the_cli(tmp_path, backend, request):
+    env = backend_env(tmp_path, backend, request)
     user_id = oo(env, "users", "create")
     token = oo(env, "tokens", "issue", "--user", user_id, "--scope", "events:write")
     assert oo(env, "tokens", "revoke", token) == "revoked"
