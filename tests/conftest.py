@@ -51,25 +51,23 @@ async def _make_template(cluster: PostgresCluster) -> None:
     await database.dispose()
 
 
-async def fresh_postgres_url(cluster: PostgresCluster) -> str:
+async def new_postgres_database(cluster: PostgresCluster, *, migrated: bool) -> str:
+    """A new database's URL: cloned from the migrated template, or empty (no tables at all)."""
     name = f"t_{uuid.uuid4().hex[:16]}"
     admin = await asyncpg.connect(cluster.admin_url)
     try:
-        await admin.execute(f"CREATE DATABASE {name} TEMPLATE oo_template")
+        await admin.execute(f"CREATE DATABASE {name}" + (" TEMPLATE oo_template" if migrated else ""))
     finally:
         await admin.close()
     return cluster.url(name)
+
+
+async def fresh_postgres_url(cluster: PostgresCluster) -> str:
+    return await new_postgres_database(cluster, migrated=True)
 
 
 async def empty_postgres_url(cluster: PostgresCluster) -> str:
-    """A database with no tables at all (not cloned from the migrated template)."""
-    name = f"e_{uuid.uuid4().hex[:16]}"
-    admin = await asyncpg.connect(cluster.admin_url)
-    try:
-        await admin.execute(f"CREATE DATABASE {name}")
-    finally:
-        await admin.close()
-    return cluster.url(name)
+    return await new_postgres_database(cluster, migrated=False)
 
 
 def make_settings(data_dir: Path, database_url: str | None, **gateway: object) -> Settings:
