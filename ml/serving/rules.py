@@ -7,7 +7,6 @@ proposed for a task already done (done tasks leave the feature state).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from ml.serving.advice_library import ADVICE, mood_band, time_of_day
@@ -263,9 +262,8 @@ GENERATORS: tuple[Callable[[UserContext], list[TipCandidate]], ...] = (
 )
 
 
-def generate(ctx: UserContext, *, now: datetime | None = None) -> list[TipCandidate]:
+def generate(ctx: UserContext) -> list[TipCandidate]:
     """Every rule's candidates, minus those within their cooldown; one per id."""
-    del now  # the context already holds the moment
     shown: dict[str, Any] = ctx.facts.get("hours_since_shown", {})
     seen: set[str] = set()
     candidates = []
