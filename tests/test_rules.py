@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import uuid
+from datetime import datetime, timedelta
 
 from ml.serving.advice_library import ADVICE
 from ml.serving.rules import generate
-from tests.ml_factory import NOON, busy_day_state, context_of, event
+from oo_contracts.events import EventEnvelope
+from tests.ml_factory import NOON, busy_day_state, context_of, event, state_with
 
 
 def by_source(candidates):
@@ -73,7 +75,44 @@ def test_the_advice_library_is_large_and_distinct():
     assert all(len(a.text) <= 90 for a in ADVICE)
 
 
-def test_a_new_person_is_asked_to_check_in():
-    from ml.features.state import FeatureState
+def shown(candidate_id: str, source: str, at: datetime) -> EventEnvelope:
+    return event(
+        "recommender.tip_shown.v1",
+        {
+            "decision_id": str(uuid.uuid4()),
+            "candidate_id": candidate_id,
+            "kind": "advice",
+            "source": source,
+            "local_hour": at.hour,
+        },
+        at,
+    )
 
-    assert "checkin" in by_source(generate(context_of(FeatureState())))
+
+def test_first_run_the_tips_are_the_onboarding_one_step_at_a_time():
+    state = state_with()
+    [step] = generate(context_of(state))
+    assert (step.candidate_id, step.kind, step.prompt) == ("onboarding:checkin", "checkin", "checkin")
+
+    state.apply(event("profile.checkin_recorded.v1", {"energy": 2, "mood": 4}))
+    [step] = generate(context_of(state))
+    assert (step.candidate_id, step.prompt) == ("onboarding:habit", "habit")
+
+    walk = {"habit_id": "walk", "name": "a walk", "window_start_hour": 11, "window_end_hour": 14}
+    state.apply(event("profile.habit_defined.v1", walk))
+    sources = {c.source for c in generate(context_of(state))}
+    assert "onboarding" not in sources
+    assert "habit" in sources
+
+
+def test_a_step_put_off_gives_way_to_ordinary_tips_until_its_cooldown_ends():
+    state = state_with(shown("onboarding:checkin", "onboarding", NOON - timedelta(minutes=30)))
+    assert "onboarding" not in {c.source for c in generate(context_of(state))}
+    assert [c.candidate_id for c in generate(context_of(state, NOON + timedelta(hours=2)))] == ["onboarding:checkin"]
+
+
+def test_a_person_with_tasks_skips_the_onboarding():
+    state = busy_day_state()
+    state.apply(event("profile.habit_removed.v1", {"habit_id": "h1"}))
+    assert state.habits == {}
+    assert "onboarding" not in {c.source for c in generate(context_of(state))}

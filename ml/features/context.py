@@ -32,6 +32,21 @@ def free_minutes(state: FeatureState, now: datetime) -> tuple[float, bool, float
     return gap, False, ended_block
 
 
+def minutes_of_quiet_left(state: FeatureState, local: datetime) -> float:
+    """Minutes until quiet hours end, 0 when not in them now."""
+    if state.quiet_hours is None:
+        return 0.0
+    start, end = state.quiet_hours
+    hour = local.hour
+    inside = start <= hour < end if start < end else hour >= start or hour < end
+    if not inside:
+        return 0.0
+    end_at = local.replace(hour=end, minute=0, second=0, microsecond=0)
+    if end_at <= local:
+        end_at += timedelta(days=1)
+    return (end_at - local).total_seconds() / 60
+
+
 def assemble_context(user_id: str, state: FeatureState, now: datetime) -> UserContext:
     local = local_now(state, now)
     today_end = local.replace(hour=23, minute=59, second=59)
@@ -63,9 +78,16 @@ def assemble_context(user_id: str, state: FeatureState, now: datetime) -> UserCo
         "dismiss_rate_todo": state.kind_dismiss.get("todo", 0.0),
         "dismiss_rate_advice": state.kind_dismiss.get("advice", 0.0),
         "dismiss_rate_checkin": state.kind_dismiss.get("checkin", 0.0),
+        "quiet_minutes_left": minutes_of_quiet_left(state, local),
+        "habit_count": float(len(state.habits)),
+        "ever_checked_in": 0.0 if state.last_checkin_at is None else 1.0,
     }
     facts: dict[str, Any] = {
         "local_time": local.isoformat(),
+        "timezone": state.timezone,
+        "quiet_hours": None
+        if state.quiet_hours is None
+        else {"start_hour": state.quiet_hours[0], "end_hour": state.quiet_hours[1]},
         "weekday": local.strftime("%A"),
         "device_class": state.device_class,
         "tasks": [
@@ -83,6 +105,7 @@ def assemble_context(user_id: str, state: FeatureState, now: datetime) -> UserCo
             {
                 "habit_id": h.habit_id,
                 "name": h.name,
+                "cadence": h.cadence,
                 "window_start_hour": h.window_start_hour,
                 "window_end_hour": h.window_end_hour,
                 "effort": h.effort,

@@ -60,6 +60,7 @@ class FeatureState(BaseModel):
     last_shown: dict[str, datetime] = Field(default_factory=dict)
     timezone: str = "UTC"
     device_class: str = "phone"
+    quiet_hours: tuple[int, int] | None = None  # local [start, end) hours; may wrap midnight
     recent_event_ids: list[str] = Field(default_factory=list)
 
     def apply(self, event: EventEnvelope) -> bool:
@@ -117,6 +118,15 @@ def _habit_done(state: FeatureState, payload: dict[str, Any], at: datetime) -> N
     habit.last_done_at = at
 
 
+def _habit_removed(state: FeatureState, payload: dict[str, Any], _at: datetime) -> None:
+    state.habits.pop(payload["habit_id"], None)
+
+
+def _quiet_hours(state: FeatureState, payload: dict[str, Any], _at: datetime) -> None:
+    start, end = int(payload["start_hour"]), int(payload["end_hour"])
+    state.quiet_hours = None if start == end else (start, end)
+
+
 def _task_added(state: FeatureState, payload: dict[str, Any], at: datetime) -> None:
     if payload["task_id"] in state.done_tasks:
         return
@@ -172,6 +182,8 @@ _HANDLERS = {
     "recommender.context_observed.v1": _context,
     "profile.habit_defined.v1": _habit_defined,
     "profile.habit_done.v1": _habit_done,
+    "profile.habit_removed.v1": _habit_removed,
+    "profile.quiet_hours_set.v1": _quiet_hours,
     "integrations.task_added.v1": _task_added,
     "integrations.task_completed.v1": _task_completed,
     "integrations.busy_interval_recorded.v1": _busy,

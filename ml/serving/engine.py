@@ -10,8 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from ml.experiments.linear_thompson import LinearThompson
+from ml.serving.onboarding import ONBOARDING_SOURCE
 from ml.serving.rules import generate
 from oo_contracts.recommendation import (
+    ONBOARDING_POLICY_VERSION,
     FeedbackUpdate,
     GenerateRequest,
     GenerateResponse,
@@ -31,6 +33,9 @@ class MlEngine:
         return GenerateResponse(candidates=generate(request.context))
 
     async def rank(self, request: RankRequest) -> RankResponse:
+        steps = [c for c in request.candidates if c.source == ONBOARDING_SOURCE]
+        if steps:  # a first-run step is shown, not chosen (ml/serving/onboarding.py)
+            return RankResponse(chosen=steps[0].candidate_id, propensity=1.0, policy_version=ONBOARDING_POLICY_VERSION)
         state = request.policy_state or self.policy.initial_state()
         rng = np.random.default_rng(request.seed)
         selection = self.policy.select(state, request.context, request.candidates, rng)

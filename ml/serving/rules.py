@@ -10,8 +10,9 @@ from collections.abc import Callable
 from typing import Any
 
 from ml.serving.advice_library import ADVICE, mood_band, time_of_day
+from ml.serving.onboarding import ONBOARDING_COOLDOWN_HOURS, onboarding_step
 from oo_contracts.events import TipKind
-from oo_contracts.recommendation import TipCandidate, UserContext
+from oo_contracts.recommendation import TipCandidate, TipPrompt, UserContext
 
 SOURCES = ("quick_win", "amnesty", "habit", "energy_match", "break", "advice", "checkin")
 COOLDOWN_HOURS = {
@@ -247,7 +248,7 @@ def checkin(ctx: UserContext) -> list[TipCandidate]:
             ctx,
             fits_gap=1.0,
             effort=0.0,
-        )
+        ).model_copy(update={"prompt": TipPrompt.checkin})
     ]
 
 
@@ -263,8 +264,12 @@ GENERATORS: tuple[Callable[[UserContext], list[TipCandidate]], ...] = (
 
 
 def generate(ctx: UserContext) -> list[TipCandidate]:
-    """Every rule's candidates, minus those within their cooldown; one per id."""
+    """The first-run step if one is due; otherwise every rule's candidates, minus those within their
+    cooldown, one per id."""
     shown: dict[str, Any] = ctx.facts.get("hours_since_shown", {})
+    step = onboarding_step(ctx)
+    if step is not None and shown.get(step.candidate_id, ONBOARDING_COOLDOWN_HOURS) >= ONBOARDING_COOLDOWN_HOURS:
+        return [step]
     seen: set[str] = set()
     candidates = []
     for generator in GENERATORS:

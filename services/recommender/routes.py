@@ -7,7 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends
 
 from oo_contracts.identity import Principal, Scope
-from oo_contracts.recommendation import FeedbackRequest, FeedbackResponse, RecommendRequest, RecommendResponse
+from oo_contracts.recommendation import (
+    FeedbackRequest,
+    FeedbackResponse,
+    RecommendRequest,
+    RecommendResponse,
+    Settings,
+)
 from services.kernel.http import AUTHENTICATED_ERRORS, BODY_ERRORS, CurrentUnitOfWork, error_responses, require_scope
 from services.recommender.service import RecommendService
 
@@ -42,5 +48,15 @@ def build_router(service: RecommendService) -> APIRouter:
         """Done, later or not for me (with an optional reason). 404 for an unknown decision or another
         person's; 409 for a second reaction or a decision that showed nothing. Nothing changes on a 4xx."""
         return await service.feedback(uow, principal, request)
+
+    @router.get(
+        "/v1/me/settings",
+        response_model=Settings,
+        summary="The person's time zone, quiet hours and habits",
+        responses=error_responses(*AUTHENTICATED_ERRORS),
+    )
+    async def settings(uow: CurrentUnitOfWork, principal: TipsCaller) -> Settings:
+        """Read-only: each setting is changed by posting its event to `POST /v1/events`."""
+        return await service.settings(uow, principal)
 
     return router

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import secrets
 import uuid
 from collections.abc import Callable
@@ -11,6 +12,8 @@ from typing import Any
 from oo_contracts.events import ContextObserved, DeviceClass, Reaction, TipReacted, TipShown, envelope
 from oo_contracts.identity import Principal
 from oo_contracts.recommendation import (
+    ONBOARDING_POLICY_VERSION,
+    QUIET_HOURS_POLICY_VERSION,
     REWARDS,
     FeatureModel,
     FeedbackRequest,
@@ -21,6 +24,7 @@ from oo_contracts.recommendation import (
     RankRequest,
     RecommendRequest,
     RecommendResponse,
+    Settings,
     Tip,
     TipAction,
     TipCandidate,
@@ -72,6 +76,9 @@ class RecommendService:
         if held is not None:
             return held
         context = self._features.context(user_id, state, now)
+        quiet_minutes = context.features.get("quiet_minutes_left", 0.0)
+        if quiet_minutes > 0:
+            return await self._quiet(uow, user_id, context, now, quiet_minutes)
         candidates = (await self._ml.generate(GenerateRequest(context=context))).candidates
         policy = await self._repository.policy_state(uow, user_id)
         ranked = await self._ml.rank(
@@ -111,6 +118,33 @@ class RecommendService:
         await self._publish(uow, "recommender.tip_shown.v1", user_id, now, shown)
         return RecommendResponse(decision_id=decision_id, tip=_tip(chosen))
 
+    async def _quiet(
+        self, uow: UnitOfWork, user_id: str, context: UserContext, now: datetime, minutes_left: float
+    ) -> RecommendResponse:
+        """Quiet hours are the person's rule, not the policy's choice: nothing is shown until they end."""
+        decision_id = uuid.uuid4()
+        await self._repository.add_decision(
+            uow,
+            decision_id=decision_id,
+            user_id=user_id,
+            created_at=now,
+            policy_version=QUIET_HOURS_POLICY_VERSION,
+            candidates=[],
+            chosen=None,
+            propensity=1.0,
+            context=context.model_dump(mode="json"),
+            shadow=None,
+        )
+        return RecommendResponse(decision_id=decision_id, tip=None, retry_after=max(60, math.ceil(minutes_left * 60)))
+
+    async def settings(self, uow: UnitOfWork, principal: Principal, *, now: datetime | None = None) -> Settings:
+        """The person's settings as the feature state holds them (each one set by an event)."""
+        state = await self._repository.feature_state(uow, principal.user_id) or self._features.initial_state()
+        facts = self._features.context(principal.user_id, state, now or datetime.now(UTC)).facts
+        return Settings.model_validate(
+            {"timezone": facts["timezone"], "quiet_hours": facts["quiet_hours"], "habits": facts["habits"]}
+        )
+
     async def _held_tip(
         self, uow: UnitOfWork, user_id: str, state: dict[str, Any], now: datetime
     ) -> RecommendResponse | None:
@@ -141,22 +175,9 @@ class RecommendService:
             raise Conflict(f"this decision already has the reaction {decision.reaction!r}", code="already_reacted")
         candidate = _chosen_candidate(decision.candidates, decision.chosen)
         context = UserContext.model_validate(decision.context)
-        policy = await self._repository.policy_state(uow, principal.user_id, lock=True)
-        update = FeedbackUpdate(
-            context=context,
-            candidate=candidate,
-            reward=REWARDS[request.reaction],
-            policy_state=policy.state if policy else None,
-        )
-        learned = await self._ml.feedback(update)
-        await self._repository.save_policy_state(
-            uow,
-            principal.user_id,
-            decision.policy_version,
-            (policy.observations if policy else 0) + 1,
-            learned.policy_state,
-            now,
-        )
+        learns = decision.policy_version != ONBOARDING_POLICY_VERSION
+        if learns:
+            await self._learn(uow, principal.user_id, decision.policy_version, context, candidate, request, now)
         if not await self._repository.record_reaction(
             uow, request.decision_id, request.reaction.value, request.reason.value if request.reason else None, now
         ):
@@ -172,7 +193,29 @@ class RecommendService:
             local_hour=int(context.features["local_hour"]),
         )
         await self._publish(uow, "recommender.tip_reacted.v1", principal.user_id, now, reacted)
-        return FeedbackResponse(decision_id=request.decision_id, reaction=request.reaction, learned=True)
+        return FeedbackResponse(decision_id=request.decision_id, reaction=request.reaction, learned=learns)
+
+    async def _learn(
+        self,
+        uow: UnitOfWork,
+        user_id: str,
+        policy_version: str,
+        context: UserContext,
+        candidate: TipCandidate,
+        request: FeedbackRequest,
+        now: datetime,
+    ) -> None:
+        policy = await self._repository.policy_state(uow, user_id, lock=True)
+        update = FeedbackUpdate(
+            context=context,
+            candidate=candidate,
+            reward=REWARDS[request.reaction],
+            policy_state=policy.state if policy else None,
+        )
+        learned = await self._ml.feedback(update)
+        await self._repository.save_policy_state(
+            uow, user_id, policy_version, (policy.observations if policy else 0) + 1, learned.policy_state, now
+        )
 
     @staticmethod
     def _context_changed(state: dict[str, Any], request: RecommendRequest) -> bool:
@@ -221,6 +264,7 @@ def _tip(candidate: TipCandidate) -> Tip:
         why=candidate.why,
         source=candidate.source,
         actions=ACTIONS,
+        prompt=candidate.prompt,
     )
 
 

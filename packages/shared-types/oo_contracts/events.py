@@ -108,6 +108,21 @@ class HabitDefined(Payload):
         return self
 
 
+class HabitRemoved(Payload):
+    """The person no longer wants tips for this habit."""
+
+    habit_id: IdText
+
+
+class QuietHoursSet(Payload):
+    """Local hours in which oO shows nothing; from `start_hour` up to `end_hour` (may wrap midnight).
+
+    Equal hours turn quiet hours off."""
+
+    start_hour: int = Field(ge=0, le=23)
+    end_hour: int = Field(ge=0, le=23)
+
+
 class HabitDone(Payload):
     habit_id: IdText
 
@@ -158,6 +173,7 @@ class ReactionReason(StrEnum):
     wrong_task = "wrong_task"
     too_big = "too_big"
     not_relevant = "not_relevant"
+    wrong_why = "wrong_why"  # "that's wrong": the one-line why is not true
 
 
 class TipShown(Payload):
@@ -233,6 +249,16 @@ class IncomingHabitDone(_IncomingBase):
     payload: HabitDone
 
 
+class IncomingHabitRemoved(_IncomingBase):
+    type: Literal["profile.habit_removed.v1"]
+    payload: HabitRemoved
+
+
+class IncomingQuietHours(_IncomingBase):
+    type: Literal["profile.quiet_hours_set.v1"]
+    payload: QuietHoursSet
+
+
 class IncomingTaskAdded(_IncomingBase):
     type: Literal["integrations.task_added.v1"]
     payload: TaskAdded
@@ -253,6 +279,8 @@ IncomingEvent = Annotated[
     | IncomingContext
     | IncomingHabitDefined
     | IncomingHabitDone
+    | IncomingHabitRemoved
+    | IncomingQuietHours
     | IncomingTaskAdded
     | IncomingTaskCompleted
     | IncomingBusyInterval,
@@ -264,6 +292,8 @@ INGESTIBLE_TYPES: dict[str, type[Payload]] = {
     "recommender.context_observed.v1": ContextObserved,
     "profile.habit_defined.v1": HabitDefined,
     "profile.habit_done.v1": HabitDone,
+    "profile.habit_removed.v1": HabitRemoved,
+    "profile.quiet_hours_set.v1": QuietHoursSet,
     "integrations.task_added.v1": TaskAdded,
     "integrations.task_completed.v1": TaskCompleted,
     "integrations.busy_interval_recorded.v1": BusyInterval,

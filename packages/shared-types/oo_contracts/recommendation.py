@@ -7,6 +7,7 @@ ML contract (`/generate`, `/rank`, `/feedback`) is the same whether ML runs in p
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -28,13 +29,25 @@ class TipAction(BaseModel):
     label: str
 
 
+class TipPrompt(StrEnum):
+    checkin = "checkin"
+    habit = "habit"
+
+
 class Tip(BaseModel):
     id: str = Field(description="The candidate's id: stable for the same suggestion, used for cooldowns.")
     kind: TipKind
     text: str
     why: str = Field(description="One line of true reasons, e.g. `due tomorrow · fits your 25-minute gap`.")
-    source: str = Field(description="Which generator made it (a rule's name, or `llm`).")
+    source: str = Field(
+        description="Which generator made it (a rule's name, `llm`, or `onboarding` for a first-run step)."
+    )
     actions: list[TipAction]
+    prompt: TipPrompt | None = Field(
+        default=None,
+        description="What the page offers besides the reactions: `checkin` an energy and mood scale, "
+        "`habit` a way to name a habit. Answering it is a signal; the reaction is then `done`.",
+    )
 
 
 class RecommendRequest(BaseModel):
@@ -69,10 +82,35 @@ class FeedbackRequest(BaseModel):
     reason: ReactionReason | None = None
 
 
+class QuietHours(BaseModel):
+    start_hour: int = Field(ge=0, le=23)
+    end_hour: int = Field(ge=0, le=23)
+
+
+class HabitSetting(BaseModel):
+    habit_id: str
+    name: str
+    cadence: str
+    window_start_hour: int
+    window_end_hour: int
+    effort: int
+    strength: float = Field(description="How established the habit is, 0–1 (a forgiving moving average).")
+
+
+class Settings(BaseModel):
+    """What the person has set, each by an event posted to `POST /v1/events`: the time zone
+    (`recommender.context_observed.v1`), quiet hours (`profile.quiet_hours_set.v1`) and habits
+    (`profile.habit_defined.v1`, `profile.habit_removed.v1`)."""
+
+    timezone: str
+    quiet_hours: QuietHours | None
+    habits: list[HabitSetting]
+
+
 class FeedbackResponse(BaseModel):
     decision_id: UUID
     reaction: Reaction
-    learned: bool = Field(description="Whether the policy was updated (false for a silent decision).")
+    learned: bool = Field(description="Whether a policy learned from it (false for a first-run step).")
 
 
 # ---- the ML contract ---------------------------------------------------------------------------
@@ -88,6 +126,7 @@ class TipCandidate(BaseModel):
     source: str
     ref_id: str | None = Field(default=None, description="The task or habit it is about, if any.")
     features: dict[str, float]
+    prompt: TipPrompt | None = None
 
 
 class UserContext(BaseModel):
@@ -153,5 +192,9 @@ class FeatureModel(Protocol):
 
     def context(self, user_id: str, state: dict[str, Any], now: datetime) -> UserContext: ...
 
+
+# Decisions no policy made (their reactions teach no policy): first-run steps, and quiet hours.
+ONBOARDING_POLICY_VERSION = "onboarding-v1"
+QUIET_HOURS_POLICY_VERSION = "quiet-hours-v1"
 
 REWARDS: dict[Reaction, float] = {Reaction.done: 1.0, Reaction.later: 0.3, Reaction.dismiss: -0.3}
