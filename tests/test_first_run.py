@@ -43,6 +43,7 @@ async def test_quiet_hours_silence_every_ask_until_they_end(client, container):
     assert 0 < body["retry_after"] <= 7200  # until the end of the two quiet hours
     row = await decision_row(container, body["decision_id"])
     assert (row.policy_version, row.chosen) == ("quiet-hours-v1", None)
+    assert (await client.get("/v1/me/export", headers=bearer(token))).status_code == 200
 
     await post_events(client, token, signal("profile.quiet_hours_set.v1", {"start_hour": 0, "end_hour": 0}))
     assert (await recommend_until_tip(client, token))["tip"] is not None

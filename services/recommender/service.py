@@ -72,13 +72,13 @@ class RecommendService:
         if self._context_changed(state, request):
             await self._record_context(uow, user_id, state, request, now)
             state = await self._repository.feature_state(uow, user_id) or state
+        context = self._features.context(user_id, state, now)
+        quiet_minutes = context.features.get("quiet_minutes_left", 0.0)
+        if quiet_minutes > 0:  # before the held tip: quiet hours silence even a tip on show
+            return await self._quiet(uow, user_id, context, now, quiet_minutes)
         held = await self._held_tip(uow, user_id, state, now)
         if held is not None:
             return held
-        context = self._features.context(user_id, state, now)
-        quiet_minutes = context.features.get("quiet_minutes_left", 0.0)
-        if quiet_minutes > 0:
-            return await self._quiet(uow, user_id, context, now, quiet_minutes)
         candidates = (await self._ml.generate(GenerateRequest(context=context))).candidates
         policy = await self._repository.policy_state(uow, user_id)
         ranked = await self._ml.rank(
@@ -133,7 +133,7 @@ class RecommendService:
             chosen=None,
             propensity=1.0,
             context=context.model_dump(mode="json"),
-            shadow=None,
+            shadow={},
         )
         return RecommendResponse(decision_id=decision_id, tip=None, retry_after=max(60, math.ceil(minutes_left * 60)))
 
