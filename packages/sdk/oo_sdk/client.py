@@ -9,8 +9,15 @@ from uuid import UUID
 import httpx
 
 from oo_contracts.errors import ErrorBody
-from oo_contracts.events import BatchResult
+from oo_contracts.events import BatchResult, Reaction, ReactionReason
 from oo_contracts.export import AccountExport
+from oo_contracts.recommendation import (
+    FeedbackRequest,
+    FeedbackResponse,
+    RecommendRequest,
+    RecommendResponse,
+    Settings,
+)
 
 
 class OoApiError(Exception):
@@ -51,6 +58,21 @@ class OoClient:
         """Post up to 500 events (dicts shaped as the API's `IncomingEvent`)."""
         response = await self._request("POST", "/v1/events", json={"events": list(events)})
         return BatchResult.model_validate_json(response.content)
+
+    async def recommend(self, request: RecommendRequest | None = None) -> RecommendResponse:
+        """The one tip now (or `tip=None` with `retry_after` when silence wins)."""
+        body = (request or RecommendRequest()).model_dump(mode="json", exclude_none=True)
+        return RecommendResponse.model_validate_json((await self._request("POST", "/v1/recommend", json=body)).content)
+
+    async def feedback(
+        self, decision_id: UUID, reaction: Reaction, reason: ReactionReason | None = None
+    ) -> FeedbackResponse:
+        body = FeedbackRequest(decision_id=decision_id, reaction=reaction, reason=reason)
+        response = await self._request("POST", "/v1/feedback", json=body.model_dump(mode="json", exclude_none=True))
+        return FeedbackResponse.model_validate_json(response.content)
+
+    async def settings(self) -> Settings:
+        return Settings.model_validate_json((await self._request("GET", "/v1/me/settings")).content)
 
     async def export(self) -> AccountExport:
         return AccountExport.model_validate_json((await self._request("GET", "/v1/me/export")).content)
