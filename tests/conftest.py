@@ -25,6 +25,8 @@ from services.recommender.settings import RecommenderSettings
 from services.settings import CoreSettings, DatabaseSettings, Settings
 from tests.postgres_cluster import PostgresCluster
 
+pytest_plugins = ["tests.page_harness"]  # the browser and server fixtures of the page's tests
+
 BACKENDS = ["sqlite", "postgres"]
 LOOPBACK = "http://127.0.0.1:8000"
 

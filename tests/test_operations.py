@@ -93,4 +93,18 @@ async def test_the_page_is_served_at_the_root(client):
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     assert "<main" in response.text
-    assert 'fetch("/v1/recommend"' in response.text
+    assert '<script type="module" src="/face.js">' in response.text
+    assert "default-src 'self'" in response.headers["content-security-policy"]
+    for path, kind in [
+        ("/face.js", "javascript"),
+        ("/sdk/oo-client.js", "javascript"),
+        ("/sw.js", "javascript"),
+        ("/face.css", "css"),
+        ("/manifest.webmanifest", "manifest"),
+        ("/icon-192.png", "png"),
+    ]:
+        asset = await client.get(path)
+        assert asset.status_code == 200, path
+        assert kind in asset.headers["content-type"], path
+        assert asset.headers["x-content-type-options"] == "nosniff"
+    assert (await client.get("/README.md")).status_code == 404  # a fixed list: nothing else of the folder

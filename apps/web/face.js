@@ -1,0 +1,235 @@
+// The watch face: one tip, reactions by tap, swipe or key, the why on demand, and a calm face
+// when silence wins. Everything the person does goes through the client's outbox, so it survives
+// being offline; the last tip is kept so that an offline page still shows it.
+import { OoClient } from "/sdk/oo-client.js";
+import { openSettings, setUpSettings } from "/settings.js";
+
+const oo = new OoClient();
+const $ = (id) => document.getElementById(id);
+const face = $("face");
+const LAST_KEY = "oo.last";
+const LONG_PRESS_MS = 450;
+const SWIPE_PX = 70;
+const REASON_WAIT_MS = 6000;
+
+let deleted = false;
+let firstTipShown = false;
+let current = null; // {decision_id, tip, retry_after}
+let nextAsk = null;
+let reasonTimer = null;
+let pendingReaction = null;
+const checkin = {};
+
+const clientContext = () => ({
+  timezone: localStorage.getItem("oo.timezone") || Intl.DateTimeFormat().resolvedOptions().timeZone,
+  device_class: matchMedia("(max-width: 700px)").matches ? "phone" : "desktop",
+});
+
+function status(text) {
+  $("status").textContent = text;
+}
+
+function schedule(seconds) {
+  clearTimeout(nextAsk);
+  nextAsk = setTimeout(ask, Math.max(5, seconds) * 1000);
+}
+
+/** Swap the face's content without a flash: fade out, change, fade in (instant if reduced motion). */
+function render(answer) {
+  current = answer;
+  const reduced = matchMedia("(prefers-reduced-motion: reduce)").matches;
+  const apply = () => {
+    const tip = answer?.tip;
+    $("kind").textContent = tip ? (tip.kind === "checkin" ? "check-in" : tip.kind) : "";
+    $("text").textContent = tip ? tip.text : "Nothing now.";
+    $("why").textContent = tip ? tip.why : "";
+    $("why-panel").hidden = true;
+    $("actions").hidden = !tip;
+    $("reasons").hidden = true;
+    $("checkin").hidden = tip?.prompt !== "checkin";
+    $("habit-prompt").hidden = tip?.prompt !== "habit";
+    // Answering a prompt is the "done"; the button would only be a way to skip the answer.
+    document.querySelector('[data-reaction="done"]').hidden = Boolean(tip?.prompt);
+    for (const key of Object.keys(checkin)) delete checkin[key];
+    for (const button of document.querySelectorAll(".scale button")) button.setAttribute("aria-pressed", "false");
+    face.setAttribute("aria-busy", "false");
+    face.classList.remove("changing");
+    if (!tip && answer?.retry_after) {
+      const at = new Date(Date.now() + answer.retry_after * 1000);
+      status(`next look at ${at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`);
+    }
+  };
+  if (!firstTipShown) {
+    firstTipShown = true;
+    performance.mark("oo:first-tip");
+  }
+  if (reduced || !$("text").textContent.trim()) return apply();
+  face.classList.add("changing");
+  setTimeout(apply, 160);
+}
+
+async function ask() {
+  clearTimeout(nextAsk);
+  if (deleted) return;
+  try {
+    await oo.flush();
+    const answer = await oo.recommend(clientContext());
+    localStorage.setItem(LAST_KEY, JSON.stringify(answer));
+    status("");
+    if (answer.tip && answer.decision_id === current?.decision_id) return; // the same tip, held
+    render(answer);
+    if (!answer.tip) schedule(answer.retry_after || 900);
+  } catch (error) {
+    const last = JSON.parse(localStorage.getItem(LAST_KEY) || "null");
+    if (!current && last) render(last);
+    else if (!current) render({ tip: null });
+    status(navigator.onLine ? "oO is resting; trying again soon." : "Offline. Your reactions will be sent later.");
+    schedule(30);
+  }
+}
+
+async function react(reaction, reason = null) {
+  if (!current?.tip) return;
+  const decision = current.decision_id;
+  clearTimeout(reasonTimer);
+  pendingReaction = null;
+  localStorage.removeItem(LAST_KEY); // the reacted tip must not come back as "the last tip"
+  const waiting = await oo.react(decision, reaction, reason);
+  if (waiting > 0) {
+    render({ tip: null });
+    status("Saved. It will be sent when you're back online.");
+    return;
+  }
+  await ask();
+}
+
+/** Later and Not for me offer the optional reasons; the reaction goes once one is picked, or
+ *  without one after a few seconds or on Skip. */
+function chooseReaction(reaction) {
+  if (!current?.tip) return;
+  if (reaction === "done") return react("done");
+  pendingReaction = reaction;
+  $("actions").hidden = true;
+  $("reasons").hidden = false;
+  $("reasons").querySelector("button").focus();
+  clearTimeout(reasonTimer);
+  reasonTimer = setTimeout(() => react(reaction), REASON_WAIT_MS);
+}
+
+function toggleWhy(show = $("why-panel").hidden) {
+  if (!current?.tip) return;
+  $("why-panel").hidden = !show;
+}
+
+async function answerCheckin(scale, value) {
+  checkin[scale] = value;
+  for (const button of document.querySelectorAll(`[data-scale="${scale}"] button`)) {
+    button.setAttribute("aria-pressed", String(Number(button.dataset.value) === value));
+  }
+  if (checkin.energy && checkin.mood) {
+    await oo.signal("profile.checkin_recorded.v1", { energy: checkin.energy, mood: checkin.mood });
+    await react("done");
+  }
+}
+
+function buildScales() {
+  for (const scale of document.querySelectorAll(".scale")) {
+    const name = scale.dataset.scale;
+    for (let value = 1; value <= 5; value += 1) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = String(value);
+      button.dataset.value = String(value);
+      button.setAttribute("aria-label", `${name} ${value} of 5`);
+      button.setAttribute("aria-pressed", "false");
+      button.addEventListener("click", () => answerCheckin(name, value));
+      scale.append(button);
+    }
+  }
+}
+
+function onKey(event) {
+  if (event.defaultPrevented || event.metaKey || event.ctrlKey || event.altKey) return;
+  if ($("settings").open || event.target.matches("input, select")) return;
+  const key = event.key.toLowerCase();
+  if (!$("reasons").hidden) {
+    const reasons = ["busy", "wrong_task", "too_big", "not_relevant"];
+    if (key >= "1" && key <= "4") return react(pendingReaction, reasons[Number(key) - 1]);
+    if (key === "escape" || key === "0") return react(pendingReaction);
+    return;
+  }
+  if (!$("checkin").hidden && key >= "1" && key <= "5") {
+    return answerCheckin(checkin.energy ? "mood" : "energy", Number(key));
+  }
+  const actions = { d: "done", l: "later", n: "dismiss", x: "dismiss" };
+  if (actions[key]) return chooseReaction(actions[key]);
+  if (key === "w" || key === "?") return toggleWhy();
+  if (key === "escape") return toggleWhy(false);
+  if (key === "s" || key === ",") return openSettings();
+}
+
+/** Swipe right: done; left: not for me; up: later. A long press on the tip shows why. */
+function setUpGestures() {
+  let start = null;
+  let pressTimer = null;
+  face.addEventListener("pointerdown", (event) => {
+    if (event.target.closest("button, dialog")) return;
+    start = { x: event.clientX, y: event.clientY, longPressed: false };
+    pressTimer = setTimeout(() => {
+      if (start) start.longPressed = true;
+      toggleWhy(true);
+    }, LONG_PRESS_MS);
+  });
+  face.addEventListener("pointermove", (event) => {
+    if (start && Math.hypot(event.clientX - start.x, event.clientY - start.y) > 10) clearTimeout(pressTimer);
+  });
+  face.addEventListener("pointerup", (event) => {
+    clearTimeout(pressTimer);
+    if (!start) return;
+    const dx = event.clientX - start.x;
+    const dy = event.clientY - start.y;
+    const longPressed = start.longPressed;
+    start = null;
+    if (Math.abs(dx) > SWIPE_PX && Math.abs(dx) > Math.abs(dy)) return chooseReaction(dx > 0 ? "done" : "dismiss");
+    if (-dy > SWIPE_PX && Math.abs(dy) > Math.abs(dx)) return chooseReaction("later");
+    if (!longPressed && event.target.closest("#text")) toggleWhy();
+  });
+  face.addEventListener("pointercancel", () => {
+    clearTimeout(pressTimer);
+    start = null;
+  });
+}
+
+function setUp() {
+  buildScales();
+  for (const button of document.querySelectorAll("[data-reaction]")) {
+    button.addEventListener("click", () => chooseReaction(button.dataset.reaction));
+  }
+  for (const button of document.querySelectorAll("[data-reason]")) {
+    button.addEventListener("click", () => react(pendingReaction, button.dataset.reason || null));
+  }
+  $("wrong").addEventListener("click", () => react("dismiss", "wrong_why"));
+  $("add-habit").addEventListener("click", () => openSettings("habit"));
+  $("open-settings").addEventListener("click", () => openSettings());
+  document.addEventListener("keydown", onKey);
+  setUpGestures();
+  setUpSettings(oo, {
+    onHabitAdded: () => (current?.tip?.prompt === "habit" ? react("done") : ask()),
+    onChanged: ask,
+    onDeleted: () => {
+      deleted = true;
+      clearTimeout(nextAsk);
+      render({ tip: null });
+      $("text").textContent = "Deleted. oO has forgotten you.";
+      status("");
+    },
+  });
+  addEventListener("online", ask);
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") ask();
+  });
+  if ("serviceWorker" in navigator) navigator.serviceWorker.register("/sw.js").catch(() => {});
+  ask();
+}
+
+setUp();

@@ -1,0 +1,300 @@
+"""The watch face in a real browser: a tip on first paint, every way to react, why and "that's
+wrong", the check-in scale, first-run steps, offline reactions delivered once, and the settings."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from playwright.sync_api import Browser, Page
+
+from tests.page_harness import (
+    DESKTOP,
+    PHONE,
+    SMALL_PHONE,
+    Server,
+    open_page,
+    record,
+    screenshot,
+    tip_text,
+    until,
+    wait_for_face,
+    wait_for_new_tip,
+)
+
+
+def a_full_day(server: Server) -> None:
+    """Signals enough that ordinary tips (not first-run steps) come."""
+    now = datetime.now(UTC)
+    tasks = [
+        (
+            "integrations.task_added.v1",
+            {
+                "task_id": f"t{i}",
+                "title": title,
+                "estimated_minutes": 10 + 5 * i,
+                "priority": 1 + i % 4,
+                "due": (now + timedelta(hours=6 * i - 30)).isoformat(),
+            },
+        )
+        for i, title in enumerate(["Reply to Sam", "Renew passport", "Book the dentist", "Water the plants"])
+    ]
+    walk = {"habit_id": "walk", "name": "a short walk", "window_start_hour": 0, "window_end_hour": 24}
+    server.signals(
+        ("profile.checkin_recorded.v1", {"energy": 4, "mood": 4}),
+        ("profile.habit_defined.v1", walk),
+        *tasks,
+    )
+    # The policy may choose silence; ask until it shows a tip, which the page then gets (held).
+    for _ in range(30):
+        if server.api.post("/v1/recommend", json={}).json()["tip"]:
+            return
+    raise AssertionError("silence every time")
+
+
+def reactions(server: Server) -> list[tuple[str | None, str | None]]:
+    return [(d["reaction"], d["reason"]) for d in server.decisions() if d["reaction"]]
+
+
+def test_first_paint_shows_a_tip_at_every_size(browser: Browser, server: Server) -> None:
+    timings = {}
+    for name, viewport in (("phone", PHONE), ("small-phone", SMALL_PHONE), ("desktop", DESKTOP)):
+        page = open_page(browser, server, viewport)
+        assert page.locator("main #text").inner_text().strip() == "How are you right now?"
+        assert page.locator("#kind").inner_text() == "check-in"
+        assert page.evaluate("document.documentElement.scrollHeight <= innerHeight"), "the face scrolls"
+        timings[name] = page.evaluate(
+            """() => ({
+                first_contentful_paint_ms: performance.getEntriesByName('first-contentful-paint')[0]?.startTime,
+                first_tip_ms: performance.getEntriesByName('oo:first-tip')[0]?.startTime,
+            })"""
+        )
+        screenshot(page, f"first-tip-{name}")
+        page.context.close()
+    record("paint-times", timings)
+    print("paint times (ms):", timings)
+    assert all(t["first_contentful_paint_ms"] and t["first_tip_ms"] for t in timings.values()), timings
+
+
+def test_done_by_click_shows_the_next_tip_without_a_reload(browser: Browser, server: Server) -> None:
+    a_full_day(server)
+    page = open_page(browser, server)
+    page.evaluate("window.sameDocument = true")
+    before = tip_text(page)
+    page.get_by_role("button", name="Done").click()
+    wait_for_new_tip(page, before)
+    assert page.evaluate("window.sameDocument") is True
+    assert reactions(server) == [("done", None)]
+    screenshot(page, "after-done-phone")
+
+
+def test_later_by_key_with_a_reason_by_key(browser: Browser, server: Server) -> None:
+    a_full_day(server)
+    page = open_page(browser, server, DESKTOP)
+    before = tip_text(page)
+    page.keyboard.press("l")
+    assert page.get_by_role("group", name="Why? (optional)").is_visible()
+    page.keyboard.press("1")
+    wait_for_new_tip(page, before)
+    assert reactions(server) == [("later", "busy")]
+
+
+def test_not_for_me_by_swipe_on_a_touch_screen(browser: Browser, server: Server) -> None:
+    a_full_day(server)
+    page = open_page(browser, server, PHONE, has_touch=True, is_mobile=True)
+    before = tip_text(page)
+    swipe(page, dx=-160, dy=0)
+    page.get_by_role("button", name="Too big").tap()
+    wait_for_new_tip(page, before)
+    assert reactions(server) == [("dismiss", "too_big")]
+
+
+def test_later_by_swipe_up_then_skip(browser: Browser, server: Server) -> None:
+    a_full_day(server)
+    page = open_page(browser, server, PHONE, has_touch=True, is_mobile=True)
+    before = tip_text(page)
+    swipe(page, dx=0, dy=-180)
+    page.get_by_role("button", name="Skip").tap()
+    wait_for_new_tip(page, before)
+    assert reactions(server) == [("later", None)]
+
+
+def swipe(page: Page, *, dx: int, dy: int) -> None:
+    """A one-finger swipe from the middle of the face, as touch events (Chromium makes the pointer events)."""
+    cdp = page.context.new_cdp_session(page)
+    x, y = 195, 600
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]})
+    for step in range(1, 9):
+        point = {"x": x + dx * step / 8, "y": y + dy * step / 8}
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [point]})
+        page.wait_for_timeout(16)
+    # The finger rests before lifting: a swipe that ends in a fling makes Chromium swallow the next
+    # tap (a tap that stops a fling is not a click), which a person would not do this fast.
+    page.wait_for_timeout(150)
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+
+
+def test_why_on_tap_and_long_press_and_that_s_wrong_is_learned(browser: Browser, server: Server) -> None:
+    a_full_day(server)
+    page = open_page(browser, server, DESKTOP)
+    why = next(d for d in server.decisions() if d["chosen"])
+    expected = next(c["why"] for c in why["candidates"] if c["candidate_id"] == why["chosen"])
+    assert not page.locator("#why").is_visible()
+    page.locator("#text").click()
+    assert page.locator("#why").inner_text() == expected
+    page.locator("#text").click()
+    assert not page.locator("#why").is_visible()
+
+    box = page.locator("#text").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.wait_for_timeout(700)
+    page.mouse.up()
+    assert page.locator("#why").is_visible()
+    screenshot(page, "why-desktop")
+
+    before = tip_text(page)
+    page.get_by_role("button", name="That's wrong").click()
+    wait_for_new_tip(page, before)
+    assert reactions(server) == [("dismiss", "wrong_why")]
+    assert server.export()["recommender"]["policy"]["observations"] == 1
+
+
+def test_check_in_scale_then_the_habit_step(browser: Browser, server: Server) -> None:
+    page = open_page(browser, server)
+    assert not page.get_by_role("button", name="Done").is_visible()  # the answer is the done
+    page.get_by_role("button", name="energy 2 of 5").click()
+    page.get_by_role("button", name="mood 4 of 5").click()
+    wait_for_new_tip(page, "How are you right now?")
+    checkins = [e["payload"] for e in server.export()["events"]["events"] if e["type"] == "profile.checkin_recorded.v1"]
+    assert checkins == [{"energy": 2, "mood": 4}]
+    assert reactions(server) == [("done", None)]
+
+    assert tip_text(page) == "Name one small habit you'd like to keep."
+    page.get_by_role("button", name="Add a habit").click()
+    assert page.get_by_role("dialog", name="Settings").is_visible()
+    page.get_by_label("New habit").fill("stretch")
+    page.get_by_role("button", name="Add habit").click()
+    page.get_by_role("button", name="Close").click()
+    wait_for_new_tip(page, "Name one small habit you'd like to keep.")
+    assert [h["name"] for h in server.api.get("/v1/me/settings").json()["habits"]] == ["stretch"]
+    assert "onboarding" not in page.evaluate("JSON.stringify(localStorage.getItem('oo.last'))")
+
+
+def test_a_reaction_made_offline_is_delivered_once_on_reconnect(browser: Browser, server: Server) -> None:
+    a_full_day(server)
+    page = open_page(browser, server)
+    page.evaluate("navigator.serviceWorker.ready")
+    page.reload()  # now under the service worker's control
+    wait_for_face(page)
+    shown = tip_text(page)
+
+    page.context.set_offline(True)
+    page.reload()  # the offline shell still shows the last tip
+    wait_for_face(page)
+    assert tip_text(page) == shown
+    page.get_by_role("button", name="Done").click()
+    until(page, "() => document.getElementById('status').textContent.includes('back online')")
+    assert page.evaluate("JSON.parse(localStorage.getItem('oo.outbox')).length") == 1
+    assert reactions(server) == []
+
+    page.context.set_offline(False)
+    page.evaluate("dispatchEvent(new Event('online'))")
+    until(page, "() => JSON.parse(localStorage.getItem('oo.outbox') || '[]').length === 0")
+    wait_for_new_tip(page, "Nothing now.")
+    page.reload()
+    wait_for_face(page)
+    assert reactions(server) == [("done", None)]
+    assert [p["status"] for p in server.feedback_posts] == [200]
+
+
+def test_settings_quiet_hours_export_and_delete(browser: Browser, server: Server) -> None:
+    a_full_day(server)
+    page = open_page(browser, server, DESKTOP)
+    page.keyboard.press("s")
+    dialog = page.get_by_role("dialog", name="Settings")
+    assert dialog.is_visible()
+    hour = datetime.now(UTC).hour
+    page.get_by_label("Time zone").select_option("UTC")
+    page.get_by_label("Quiet hours start").select_option(str(hour))
+    page.get_by_label("Quiet hours end").select_option(str((hour + 2) % 24))
+    until(page, "() => document.getElementById('settings-status').textContent.startsWith('Quiet from')")
+    assert server.api.get("/v1/me/settings").json()["quiet_hours"] == {
+        "start_hour": hour,
+        "end_hour": (hour + 2) % 24,
+    }
+    screenshot(page, "settings-desktop")
+
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export my data").click()
+    exported = download.value.path().read_text()
+    assert '"recommender"' in exported
+
+    page.get_by_role("button", name="Close").click()
+    until(page, "() => document.getElementById('text').textContent.trim() === 'Nothing now.'")
+    assert "next look at" in page.locator("#status").inner_text()
+
+    page.keyboard.press("s")
+    page.get_by_role("button", name="Delete my account").click()
+    page.get_by_role("button", name="Yes, delete it all").click()
+    until(page, "() => document.getElementById('text').textContent.startsWith('Deleted')")
+    screenshot(page, "deleted-desktop")
+
+
+CONTRAST = """() => {
+  const channel = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+  const luminance = ([r, g, b]) => 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+  const rgb = (text) => text.match(/[\\d.]+/g).slice(0, 4).map(Number);
+  const background = (element) => {
+    for (let e = element; e; e = e.parentElement) {
+      const [r, g, b, a = 1] = rgb(getComputedStyle(e).backgroundColor);
+      if (a > 0) return [r, g, b];
+    }
+    return [0, 0, 0];
+  };
+  const findings = [];
+  for (const element of document.querySelectorAll('body *')) {
+    const ownText = [...element.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!ownText || !element.checkVisibility() || element.closest('.sr-only')) continue;
+    const style = getComputedStyle(element);
+    const [l1, l2] = [luminance(rgb(style.color)), luminance(background(element))].sort((a, b) => b - a);
+    const ratio = (l1 + 0.05) / (l2 + 0.05);
+    const large = parseFloat(style.fontSize) >= 24 || (parseFloat(style.fontSize) >= 18.66 && style.fontWeight >= 700);
+    findings.push({ text: element.textContent.trim().slice(0, 30), ratio, needed: large ? 3 : 4.5 });
+  }
+  return findings;
+}"""
+
+
+def test_accessible_roles_names_focus_order_contrast_and_reduced_motion(browser: Browser, server: Server) -> None:
+    a_full_day(server)
+    page = open_page(browser, server, DESKTOP, reduced_motion="reduce")
+    assert page.get_by_role("main").get_by_role("heading", level=1).inner_text() == tip_text(page)
+    group = page.get_by_role("group", name="React to this tip")
+    assert [b.inner_text() for b in group.get_by_role("button").all()] == ["Done", "Later", "Not for me"]
+    for button in page.get_by_role("button").all():
+        if button.is_visible():
+            assert (button.get_attribute("aria-label") or button.inner_text()).strip(), button
+    page.keyboard.press("Tab")
+    focused = [page.evaluate("document.activeElement.textContent.trim()")]
+    for _ in range(3):
+        page.keyboard.press("Tab")
+        focused.append(
+            page.evaluate(
+                "document.activeElement.getAttribute('aria-label') || document.activeElement.textContent.trim()"
+            )
+        )
+    assert focused == ["Done", "Later", "Not for me", "Settings"]
+    assert page.evaluate("getComputedStyle(document.getElementById('text')).transitionDuration") == "0s"
+
+    page.locator("#text").click()  # the why panel, with its own text
+    faces = page.evaluate(CONTRAST)
+    page.keyboard.press("s")
+    sheet = page.evaluate(CONTRAST)
+    low = [f for f in faces + sheet if f["ratio"] < f["needed"]]
+    assert len(faces) >= 5, faces  # the check saw the face's texts
+    assert len(sheet) >= 10, sheet
+    assert low == [], low
+    assert page.get_by_role("dialog", name="Settings").is_visible()
+    page.keyboard.press("Escape")
+    assert not page.get_by_role("dialog", name="Settings").is_visible()
