@@ -298,3 +298,17 @@ def test_accessible_roles_names_focus_order_contrast_and_reduced_motion(browser:
     assert page.get_by_role("dialog", name="Settings").is_visible()
     page.keyboard.press("Escape")
     assert not page.get_by_role("dialog", name="Settings").is_visible()
+
+
+def test_the_page_is_an_installable_pwa_with_its_shell_cached(browser: Browser, server: Server) -> None:
+    page = open_page(browser, server)
+    page.evaluate("navigator.serviceWorker.ready")
+    cdp = page.context.new_cdp_session(page)
+    manifest = cdp.send("Page.getAppManifest")
+    assert manifest["errors"] == [], manifest["errors"]
+    errors = [e["errorId"] for e in cdp.send("Page.getInstallabilityErrors")["installabilityErrors"]]
+    assert [e for e in errors if e != "in-incognito"] == []  # Playwright's contexts are incognito ones
+    cached = page.evaluate(
+        "async () => (await (await caches.open('oo-shell-v1')).keys()).map(r => new URL(r.url).pathname)"
+    )
+    assert {"/", "/face.js", "/sdk/oo-client.js", "/manifest.webmanifest"} <= set(cached)
