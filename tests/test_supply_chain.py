@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sysconfig
 import tomllib
 from importlib import metadata
@@ -55,3 +56,14 @@ def test_no_unexpected_pth_files():
     site = Path(sysconfig.get_paths()["purelib"])
     found = {path.name for path in site.glob("*.pth")}
     assert found <= EXPECTED_PTH, f"unexpected .pth files: {sorted(found - EXPECTED_PTH)}"
+
+
+def test_the_litellm_tool_env_is_pinned_by_hash_and_clean():
+    """The proxy's own environment (.tools/litellm) installs from this file with --require-hashes."""
+    text = (ROOT / "infra" / "litellm" / "requirements.txt").read_text()
+    blocks = re.split(r"\n(?=[A-Za-z0-9])", text.split("\n", 3)[3])  # one block per pinned package
+    pins = {tuple(block.split(" ")[0].split("==")) for block in blocks if "==" in block}
+    assert ("litellm", "1.108.7") in pins
+    assert not (pins & COMPROMISED)
+    assert [b.split(" ")[0] for b in blocks if "==" in b and "--hash=sha256:" not in b] == []
+    assert "--exclude-newer" in text.splitlines()[1], "compiled with a cooldown"

@@ -6,12 +6,17 @@ The sidecar holds no per-user state: it arrives in each request and leaves in th
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from fastapi import FastAPI
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 from pydantic import BaseModel
 
 from ml.serving.engine import MlEngine
+from ml.serving.llm import LlmOutcomes
 from oo_contracts.recommendation import (
     FeedbackUpdate,
     GenerateRequest,
@@ -20,6 +25,24 @@ from oo_contracts.recommendation import (
     RankRequest,
     RankResponse,
 )
+
+
+class LlmOutcomeCollector(Collector):
+    """The tip-generator's outcomes (ok / timeout / error / invalid_json / nothing_valid) and the
+    tips its validation dropped, by reason."""
+
+    def __init__(self, outcomes: LlmOutcomes) -> None:
+        self.outcomes = outcomes
+
+    def collect(self) -> Iterator[Metric]:
+        generations = CounterMetricFamily("oo_ml_llm_generations", "LLM generations by outcome.", labels=["outcome"])
+        for outcome, count in self.outcomes.counts.items():
+            generations.add_metric([outcome], count)
+        dropped = CounterMetricFamily("oo_ml_llm_tips_dropped", "LLM tips refused by validation.", labels=["reason"])
+        for reason, count in self.outcomes.dropped.items():
+            dropped.add_metric([reason], count)
+        yield generations
+        yield dropped
 
 
 class Health(BaseModel):
@@ -31,6 +54,8 @@ def create_ml_app(engine: MlEngine | None = None) -> FastAPI:
     engine = engine or MlEngine()
     registry = CollectorRegistry()
     calls = Counter("oo_ml_calls_total", "ML calls by endpoint.", ["endpoint"], registry=registry)
+    if engine.llm is not None:
+        registry.register(LlmOutcomeCollector(engine.llm.outcomes))
     app = FastAPI(title="oO ML serving", version="0.1.0")
 
     @app.get("/health", response_model=Health)

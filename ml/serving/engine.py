@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ml.experiments.linear_thompson import LinearThompson
+from ml.serving.llm import LlmFailure, LlmTipGenerator
 from ml.serving.onboarding import ONBOARDING_SOURCE
 from ml.serving.rules import generate
 from oo_contracts.recommendation import (
@@ -26,11 +27,17 @@ from oo_contracts.recommendation import (
 class MlEngine:
     """Implements `oo_contracts.recommendation.MlPort` in process."""
 
-    def __init__(self, policy: LinearThompson | None = None) -> None:
+    def __init__(self, policy: LinearThompson | None = None, llm: LlmTipGenerator | None = None) -> None:
         self.policy = policy or LinearThompson()
+        self.llm = llm
 
     async def generate(self, request: GenerateRequest) -> GenerateResponse:
-        return GenerateResponse(candidates=generate(request.context))
+        if not (request.llm and self.llm):
+            return GenerateResponse(candidates=generate(request.context))
+        try:
+            return GenerateResponse(candidates=await self.llm.generate(request.context), llm="ok")
+        except LlmFailure as failure:  # the rules serve; the failure is counted by the generator
+            return GenerateResponse(candidates=generate(request.context), llm=f"fallback:{failure.reason}")
 
     async def rank(self, request: RankRequest) -> RankResponse:
         steps = [c for c in request.candidates if c.source == ONBOARDING_SOURCE]

@@ -142,10 +142,21 @@ class GenerateRequest(BaseModel):
     recently_shown: dict[str, float] = Field(
         default_factory=dict, description="candidate id → hours since it was last shown (for cooldowns)."
     )
+    llm: bool = Field(
+        default=False,
+        description="Ask the tip-generator (background refreshes only, never the request path); the "
+        "caller sets it only when the person's LLM processing is allowed.",
+    )
 
 
 class GenerateResponse(BaseModel):
     candidates: list[TipCandidate]
+    llm: str = Field(
+        default="off",
+        description="`off` (rules only), `ok` (the candidates are the LLM's, validated), or "
+        "`fallback:<reason>` (the LLM failed — timeout, error, invalid_json, nothing_valid — and "
+        "these are the rules' candidates).",
+    )
 
 
 class RankRequest(BaseModel):

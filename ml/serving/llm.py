@@ -1,0 +1,127 @@
+"""LLM tips through the LiteLLM proxy, by alias only (`tip-generator`): no model name in code.
+
+One attempt and one retry (for a timeout, an error or an answer that is not the schema); the
+survivors of `llm_validation` become candidates with `source="llm"`. Whatever fails is counted by
+reason, and the caller serves the rule candidates instead.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import cast
+
+import openai
+from openai.types.chat import ChatCompletionMessageParam
+from openai.types.shared_params.response_format_json_schema import JSONSchema
+from pydantic import ValidationError
+
+from ml.serving.llm_validation import LlmTips, problem_with, response_schema, to_candidate
+from oo_contracts.recommendation import TipCandidate, UserContext
+
+TIP_GENERATOR = "tip-generator"
+ATTEMPTS = 2
+log = logging.getLogger(__name__)
+
+SYSTEM = (
+    "You write short, kind, concrete tips for one person, from the facts given and nothing else. "
+    "Each tip is one sentence of at most 120 characters; its why is one line of the facts behind it. "
+    "A todo names one of the person's tasks or habits by its id in ref_id; an advice has ref_id null. "
+    "Never blame or shame; never state a number the facts do not contain. Answer only the JSON schema."
+)
+
+
+class LlmFailure(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class LlmOutcomes:
+    """Counts of what each generation ended in (`ok`, `timeout`, `error`, `invalid_json`, …)."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    dropped: Counter[str] = field(default_factory=Counter)
+
+
+def prompt_context(ctx: UserContext) -> dict[str, object]:
+    """Only what a tip needs: the person's open tasks and habits (ids, titles, timing), the moment,
+    the gap and the check-in — no history, no identifiers beyond the ids a tip may refer to."""
+    f = ctx.facts
+    return {
+        "local_time": f.get("local_time"),
+        "weekday": f.get("weekday"),
+        "free_minutes": int(ctx.features["free_minutes"]),
+        "busy_now": bool(ctx.features["busy_now"]),
+        "energy": ctx.features["energy"] if ctx.features["energy_known"] else None,
+        "mood": ctx.features["mood"] if ctx.features["energy_known"] else None,
+        "tasks": [
+            {k: t[k] for k in ("task_id", "title", "due_in_hours", "estimated_minutes", "priority")}
+            for t in f.get("tasks", [])[:10]
+        ],
+        "habits": [
+            {k: h[k] for k in ("habit_id", "name", "window_start_hour", "window_end_hour", "done_today")}
+            for h in f.get("habits", [])
+        ],
+    }
+
+
+class LlmTipGenerator:
+    def __init__(self, base_url: str, *, api_key: str = "no-key", timeout: float = 10.0) -> None:
+        self._client = openai.AsyncOpenAI(
+            base_url=base_url.rstrip("/"), api_key=api_key, timeout=timeout, max_retries=0
+        )
+        self.outcomes = LlmOutcomes()
+
+    async def generate(self, ctx: UserContext) -> list[TipCandidate]:
+        """Validated LLM candidates; raises LlmFailure (and counts it) when none can be had."""
+        reason = "error"
+        for _ in range(ATTEMPTS):
+            try:
+                tips = await self._ask(ctx)
+            except LlmFailure as failure:
+                reason = failure.reason
+                continue
+            candidates = []
+            for tip in tips.tips:
+                problem = problem_with(tip, ctx)
+                if problem:
+                    self.outcomes.dropped[problem] += 1
+                    log.info("llm_tip_dropped reason=%s", problem)
+                else:
+                    candidates.append(to_candidate(tip, ctx))
+            if candidates:
+                self.outcomes.counts["ok"] += 1
+                return candidates
+            reason = "nothing_valid"
+        self.outcomes.counts[reason] += 1
+        log.warning("llm_generation_failed reason=%s", reason)
+        raise LlmFailure(reason)
+
+    async def _ask(self, ctx: UserContext) -> LlmTips:
+        try:
+            messages: list[ChatCompletionMessageParam] = [
+                {"role": "system", "content": SYSTEM},
+                {"role": "user", "content": json.dumps(prompt_context(ctx))},
+            ]
+            answer = await self._client.chat.completions.create(
+                model=TIP_GENERATOR,
+                messages=messages,
+                response_format={"type": "json_schema", "json_schema": cast(JSONSchema, response_schema())},
+                temperature=0.7,
+            )
+        except openai.APITimeoutError as error:
+            raise LlmFailure("timeout") from error
+        except openai.OpenAIError as error:
+            raise LlmFailure("error") from error
+        content = answer.choices[0].message.content if answer.choices else None
+        try:
+            return LlmTips.model_validate_json(content or "")
+        except ValidationError as error:
+            raise LlmFailure("invalid_json") from error
+
+    async def aclose(self) -> None:
+        await self._client.close()

@@ -1,0 +1,99 @@
+"""A real LiteLLM proxy on loopback, one per test case, whose `tip-generator` answers a fixed reply.
+
+The proxy lives in its own tool environment (`.tools/litellm`, from `infra/litellm/requirements.txt`
+with hashes; `./scripts/setup --test` installs it). Its model entries use LiteLLM's `mock_response`
+(a fixed answer, or an error name such as `litellm.InternalServerError`) and `mock_delay`, so every
+request goes through the real proxy: routing by alias, the OpenAI-compatible API, its errors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.postgres_cluster import free_port
+
+LITELLM = Path(__file__).resolve().parents[1] / ".tools" / "litellm" / "bin" / "litellm"
+
+
+@dataclass(frozen=True)
+class Reply:
+    content: str
+    delay_seconds: float = 0.0
+
+
+@dataclass
+class Proxy:
+    url: str
+    key: str  # the proxy's master key: it refuses to start without one
+    process: subprocess.Popen[bytes]
+
+
+def _config(reply: Reply) -> dict[str, Any]:
+    params: dict[str, Any] = {"model": "openai/fixed-reply", "api_key": "unused", "mock_response": reply.content}
+    if reply.delay_seconds:
+        params["mock_delay"] = reply.delay_seconds
+    return {
+        "model_list": [{"model_name": "tip-generator", "litellm_params": params}],
+        # Retrying is oO's job (one retry): the proxy's own retries would turn an error into a timeout.
+        "router_settings": {"num_retries": 0},
+        "litellm_settings": {"num_retries": 0},
+    }
+
+
+def start(replies: dict[str, Reply], directory: Path) -> Iterator[dict[str, Proxy]]:
+    """Start one proxy per reply at once (each takes seconds to import), then wait for them all."""
+    if not LITELLM.exists():
+        pytest.fail(f"{LITELLM} is missing: ./scripts/setup --test installs the LiteLLM proxy")
+    key = f"sk-{secrets.token_hex(16)}"
+    env = {
+        **os.environ,
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "LITELLM_TELEMETRY": "False",
+        "LITELLM_MASTER_KEY": key,
+    }
+    proxies: dict[str, Proxy] = {}
+    try:
+        for name, reply in replies.items():
+            config = directory / f"{name}.yaml"
+            config.write_text(json.dumps(_config(reply)))  # JSON is YAML: the proxy reads it as is
+            port = free_port()
+            process = subprocess.Popen(
+                [str(LITELLM), "--config", str(config), "--host", "127.0.0.1", "--port", str(port)],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            proxies[name] = Proxy(f"http://127.0.0.1:{port}", key, process)
+        for name, proxy in proxies.items():
+            _wait_ready(name, proxy)
+        yield proxies
+    finally:
+        for proxy in proxies.values():
+            proxy.process.terminate()
+        for proxy in proxies.values():
+            proxy.process.wait(timeout=20)
+
+
+def _wait_ready(name: str, proxy: Proxy) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proxy.process.poll() is not None:
+            raise AssertionError(f"the LiteLLM proxy for {name!r} exited with {proxy.process.returncode}")
+        try:
+            if httpx.get(f"{proxy.url}/health/liveliness", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"the LiteLLM proxy for {name!r} never became ready")

@@ -1,0 +1,129 @@
+"""LLM tips against a real LiteLLM proxy: every path of `POST /generate` with the tip-generator —
+valid tips, invalid JSON, a hallucinated task id, a slow answer past the timeout, an error."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import httpx
+import pytest
+
+from ml.serving.app import create_ml_app
+from ml.serving.engine import MlEngine
+from ml.serving.llm import LlmTipGenerator
+from ml.serving.llm_validation import LlmTip, problem_with
+from oo_contracts.recommendation import GenerateRequest, UserContext
+from tests.litellm_proxy import Proxy, Reply, start
+from tests.ml_factory import busy_day_state, context_of
+
+
+def tips(*items: Mapping[str, object]) -> str:
+    return json.dumps({"tips": list(items)})
+
+
+WALK = {"kind": "advice", "text": "Stand up and stretch for a minute.", "why": "a small reset", "ref_id": None}
+SAM = {"kind": "todo", "text": "Reply to Sam while the gap lasts.", "why": "due tomorrow · 10 min", "ref_id": "t1"}
+GHOST = {"kind": "todo", "text": "Finish the tax return.", "why": "due soon", "ref_id": "t-does-not-exist"}
+REPLIES = {
+    "valid": Reply(tips(WALK, SAM)),
+    "half_hallucinated": Reply(tips(SAM, GHOST)),
+    "hallucinated": Reply(tips(GHOST)),
+    "invalid_json": Reply('{"tips": [{"kind": "advice", "text": '),
+    "slow": Reply(tips(WALK), delay_seconds=5.0),
+    "error": Reply("litellm.InternalServerError"),
+}
+
+
+@pytest.fixture(scope="module")
+def proxies(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Proxy]]:
+    yield from start(REPLIES, tmp_path_factory.mktemp("litellm"))
+
+
+def context() -> UserContext:
+    return context_of(busy_day_state())
+
+
+async def generate_with(proxy: Proxy, *, seconds: float = 3.0) -> tuple[MlEngine, dict[str, Any]]:
+    engine = MlEngine(llm=LlmTipGenerator(proxy.url, api_key=proxy.key, timeout=seconds))
+    response = await engine.generate(GenerateRequest(context=context(), llm=True))
+    return engine, response.model_dump(mode="json")
+
+
+async def test_valid_tips_become_llm_candidates(proxies: dict[str, Proxy]) -> None:
+    engine, response = await generate_with(proxies["valid"])
+    assert response["llm"] == "ok"
+    candidates = response["candidates"]
+    assert [(c["source"], c["kind"], c["text"], c["ref_id"]) for c in candidates] == [
+        ("llm", "advice", WALK["text"], None),
+        ("llm", "todo", SAM["text"], "t1"),
+    ]
+    assert all(c["candidate_id"].startswith("llm:") for c in candidates)
+    assert candidates[1]["features"]["urgency"] > candidates[0]["features"]["urgency"]
+    assert engine.llm is not None
+    assert engine.llm.outcomes.counts == {"ok": 1}
+
+
+async def test_a_hallucinated_task_id_is_dropped_and_counted(proxies: dict[str, Proxy]) -> None:
+    engine, response = await generate_with(proxies["half_hallucinated"])
+    assert response["llm"] == "ok"
+    assert [c["ref_id"] for c in response["candidates"]] == ["t1"]
+    assert engine.llm is not None
+    assert engine.llm.outcomes.dropped == {"unknown_ref": 1}
+
+    engine, response = await generate_with(proxies["hallucinated"])
+    assert response["llm"] == "fallback:nothing_valid"
+    assert {c["source"] for c in response["candidates"]} <= {
+        "quick_win",
+        "amnesty",
+        "habit",
+        "energy_match",
+        "break",
+        "advice",
+        "checkin",
+    }
+    assert engine.llm is not None
+    assert engine.llm.outcomes.dropped == {"unknown_ref": 2}  # asked twice: one retry
+
+
+@pytest.mark.parametrize(
+    ("case", "outcome"), [("invalid_json", "invalid_json"), ("slow", "timeout"), ("error", "error")]
+)
+async def test_every_failure_serves_the_rules_and_is_counted(
+    proxies: dict[str, Proxy], case: str, outcome: str
+) -> None:
+    engine, response = await generate_with(proxies[case], seconds=1.0)
+    assert response["llm"] == f"fallback:{outcome}"
+    assert response["candidates"], "the rules serve"
+    assert all(c["source"] != "llm" for c in response["candidates"])
+    assert engine.llm is not None
+    assert engine.llm.outcomes.counts == {outcome: 1}
+
+
+async def test_the_sidecar_counts_llm_outcomes_in_metrics(proxies: dict[str, Proxy]) -> None:
+    app = create_ml_app(MlEngine(llm=LlmTipGenerator(proxies["error"].url, api_key=proxies["error"].key, timeout=1.0)))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://ml") as client:
+        body = GenerateRequest(context=context(), llm=True).model_dump(mode="json")
+        assert (await client.post("/generate", json=body)).json()["llm"] == "fallback:error"
+        metrics = (await client.get("/metrics")).text
+    assert 'oo_ml_llm_generations_total{outcome="error"} 1.0' in metrics
+
+
+def test_validation_refuses_shaming_and_invented_numbers() -> None:
+    ctx = context()
+    kind = {"kind": "advice", "ref_id": None}
+    assert problem_with(LlmTip(**kind, text="You are behind on everything.", why="a nudge"), ctx) == "shaming"
+    assert problem_with(LlmTip(**kind, text="Take a 40-minute walk.", why="you have time"), ctx) == "unsupported_fact"
+    assert problem_with(LlmTip(**kind, text="Use your 25-minute gap.", why="before the next block"), ctx) is None
+    todo = LlmTip(kind="todo", text="Do something.", why="why not", ref_id=None)
+    assert problem_with(todo, ctx) == "todo_without_ref"
+
+
+async def test_without_llm_true_the_generator_is_never_asked() -> None:
+    generator = LlmTipGenerator("http://127.0.0.1:9", timeout=0.5)  # nothing listens there
+    response = await MlEngine(llm=generator).generate(GenerateRequest(context=context()))
+    assert response.llm == "off"
+    assert response.candidates
+    assert generator.outcomes.counts == {}
