@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ml.features.model import IncrementalFeatures
+from ml.serving.app import LlmOutcomeCollector
 from ml.serving.engine import MlEngine
+from ml.serving.settings import LlmSettings
 from oo_contracts.recommendation import MlPort
 from services.auth.api import AuthModule
-from services.events.api import EventsModule
+from services.events.api import ALL_TYPES, EventsModule
 from services.kernel.database import Database
 from services.kernel.health import ReadinessCheck
 from services.kernel.metrics import Metrics
@@ -58,8 +60,23 @@ def bootstrap(settings: Settings) -> Container:
     metrics = Metrics()
     events = EventsModule(settings.events)
     auth = AuthModule(publisher=events.bus)
-    recommender = RecommenderModule(settings.recommender, _ml(settings), IncrementalFeatures(), events.bus)
+    ml = _ml(settings)
+    if isinstance(ml, MlEngine) and ml.llm is not None:
+        metrics.registry.register(LlmOutcomeCollector(ml.llm.outcomes))
+    llm_tips = settings.recommender.llm_tips
+    recommender = RecommenderModule(
+        settings.recommender,
+        ml,
+        IncrementalFeatures(),
+        events.bus,
+        database.transaction,
+        llm_tips=(isinstance(ml, MlEngine) and ml.llm is not None) if llm_tips is None else llm_tips,
+        # ADR 0012: on a person's own machine they chose the proxy; elsewhere each person opts in.
+        llm_allowed_by_default=settings.gateway.local_mode,
+    )
     events.bus.project(recommender.feature_projection)
+    if recommender.llm_refresher is not None:
+        events.bus.subscribe(ALL_TYPES, recommender.llm_refresher.on_event)
     profile = ProfileModule(
         database,
         identity=auth.identity,
@@ -74,7 +91,7 @@ def _ml(settings: Settings) -> MlPort:
     """ML in process by default (the same engine `oo ml serve` runs); over HTTP when OO_ML_URL is set."""
     if settings.recommender.ml_url:
         return HttpMl(settings.recommender.ml_url, timeout=settings.recommender.ml_timeout_seconds)
-    return MlEngine()
+    return MlEngine(llm=LlmSettings().generator())
 
 
 def _receipt_key(settings: Settings) -> bytes:

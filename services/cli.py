@@ -97,7 +97,11 @@ def ml_serve(
     from ml.serving.app import create_ml_app
 
     configure_logging(_settings().core.log_level)
-    uvicorn.run(create_ml_app(), host=host, port=port, log_config=None, access_log=False)
+    from ml.serving.engine import MlEngine
+    from ml.serving.settings import LlmSettings
+
+    engine = MlEngine(llm=LlmSettings().generator())
+    uvicorn.run(create_ml_app(engine), host=host, port=port, log_config=None, access_log=False)
 
 
 @db.command("upgrade")

@@ -25,7 +25,8 @@ from services.recommender.settings import RecommenderSettings
 from services.settings import CoreSettings, DatabaseSettings, Settings
 from tests.postgres_cluster import PostgresCluster
 
-pytest_plugins = ["tests.page_harness"]  # the browser and server fixtures of the page's tests
+# Fixtures of the page's tests (browser, server) and of the LLM tests (proxies).
+pytest_plugins = ["tests.page_harness", "tests.litellm_proxy"]
 
 BACKENDS = ["sqlite", "postgres"]
 LOOPBACK = "http://127.0.0.1:8000"
@@ -136,7 +137,7 @@ def bearer(token: str) -> dict[str, str]:
 
 @pytest.fixture(autouse=True)
 def _no_developer_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    # A developer's own OO_* or DATABASE_URL must not steer the tests.
+    # A developer's own OO_*, LITELLM_* or DATABASE_URL must not steer the tests.
     for key in list(os.environ):
-        if key.startswith("OO_") or key == "DATABASE_URL":
+        if key.startswith(("OO_", "LITELLM_")) or key == "DATABASE_URL":
             monkeypatch.delenv(key)

@@ -13,7 +13,7 @@ import os
 import secrets
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,3 +97,29 @@ def _wait_ready(name: str, proxy: Proxy) -> None:
             pass
         time.sleep(0.2)
     raise AssertionError(f"the LiteLLM proxy for {name!r} never became ready")
+
+
+# ---- the cases: what `tip-generator` answers behind each proxy ----
+
+
+def tips(*items: Mapping[str, object]) -> str:
+    return json.dumps({"tips": list(items)})
+
+
+WALK = {"kind": "advice", "text": "Stand up and stretch for a minute.", "why": "a small reset", "ref_id": None}
+SAM = {"kind": "todo", "text": "Reply to Sam while the gap lasts.", "why": "due tomorrow · 10 min", "ref_id": "t1"}
+GHOST = {"kind": "todo", "text": "Finish the tax return.", "why": "due soon", "ref_id": "t-does-not-exist"}
+REPLIES = {
+    "valid": Reply(tips(WALK, SAM)),
+    "half_hallucinated": Reply(tips(SAM, GHOST)),
+    "hallucinated": Reply(tips(GHOST)),
+    "invalid_json": Reply('{"tips": [{"kind": "advice", "text": '),
+    "slow": Reply(tips(WALK), delay_seconds=5.0),
+    "error": Reply("litellm.InternalServerError"),
+}
+
+
+@pytest.fixture(scope="session")
+def proxies(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Proxy]]:
+    """Every case's proxy, started once for the session (they take seconds each to start)."""
+    yield from start(REPLIES, tmp_path_factory.mktemp("litellm"))

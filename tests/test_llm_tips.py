@@ -3,8 +3,6 @@ valid tips, invalid JSON, a hallucinated task id, a slow answer past the timeout
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -15,30 +13,8 @@ from ml.serving.engine import MlEngine
 from ml.serving.llm import LlmTipGenerator
 from ml.serving.llm_validation import LlmTip, problem_with
 from oo_contracts.recommendation import GenerateRequest, UserContext
-from tests.litellm_proxy import Proxy, Reply, start
+from tests.litellm_proxy import SAM, WALK, Proxy
 from tests.ml_factory import busy_day_state, context_of
-
-
-def tips(*items: Mapping[str, object]) -> str:
-    return json.dumps({"tips": list(items)})
-
-
-WALK = {"kind": "advice", "text": "Stand up and stretch for a minute.", "why": "a small reset", "ref_id": None}
-SAM = {"kind": "todo", "text": "Reply to Sam while the gap lasts.", "why": "due tomorrow · 10 min", "ref_id": "t1"}
-GHOST = {"kind": "todo", "text": "Finish the tax return.", "why": "due soon", "ref_id": "t-does-not-exist"}
-REPLIES = {
-    "valid": Reply(tips(WALK, SAM)),
-    "half_hallucinated": Reply(tips(SAM, GHOST)),
-    "hallucinated": Reply(tips(GHOST)),
-    "invalid_json": Reply('{"tips": [{"kind": "advice", "text": '),
-    "slow": Reply(tips(WALK), delay_seconds=5.0),
-    "error": Reply("litellm.InternalServerError"),
-}
-
-
-@pytest.fixture(scope="module")
-def proxies(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Proxy]]:
-    yield from start(REPLIES, tmp_path_factory.mktemp("litellm"))
 
 
 def context() -> UserContext:

@@ -85,6 +85,7 @@ def assemble_context(user_id: str, state: FeatureState, now: datetime) -> UserCo
     facts: dict[str, Any] = {
         "local_time": local.isoformat(),
         "timezone": state.timezone,
+        "llm_processing": state.llm_processing,
         "quiet_hours": None
         if state.quiet_hours is None
         else {"start_hour": state.quiet_hours[0], "end_hour": state.quiet_hours[1]},

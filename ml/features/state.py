@@ -61,6 +61,7 @@ class FeatureState(BaseModel):
     timezone: str = "UTC"
     device_class: str = "phone"
     quiet_hours: tuple[int, int] | None = None  # local [start, end) hours; may wrap midnight
+    llm_processing: bool | None = None  # the person's choice; None: the deployment's default (ADR 0012)
     recent_event_ids: list[str] = Field(default_factory=list)
 
     def apply(self, event: EventEnvelope) -> bool:
@@ -127,6 +128,10 @@ def _quiet_hours(state: FeatureState, payload: dict[str, Any], _at: datetime) ->
     state.quiet_hours = None if start == end else (start, end)
 
 
+def _llm_processing(state: FeatureState, payload: dict[str, Any], _at: datetime) -> None:
+    state.llm_processing = bool(payload["allowed"])
+
+
 def _task_added(state: FeatureState, payload: dict[str, Any], at: datetime) -> None:
     if payload["task_id"] in state.done_tasks:
         return
@@ -184,6 +189,7 @@ _HANDLERS = {
     "profile.habit_done.v1": _habit_done,
     "profile.habit_removed.v1": _habit_removed,
     "profile.quiet_hours_set.v1": _quiet_hours,
+    "profile.llm_processing_set.v1": _llm_processing,
     "integrations.task_added.v1": _task_added,
     "integrations.task_completed.v1": _task_completed,
     "integrations.busy_interval_recorded.v1": _busy,

@@ -11,6 +11,7 @@ import numpy as np
 
 from ml.experiments.linear_thompson import LinearThompson
 from ml.serving.llm import LlmFailure, LlmTipGenerator
+from ml.serving.llm_merge import merge_cached
 from ml.serving.onboarding import ONBOARDING_SOURCE
 from ml.serving.rules import generate
 from oo_contracts.recommendation import (
@@ -33,7 +34,10 @@ class MlEngine:
 
     async def generate(self, request: GenerateRequest) -> GenerateResponse:
         if not (request.llm and self.llm):
-            return GenerateResponse(candidates=generate(request.context))
+            rules = generate(request.context)
+            if request.cached_llm and not any(c.source == ONBOARDING_SOURCE for c in rules):
+                rules = merge_cached(request.context, rules, request.cached_llm)
+            return GenerateResponse(candidates=rules)
         try:
             return GenerateResponse(candidates=await self.llm.generate(request.context), llm="ok")
         except LlmFailure as failure:  # the rules serve; the failure is counted by the generator

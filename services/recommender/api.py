@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from oo_contracts.recommendation import FeatureModel, MlPort
 from services.kernel.ports import EventPublisher
 from services.recommender.data import UserRecommendations
+from services.recommender.llm_refresh import LlmRefresher, Transaction
 from services.recommender.ml_client import HttpMl
 from services.recommender.projection import FeatureProjection
 from services.recommender.repository import RecommenderRepository
@@ -19,7 +20,15 @@ __all__ = ["HttpMl", "RecommenderModule"]
 
 class RecommenderModule:
     def __init__(
-        self, settings: RecommenderSettings, ml: MlPort, features: FeatureModel, publisher: EventPublisher
+        self,
+        settings: RecommenderSettings,
+        ml: MlPort,
+        features: FeatureModel,
+        publisher: EventPublisher,
+        transaction: Transaction,
+        *,
+        llm_tips: bool = False,
+        llm_allowed_by_default: bool = False,
     ) -> None:
         self._ml = ml
         repository = RecommenderRepository()
@@ -32,9 +41,17 @@ class RecommenderModule:
             publisher,
             silence_retry_seconds=settings.silence_retry_seconds,
             tip_hold_seconds=settings.tip_hold_seconds,
+            llm_tips=llm_tips,
+        )
+        self.llm_refresher = (
+            LlmRefresher(settings, repository, ml, features, transaction, allowed_by_default=llm_allowed_by_default)
+            if llm_tips
+            else None
         )
 
     async def close(self) -> None:
+        if self.llm_refresher is not None:
+            await self.llm_refresher.close()
         if isinstance(self._ml, HttpMl):
             await self._ml.aclose()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from oo_contracts.export import DecisionRecord, PolicyRecord, RecommenderSection
 from services.kernel.unit_of_work import UnitOfWork
 from services.recommender.repository import RecommenderRepository
@@ -9,14 +11,21 @@ from services.recommender.repository import RecommenderRepository
 
 class UserRecommendations:
     section = "recommender"
-    tables: tuple[str, ...] = ("recommender_feature_state", "recommender_policy_state", "recommender_decisions")
+    tables: tuple[str, ...] = (
+        "recommender_feature_state",
+        "recommender_policy_state",
+        "recommender_decisions",
+        "recommender_llm_cache",
+    )
 
     def __init__(self, repository: RecommenderRepository) -> None:
         self._repository = repository
 
     async def export_user(self, uow: UnitOfWork, user_id: str) -> RecommenderSection:
         policy = await self._repository.policy_state(uow, user_id)
+        cache = await self._repository.llm_cache(uow, user_id)
         return RecommenderSection(
+            llm_cache=None if cache is None else {k: _plain(v) for k, v in cache._mapping.items() if k != "user_id"},
             feature_state=await self._repository.feature_state(uow, user_id),
             policy=None
             if policy is None
@@ -43,3 +52,7 @@ class UserRecommendations:
 
     async def erase_user(self, uow: UnitOfWork, user_id: str) -> None:
         await self._repository.erase_user(uow, user_id)
+
+
+def _plain(value: object) -> object:
+    return value.isoformat() if isinstance(value, datetime) else value

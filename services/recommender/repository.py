@@ -11,7 +11,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 
 from services.kernel.unit_of_work import UnitOfWork
-from services.recommender.tables import recommender_decisions, recommender_feature_state, recommender_policy_state
+from services.recommender.tables import (
+    recommender_decisions,
+    recommender_feature_state,
+    recommender_llm_cache,
+    recommender_policy_state,
+)
 
 
 def _upsert(uow: UnitOfWork, table: Any, values: dict[str, Any]) -> Any:
@@ -95,6 +100,14 @@ class RecommenderRepository:
         )
         return list((await uow.session.execute(query)).all())
 
+    async def llm_cache(self, uow: UnitOfWork, user_id: str) -> Row[Any] | None:
+        query = select(recommender_llm_cache).where(recommender_llm_cache.c.user_id == user_id)
+        return (await uow.session.execute(query)).first()
+
+    async def save_llm_cache(self, uow: UnitOfWork, **values: Any) -> None:
+        await uow.session.execute(_upsert(uow, recommender_llm_cache, values))
+
     async def erase_user(self, uow: UnitOfWork, user_id: str) -> None:
-        for table in (recommender_decisions, recommender_feature_state, recommender_policy_state):
+        tables = (recommender_decisions, recommender_feature_state, recommender_policy_state, recommender_llm_cache)
+        for table in tables:
             await uow.session.execute(delete(table).where(table.c.user_id == user_id))

@@ -53,6 +53,7 @@ class RecommendService:
         *,
         silence_retry_seconds: int,
         tip_hold_seconds: int = 0,
+        llm_tips: bool = False,
         seed_source: Callable[[], int] = lambda: secrets.randbits(63),
     ) -> None:
         self.seed_source = seed_source  # tests make decisions reproducible by replacing it
@@ -62,6 +63,7 @@ class RecommendService:
         self._publisher = publisher
         self._silence_retry = silence_retry_seconds
         self._tip_hold = timedelta(seconds=tip_hold_seconds)
+        self._llm_tips = llm_tips
 
     async def recommend(
         self, uow: UnitOfWork, principal: Principal, request: RecommendRequest, *, now: datetime | None = None
@@ -79,7 +81,8 @@ class RecommendService:
         held = await self._held_tip(uow, user_id, state, now)
         if held is not None:
             return held
-        candidates = (await self._ml.generate(GenerateRequest(context=context))).candidates
+        cached = await self._cached_llm(uow, user_id, now) if self._llm_tips else []
+        candidates = (await self._ml.generate(GenerateRequest(context=context, cached_llm=cached))).candidates
         policy = await self._repository.policy_state(uow, user_id)
         ranked = await self._ml.rank(
             RankRequest(
@@ -117,6 +120,13 @@ class RecommendService:
         )
         await self._publish(uow, "recommender.tip_shown.v1", user_id, now, shown)
         return RecommendResponse(decision_id=decision_id, tip=_tip(chosen))
+
+    async def _cached_llm(self, uow: UnitOfWork, user_id: str, now: datetime) -> list[TipCandidate]:
+        """What the background LLM refresh wrote, while it is fresh (never generated here)."""
+        cache = await self._repository.llm_cache(uow, user_id)
+        if cache is None or cache.expires_at <= now:
+            return []
+        return [TipCandidate.model_validate(c) for c in cache.candidates]
 
     async def _quiet(
         self, uow: UnitOfWork, user_id: str, context: UserContext, now: datetime, minutes_left: float

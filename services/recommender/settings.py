@@ -11,3 +11,10 @@ class RecommenderSettings(BaseSettings):
     tip_hold_seconds: int = Field(
         default=1800, ge=0, description="How long a shown tip stays the answer until the person reacts to it."
     )
+    llm_tips: bool | None = Field(
+        default=None,
+        description="Cache LLM candidates in the background; unset: on when LITELLM_URL is set (in-process ML).",
+    )
+    llm_concurrency: int = Field(default=2, ge=1, le=64, description="LLM refreshes running at once.")
+    llm_daily_budget: int = Field(default=24, ge=0, description="LLM refreshes per person per UTC day.")
+    llm_cache_seconds: int = Field(default=6 * 3600, ge=60, description="How long LLM candidates stay usable.")

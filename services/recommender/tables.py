@@ -43,3 +43,17 @@ recommender_decisions = Table(
     Column("reacted_at", UtcDateTime(), nullable=True),
     Index("ix_recommender_decisions_user_id_created_at", "user_id", "created_at"),
 )
+
+# Per-user LLM candidates, written in the background when the person's signals change and only read
+# by /v1/recommend (never generated in its path); with the day's call count for the daily budget.
+recommender_llm_cache = Table(
+    "recommender_llm_cache",
+    metadata,
+    Column("user_id", String(64), primary_key=True),
+    Column("candidates", JsonDocument, nullable=False),
+    Column("outcome", String(64), nullable=False),
+    Column("generated_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("budget_day", String(10), nullable=False),
+    Column("calls_on_day", Integer(), nullable=False),
+)

@@ -123,6 +123,12 @@ class QuietHoursSet(Payload):
     end_hour: int = Field(ge=0, le=23)
 
 
+class LlmProcessingSet(Payload):
+    """Whether an LLM may read this person's context to write tips (ADR 0012)."""
+
+    allowed: bool
+
+
 class HabitDone(Payload):
     habit_id: IdText
 
@@ -259,6 +265,11 @@ class IncomingQuietHours(_IncomingBase):
     payload: QuietHoursSet
 
 
+class IncomingLlmProcessing(_IncomingBase):
+    type: Literal["profile.llm_processing_set.v1"]
+    payload: LlmProcessingSet
+
+
 class IncomingTaskAdded(_IncomingBase):
     type: Literal["integrations.task_added.v1"]
     payload: TaskAdded
@@ -281,6 +292,7 @@ IncomingEvent = Annotated[
     | IncomingHabitDone
     | IncomingHabitRemoved
     | IncomingQuietHours
+    | IncomingLlmProcessing
     | IncomingTaskAdded
     | IncomingTaskCompleted
     | IncomingBusyInterval,
@@ -294,6 +306,7 @@ INGESTIBLE_TYPES: dict[str, type[Payload]] = {
     "profile.habit_done.v1": HabitDone,
     "profile.habit_removed.v1": HabitRemoved,
     "profile.quiet_hours_set.v1": QuietHoursSet,
+    "profile.llm_processing_set.v1": LlmProcessingSet,
     "integrations.task_added.v1": TaskAdded,
     "integrations.task_completed.v1": TaskCompleted,
     "integrations.busy_interval_recorded.v1": BusyInterval,

@@ -64,6 +64,7 @@ class RecommenderSection(BaseModel):
     feature_state: dict[str, Any] | None
     policy: PolicyRecord | None
     decisions: list[DecisionRecord]
+    llm_cache: dict[str, Any] | None = None
 
 
 class AccountExport(BaseModel):

@@ -142,6 +142,11 @@ class GenerateRequest(BaseModel):
     recently_shown: dict[str, float] = Field(
         default_factory=dict, description="candidate id → hours since it was last shown (for cooldowns)."
     )
+    cached_llm: list[TipCandidate] = Field(
+        default_factory=list,
+        description="LLM candidates generated earlier in the background; merged with the rules' "
+        "unless stale, recently shown or near-duplicates.",
+    )
     llm: bool = Field(
         default=False,
         description="Ask the tip-generator (background refreshes only, never the request path); the "

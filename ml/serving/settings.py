@@ -1,0 +1,29 @@
+"""Where the LLM is: the LiteLLM proxy, by URL and key. Aliases (`tip-generator`, …) are fixed in
+code; which model stands behind an alias is the proxy's configuration (infra/litellm)."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ml.serving.llm import LlmTipGenerator
+
+
+class LlmSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env.local", extra="ignore", populate_by_name=True)
+
+    litellm_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("LITELLM_URL"), description="The LiteLLM proxy; unset: no LLM."
+    )
+    litellm_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("LITELLM_API_KEY"), description="A key the proxy accepts."
+    )
+    llm_timeout_seconds: float = Field(
+        default=8.0, gt=0, le=120, validation_alias=AliasChoices("OO_LLM_TIMEOUT_SECONDS")
+    )
+
+    def generator(self) -> LlmTipGenerator | None:
+        if not self.litellm_url:
+            return None
+        key = self.litellm_api_key.get_secret_value() if self.litellm_api_key else "no-key"
+        return LlmTipGenerator(self.litellm_url, api_key=key, timeout=self.llm_timeout_seconds)

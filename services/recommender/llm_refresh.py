@@ -1,0 +1,121 @@
+"""LLM candidates, made in the background: never in the path of `/v1/recommend`.
+
+When a person's signals change (after the commit that stored them), one refresh per person is
+scheduled: read the feature state, ask ML to generate with the LLM, and cache what it wrote for
+`llm_cache_seconds`. Refreshes run at most `llm_concurrency` at a time, each person at most
+`llm_daily_budget` times a UTC day, and only when LLM processing is allowed for the person
+(ADR 0012). A failed generation leaves the previous cache as it was; the rules serve meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime, timedelta
+
+import structlog
+
+from oo_contracts.events import INGESTIBLE_TYPES, EventEnvelope
+from oo_contracts.recommendation import FeatureModel, GenerateRequest, MlPort
+from services.kernel.unit_of_work import UnitOfWork
+from services.recommender.repository import RecommenderRepository
+from services.recommender.settings import RecommenderSettings
+
+log = structlog.get_logger(__name__)
+Transaction = Callable[..., AbstractAsyncContextManager[UnitOfWork]]
+
+
+class LlmRefresher:
+    def __init__(
+        self,
+        settings: RecommenderSettings,
+        repository: RecommenderRepository,
+        ml: MlPort,
+        features: FeatureModel,
+        transaction: Transaction,
+        *,
+        allowed_by_default: bool,
+    ) -> None:
+        self._settings = settings
+        self._repository = repository
+        self._ml = ml
+        self._features = features
+        self._transaction = transaction
+        self._allowed_by_default = allowed_by_default
+        self._slots = asyncio.Semaphore(settings.llm_concurrency)
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._again: set[str] = set()
+        self._reading: set[str] = set()
+
+    async def on_event(self, event: EventEnvelope) -> None:
+        """A bus subscriber: a person's new signal makes their LLM candidates worth refreshing."""
+        if event.type in INGESTIBLE_TYPES:
+            self.schedule(event.user_id)
+
+    def schedule(self, user_id: str) -> None:
+        if user_id in self._running:
+            if user_id in self._reading:
+                self._again.add(user_id)  # signals arrived after it read the state: once more at the end
+            return  # not started yet: it will read these signals too
+        self._running[user_id] = asyncio.create_task(self._run(user_id))
+
+    async def idle(self) -> None:
+        """Wait until no refresh is running (tests, shutdown)."""
+        while self._running:
+            await asyncio.gather(*self._running.values(), return_exceptions=True)
+
+    async def close(self) -> None:
+        for task in self._running.values():
+            task.cancel()
+        await asyncio.gather(*self._running.values(), return_exceptions=True)
+
+    async def _run(self, user_id: str) -> None:
+        try:
+            async with self._slots:
+                self._reading.add(user_id)
+                await self.refresh(user_id)
+        except Exception:  # a background job must never take the process down
+            log.exception("llm_refresh_failed", user_id=user_id)
+        finally:
+            self._reading.discard(user_id)
+            del self._running[user_id]
+            if user_id in self._again:
+                self._again.discard(user_id)
+                self.schedule(user_id)
+
+    async def refresh(self, user_id: str, *, now: datetime | None = None) -> str:
+        """One refresh; returns what happened (`ok`, `fallback:<reason>`, `not_allowed`, `over_budget`)."""
+        now = now or datetime.now(UTC)
+        day = now.date().isoformat()
+        async with self._transaction(write=False) as uow:
+            state = await self._repository.feature_state(uow, user_id)
+            cache = await self._repository.llm_cache(uow, user_id)
+        if state is None:
+            return "no_state"
+        context = self._features.context(user_id, state, now)
+        allowed = context.facts.get("llm_processing")
+        if not (self._allowed_by_default if allowed is None else allowed):
+            return "not_allowed"
+        calls = cache.calls_on_day if cache is not None and cache.budget_day == day else 0
+        if calls >= self._settings.llm_daily_budget:
+            return "over_budget"
+        response = await self._ml.generate(GenerateRequest(context=context, llm=True))
+        fresh = response.llm == "ok"
+        async with self._transaction() as uow:
+            await self._repository.save_llm_cache(
+                uow,
+                user_id=user_id,
+                candidates=[c.model_dump(mode="json") for c in response.candidates]
+                if fresh
+                else (cache.candidates if cache is not None else []),
+                outcome=response.llm,
+                generated_at=now if fresh or cache is None else cache.generated_at,
+                expires_at=now + timedelta(seconds=self._settings.llm_cache_seconds)
+                if fresh or cache is None
+                else cache.expires_at,
+                budget_day=day,
+                calls_on_day=calls + 1,
+            )
+        log.info("llm_refresh", outcome=response.llm, candidates=len(response.candidates) if fresh else 0)
+        return response.llm
