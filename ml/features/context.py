@@ -118,3 +118,25 @@ def assemble_context(user_id: str, state: FeatureState, now: datetime) -> UserCo
         "hours_since_shown": {key: (now - at).total_seconds() / 3600 for key, at in state.last_shown.items()},
     }
     return UserContext(user_id=user_id, features=features, facts=facts)
+
+
+def prompt_context(ctx: UserContext) -> dict[str, object]:
+    """Only what a tip needs: the person's open tasks and habits (ids, titles, timing), the moment,
+    the gap and the check-in — no history, no identifiers beyond the ids a tip may refer to."""
+    f = ctx.facts
+    return {
+        "local_time": f.get("local_time"),
+        "weekday": f.get("weekday"),
+        "free_minutes": int(ctx.features["free_minutes"]),
+        "busy_now": bool(ctx.features["busy_now"]),
+        "energy": ctx.features["energy"] if ctx.features["energy_known"] else None,
+        "mood": ctx.features["mood"] if ctx.features["energy_known"] else None,
+        "tasks": [
+            {k: t[k] for k in ("task_id", "title", "due_in_hours", "estimated_minutes", "priority")}
+            for t in f.get("tasks", [])[:10]
+        ],
+        "habits": [
+            {k: h[k] for k in ("habit_id", "name", "window_start_hour", "window_end_hour", "done_today")}
+            for h in f.get("habits", [])
+        ],
+    }
