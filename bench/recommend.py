@@ -27,6 +27,8 @@ from pathlib import Path
 import httpx
 
 from services.auth.tokens import mint_token
+from tests.litellm_proxy import REPLIES
+from tests.litellm_proxy import start as start_proxies
 from tests.postgres_cluster import free_port
 
 OO = [sys.executable, "-m", "services"]
@@ -256,6 +258,9 @@ def measure(base: str, tokens: list[str], seconds: float) -> tuple[float, float,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument(
+        "--llm", action="store_true", help="also measure with LLM generation on (a real LiteLLM proxy, canned model)"
+    )
     args = parser.parse_args()
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("OO_") and k != "DATABASE_URL"}
     # Every request makes a fresh decision: the shown-tip hold (a cheap read) would flatter the numbers.
@@ -276,20 +281,37 @@ def main() -> None:
     print(f"bare FastAPI          {bare_rps:8,.0f} req/s | at 100 rps p50 {bare_p50:6.2f} ms  p99 {bare_p99:6.2f} ms")
 
     for users, events in ((1_000, 10), (100_000, 10), (1_000, 100_000)):
-        with tempfile.TemporaryDirectory() as data_dir:
-            env = {**base_env, "OO_DATA_DIR": data_dir}
-            tokens = populate(Path(data_dir), env, users, events)
-            port = free_port()
-            server = serve_oo(env, port)
-            try:
-                rps, p50, p99 = measure(f"http://127.0.0.1:{port}", tokens, args.seconds)
-            finally:
-                server.terminate()
-                server.wait(timeout=15)
+        rps, p50, p99 = run_oo(base_env, users, events, args.seconds)
         print(
             f"oO {users:>7,} users, {events:>7,} events/asker {rps:8,.0f} req/s (ratio {rps / bare_rps:.2f}) | "
             f"at 100 rps p50 {p50:6.2f} ms  p99 {p99:6.2f} ms"
         )
+        if args.llm and (users, events) == (1_000, 10):
+            with tempfile.TemporaryDirectory() as proxy_dir:
+                proxies = start_proxies({"valid": REPLIES["valid"]}, Path(proxy_dir))
+                proxy = next(proxies)["valid"]
+                llm_env = {**base_env, "LITELLM_URL": proxy.url, "LITELLM_API_KEY": proxy.key}
+                try:
+                    on_rps, on_p50, on_p99 = run_oo(llm_env, users, events, args.seconds)
+                finally:
+                    proxies.close()
+            print(
+                f"oO   same, LLM candidates on    {on_rps:8,.0f} req/s (ratio {on_rps / bare_rps:.2f}; "
+                f"{on_rps / rps:.2f} of LLM off) | at 100 rps p50 {on_p50:6.2f} ms  p99 {on_p99:6.2f} ms"
+            )
+
+
+def run_oo(env: dict[str, str], users: int, events: int, seconds: float) -> tuple[float, float, float]:
+    with tempfile.TemporaryDirectory() as data_dir:
+        env = {**env, "OO_DATA_DIR": data_dir}
+        tokens = populate(Path(data_dir), env, users, events)
+        port = free_port()
+        server = serve_oo(env, port)
+        try:
+            return measure(f"http://127.0.0.1:{port}", tokens, seconds)
+        finally:
+            server.terminate()
+            server.wait(timeout=15)
 
 
 if __name__ == "__main__":

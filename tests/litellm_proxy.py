@@ -13,7 +13,7 @@ import os
 import secrets
 import subprocess
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,7 +51,7 @@ def _config(reply: Reply) -> dict[str, Any]:
     }
 
 
-def start(replies: dict[str, Reply], directory: Path) -> Iterator[dict[str, Proxy]]:
+def start(replies: dict[str, Reply], directory: Path) -> Generator[dict[str, Proxy], None, None]:
     """Start one proxy per reply at once (each takes seconds to import), then wait for them all."""
     if not LITELLM.exists():
         pytest.fail(f"{LITELLM} is missing: ./scripts/setup --test installs the LiteLLM proxy")

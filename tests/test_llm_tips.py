@@ -3,6 +3,8 @@ valid tips, invalid JSON, a hallucinated task id, a slow answer past the timeout
 
 from __future__ import annotations
 
+import uuid
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -11,10 +13,12 @@ import pytest
 from ml.serving.app import create_ml_app
 from ml.serving.engine import MlEngine
 from ml.serving.llm import LlmTipGenerator
-from ml.serving.llm_validation import LlmTip, problem_with
-from oo_contracts.recommendation import GenerateRequest, UserContext
+from ml.serving.llm_merge import merge_cached
+from ml.serving.llm_validation import LlmTip, problem_with, to_candidate
+from ml.serving.rules import generate
+from oo_contracts.recommendation import GenerateRequest, UserContext, text_fingerprint
 from tests.litellm_proxy import SAM, WALK, Proxy
-from tests.ml_factory import busy_day_state, context_of
+from tests.ml_factory import NOON, busy_day_state, context_of, event
 
 
 def context() -> UserContext:
@@ -103,3 +107,43 @@ async def test_without_llm_true_the_generator_is_never_asked() -> None:
     assert response.llm == "off"
     assert response.candidates
     assert generator.outcomes.counts == {}
+
+
+def test_cached_llm_tips_drop_when_stale_recently_shown_or_like_a_dismissed_one() -> None:
+    state = busy_day_state()
+    ctx = context_of(state)
+    water = to_candidate(LlmTip(kind="advice", text="Drink a glass of water, slowly.", why="a small reset"), ctx)
+    sam = to_candidate(LlmTip(kind="todo", text="Send Sam a short answer.", why="due tomorrow", ref_id="t1"), ctx)
+    gone = to_candidate(LlmTip(kind="todo", text="Renew the passport.", why="waiting", ref_id="t2"), ctx)
+    rules = generate(ctx)
+    assert {c.text for c in merge_cached(ctx, rules, [water, sam, gone]) if c.source == "llm"} == {
+        water.text,
+        sam.text,
+        gone.text,
+    }
+
+    state.apply(event("integrations.task_completed.v1", {"task_id": "t2"}))
+    dismissed = {"decision_id": str(uuid.uuid4()), "candidate_id": "advice:x", "kind": "advice", "source": "advice"}
+    fingerprint = text_fingerprint("Slowly drink a glass of water.")
+    state.apply(
+        event(
+            "recommender.tip_reacted.v1",
+            {**dismissed, "reaction": "dismiss", "local_hour": 12, "fingerprint": fingerprint},
+        )
+    )
+    state.apply(
+        event(
+            "recommender.tip_shown.v1",
+            {
+                "decision_id": str(uuid.uuid4()),
+                "candidate_id": sam.candidate_id,
+                "kind": "todo",
+                "source": "llm",
+                "local_hour": 12,
+            },
+        )
+    )
+    ctx = context_of(state, NOON + timedelta(hours=1))
+    assert [c for c in merge_cached(ctx, generate(ctx), [water, sam, gone]) if c.source == "llm"] == []
+    later = context_of(state, NOON + timedelta(hours=25))
+    assert [c.text for c in merge_cached(later, generate(later), [water, sam, gone]) if c.source == "llm"] == [sam.text]

@@ -86,6 +86,7 @@ def assemble_context(user_id: str, state: FeatureState, now: datetime) -> UserCo
         "local_time": local.isoformat(),
         "timezone": state.timezone,
         "llm_processing": state.llm_processing,
+        "dismissed_fingerprints": state.dismissed,
         "quiet_hours": None
         if state.quiet_hours is None
         else {"start_hour": state.quiet_hours[0], "end_hour": state.quiet_hours[1]},

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from oo_contracts.events import EventEnvelope
 
+RECENT_DISMISSED = 20
 HABIT_GAIN = 0.3  # a done habit closes 30% of the gap to full strength
 HABIT_DECAY_PER_MISSED_PERIOD = 0.85  # forgiving: a missed day costs 15%, never resets to zero
 MOOD_EMA = 0.3
@@ -61,6 +62,7 @@ class FeatureState(BaseModel):
     timezone: str = "UTC"
     device_class: str = "phone"
     quiet_hours: tuple[int, int] | None = None  # local [start, end) hours; may wrap midnight
+    dismissed: list[list[str]] = Field(default_factory=list)  # fingerprints of the last dismissed tips
     llm_processing: bool | None = None  # the person's choice; None: the deployment's default (ADR 0012)
     recent_event_ids: list[str] = Field(default_factory=list)
 
@@ -175,6 +177,8 @@ def _tip_reacted(state: FeatureState, payload: dict[str, Any], _at: datetime) ->
     state.kind_dismiss[kind] = _ema(
         state.kind_dismiss.get(kind, 0.0), 1.0 if reaction == "dismiss" else 0.0, REACTION_EMA
     )
+    if reaction == "dismiss" and payload.get("fingerprint"):
+        state.dismissed = [*state.dismissed[-(RECENT_DISMISSED - 1) :], payload["fingerprint"]]
     ref = payload.get("ref_id")
     if reaction == "done" and ref in state.tasks:
         _task_completed(state, {"task_id": ref}, _at)

@@ -1,27 +1,16 @@
 """Cached LLM candidates join the rules' at request time: still true, not shown lately, not a repeat.
 
 A cached tip is dropped when the task or habit it names is gone (done, removed), when it was shown
-within `LLM_COOLDOWN_HOURS`, or when it says nearly what another candidate says (word overlap;
-the `embedder` alias replaces this lexical measure when it is configured).
+within `LLM_COOLDOWN_HOURS`, when it says nearly what another candidate says, or nearly what a tip
+the person recently dismissed said (overlap of content words; an `embedder` measure is future work).
 """
 
 from __future__ import annotations
 
-import re
-
-from oo_contracts.recommendation import TipCandidate, UserContext
+from oo_contracts.recommendation import TipCandidate, UserContext, text_fingerprint
 
 LLM_COOLDOWN_HOURS = 24.0
-NEAR_DUPLICATE = 0.6  # Jaccard overlap of content words
-WORD = re.compile(r"[a-z0-9']+")
-STOP = frozenset(
-    {"a", "an", "the", "to", "of", "for", "and", "or", "in", "on", "at", "it", "is", "be", "your", "you"}
-    | {"this", "that", "with", "while", "now"}
-)
-
-
-def words(text: str) -> frozenset[str]:
-    return frozenset(w for w in WORD.findall(text.lower()) if w not in STOP)
+NEAR_DUPLICATE = 0.6  # Jaccard overlap of content words (hashed: `text_fingerprint`)
 
 
 def overlap(a: frozenset[str], b: frozenset[str]) -> float:
@@ -32,15 +21,16 @@ def merge_cached(ctx: UserContext, rules: list[TipCandidate], cached: list[TipCa
     refs = {t["task_id"] for t in ctx.facts.get("tasks", [])} | {h["habit_id"] for h in ctx.facts.get("habits", [])}
     shown = ctx.facts.get("hours_since_shown", {})
     kept = list(rules)
-    seen = [words(c.text) for c in kept]
+    seen = [frozenset(text_fingerprint(c.text)) for c in kept]
+    dismissed = [frozenset(f) for f in ctx.facts.get("dismissed_fingerprints", [])]
     for candidate in cached:
         if candidate.ref_id is not None and candidate.ref_id not in refs:
             continue
         since = shown.get(candidate.candidate_id)
         if since is not None and since < LLM_COOLDOWN_HOURS:
             continue
-        text = words(candidate.text)
-        if any(overlap(text, other) >= NEAR_DUPLICATE for other in seen):
+        text = frozenset(text_fingerprint(candidate.text))
+        if any(overlap(text, other) >= NEAR_DUPLICATE for other in (*seen, *dismissed)):
             continue
         kept.append(candidate)
         seen.append(text)

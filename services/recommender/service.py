@@ -29,6 +29,7 @@ from oo_contracts.recommendation import (
     TipAction,
     TipCandidate,
     UserContext,
+    text_fingerprint,
 )
 from services.kernel.errors import Conflict, NotFound, Unavailable
 from services.kernel.ports import EventPublisher
@@ -201,6 +202,7 @@ class RecommendService:
             reason=request.reason,
             ref_id=candidate.ref_id,
             local_hour=int(context.features["local_hour"]),
+            fingerprint=text_fingerprint(candidate.text)[:40] if request.reaction is Reaction.dismiss else None,
         )
         await self._publish(uow, "recommender.tip_reacted.v1", principal.user_id, now, reacted)
         return FeedbackResponse(decision_id=request.decision_id, reaction=request.reaction, learned=learns)

@@ -199,6 +199,9 @@ class TipReacted(Payload):
     reason: ReactionReason | None = None
     ref_id: str | None = None
     local_hour: int = Field(ge=0, le=23)
+    fingerprint: list[str] | None = Field(
+        default=None, max_length=40, description="A dismissed tip's hashed content words (near-duplicate checks)."
+    )
 
 
 class UserCreated(Payload):

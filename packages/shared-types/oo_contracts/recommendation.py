@@ -6,6 +6,8 @@ ML contract (`/generate`, `/rank`, `/feedback`) is the same whether ML runs in p
 
 from __future__ import annotations
 
+import hashlib
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
@@ -214,3 +216,17 @@ ONBOARDING_POLICY_VERSION = "onboarding-v1"
 QUIET_HOURS_POLICY_VERSION = "quiet-hours-v1"
 
 REWARDS: dict[Reaction, float] = {Reaction.done: 1.0, Reaction.later: 0.3, Reaction.dismiss: -0.3}
+
+
+_WORD = re.compile(r"[a-z0-9']+")
+_STOP = frozenset(
+    {"a", "an", "the", "to", "of", "for", "and", "or", "in", "on", "at", "it", "is", "be", "your", "you"}
+    | {"this", "that", "with", "while", "now"}
+)
+
+
+def text_fingerprint(text: str) -> list[str]:
+    """A tip's content words, each hashed: enough to tell near-duplicates apart (word overlap), not
+    enough to read the text back. Dismissed tips are remembered by this, never by their words."""
+    words = {w for w in _WORD.findall(text.lower()) if w not in _STOP}
+    return sorted(hashlib.sha256(w.encode()).hexdigest()[:10] for w in words)
