@@ -104,6 +104,22 @@ def ml_serve(
     uvicorn.run(create_ml_app(engine), host=host, port=port, log_config=None, access_log=False)
 
 
+@ml.command("eval")
+def ml_eval(
+    people: Annotated[int, typer.Option(min=1, max=500, help="Synthetic people to generate tips for.")] = 10,
+) -> None:
+    """Score LLM tips with the `judge` alias against the rubric (offline; needs LITELLM_URL)."""
+    from ml.experiments.llm_eval import evaluate
+    from ml.serving.settings import LlmSettings
+
+    settings = LlmSettings()
+    if not settings.litellm_url:
+        raise typer.BadParameter("set LITELLM_URL (and LITELLM_API_KEY) to the LiteLLM proxy", param_hint="LITELLM_URL")
+    key = settings.litellm_api_key.get_secret_value() if settings.litellm_api_key else "no-key"
+    report = asyncio.run(evaluate(settings.litellm_url, key, people=people, call_seconds=settings.llm_timeout_seconds))
+    typer.echo(report.render())
+
+
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Upgrade the database to the newest migration."""

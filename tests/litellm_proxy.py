@@ -30,6 +30,7 @@ LITELLM = Path(__file__).resolve().parents[1] / ".tools" / "litellm" / "bin" / "
 class Reply:
     content: str
     delay_seconds: float = 0.0
+    judge: str | None = None  # what the `judge` alias answers, if this proxy has one
 
 
 @dataclass
@@ -43,8 +44,12 @@ def _config(reply: Reply) -> dict[str, Any]:
     params: dict[str, Any] = {"model": "openai/fixed-reply", "api_key": "unused", "mock_response": reply.content}
     if reply.delay_seconds:
         params["mock_delay"] = reply.delay_seconds
+    models = [{"model_name": "tip-generator", "litellm_params": params}]
+    if reply.judge is not None:
+        judge = {"model": "openai/fixed-judge", "api_key": "unused", "mock_response": reply.judge}
+        models.append({"model_name": "judge", "litellm_params": judge})
     return {
-        "model_list": [{"model_name": "tip-generator", "litellm_params": params}],
+        "model_list": models,
         # Retrying is oO's job (one retry): the proxy's own retries would turn an error into a timeout.
         "router_settings": {"num_retries": 0},
         "litellm_settings": {"num_retries": 0},
@@ -109,8 +114,9 @@ def tips(*items: Mapping[str, object]) -> str:
 WALK = {"kind": "advice", "text": "Stand up and stretch for a minute.", "why": "a small reset", "ref_id": None}
 SAM = {"kind": "todo", "text": "Reply to Sam while the gap lasts.", "why": "due tomorrow · 10 min", "ref_id": "t1"}
 GHOST = {"kind": "todo", "text": "Finish the tax return.", "why": "due soon", "ref_id": "t-does-not-exist"}
+JUDGED = {"relevance": 4, "timing": 3, "actionability": 5, "tone": 5, "comment": "fits the free minutes"}
 REPLIES = {
-    "valid": Reply(tips(WALK, SAM)),
+    "valid": Reply(tips(WALK, SAM), judge=json.dumps(JUDGED)),
     "half_hallucinated": Reply(tips(SAM, GHOST)),
     "hallucinated": Reply(tips(GHOST)),
     "invalid_json": Reply('{"tips": [{"kind": "advice", "text": '),

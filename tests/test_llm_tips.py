@@ -3,6 +3,9 @@ valid tips, invalid JSON, a hallucinated task id, a slow answer past the timeout
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -147,3 +150,29 @@ def test_cached_llm_tips_drop_when_stale_recently_shown_or_like_a_dismissed_one(
     assert [c for c in merge_cached(ctx, generate(ctx), [water, sam, gone]) if c.source == "llm"] == []
     later = context_of(state, NOON + timedelta(hours=25))
     assert [c.text for c in merge_cached(later, generate(later), [water, sam, gone]) if c.source == "llm"] == [sam.text]
+
+
+def test_oo_ml_eval_scores_generated_tips_with_the_judge(proxies: dict[str, Proxy]) -> None:
+    proxy = proxies["valid"]
+    env = {**os.environ, "LITELLM_URL": proxy.url, "LITELLM_API_KEY": proxy.key}
+    done = subprocess.run(
+        [sys.executable, "-m", "services", "ml", "eval", "--people", "3"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "3 synthetic people" in done.stdout
+    assert "relevance      mean 4.00" in done.stdout
+    assert "tone           mean 5.00" in done.stdout
+    assert "fits the free minutes" in done.stdout
+
+
+def test_oo_ml_eval_without_a_proxy_says_what_is_missing() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LITELLM_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "services", "ml", "eval"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert "LITELLM_URL" in done.stderr
