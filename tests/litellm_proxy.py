@@ -31,6 +31,7 @@ class Reply:
     content: str
     delay_seconds: float = 0.0
     judge: str | None = None  # what the `judge` alias answers, if this proxy has one
+    embedding: list[float] | None = None  # the one vector the `embedder` alias answers for any text
 
 
 @dataclass
@@ -48,6 +49,9 @@ def _config(reply: Reply) -> dict[str, Any]:
     if reply.judge is not None:
         judge = {"model": "openai/fixed-judge", "api_key": "unused", "mock_response": reply.judge}
         models.append({"model_name": "judge", "litellm_params": judge})
+    if reply.embedding is not None:
+        embedder = {"model": "openai/fixed-embedder", "api_key": "unused", "mock_response": reply.embedding}
+        models.append({"model_name": "embedder", "litellm_params": embedder})
     return {
         "model_list": models,
         # Retrying is oO's job (one retry): the proxy's own retries would turn an error into a timeout.
@@ -118,7 +122,7 @@ JUDGED = {"relevance": 4, "timing": 3, "actionability": 5, "tone": 5, "comment":
 REPLIES = {
     "valid": Reply(tips(WALK, SAM), judge=json.dumps(JUDGED)),
     "half_hallucinated": Reply(tips(SAM, GHOST)),
-    "hallucinated": Reply(tips(GHOST)),
+    "hallucinated": Reply(tips(GHOST), embedding=[0.6, 0.8, 0.0]),
     "invalid_json": Reply('{"tips": [{"kind": "advice", "text": '),
     "slow": Reply(tips(WALK), delay_seconds=5.0),
     "error": Reply("litellm.InternalServerError"),

@@ -11,11 +11,13 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import openai
 import pytest
 
 from ml.serving.app import create_ml_app
 from ml.serving.engine import MlEngine
 from ml.serving.llm import LlmTipGenerator
+from ml.serving.llm_dedup import collapse
 from ml.serving.llm_merge import merge_cached
 from ml.serving.llm_validation import LlmTip, problem_with, to_candidate
 from ml.serving.rules import generate
@@ -46,6 +48,7 @@ async def test_valid_tips_become_llm_candidates(proxies: dict[str, Proxy]) -> No
     assert candidates[1]["features"]["urgency"] > candidates[0]["features"]["urgency"]
     assert engine.llm is not None
     assert engine.llm.outcomes.counts == {"ok": 1}
+    assert engine.llm.outcomes.dedup == {"lexical": 1}  # this proxy has no `embedder` alias
 
 
 async def test_a_hallucinated_task_id_is_dropped_and_counted(proxies: dict[str, Proxy]) -> None:
@@ -176,3 +179,17 @@ def test_oo_ml_eval_without_a_proxy_says_what_is_missing() -> None:
     )
     assert done.returncode == 2
     assert "LITELLM_URL" in done.stderr
+
+
+async def test_near_duplicates_collapse_by_the_embedder_when_the_proxy_has_one(proxies: dict[str, Proxy]) -> None:
+    proxy = proxies["hallucinated"]  # its embedder answers one vector for every text: all near-duplicates
+    client = openai.AsyncOpenAI(base_url=proxy.url, api_key=proxy.key, max_retries=0)
+    ctx = context()
+    first = to_candidate(LlmTip(kind="advice", text="Stand up and stretch.", why="a small reset"), ctx)
+    second = to_candidate(LlmTip(kind="advice", text="Drink some water.", why="a small reset"), ctx)
+    assert await collapse(client, [first, second], []) == ([first], "embedder")
+    kept, measure = await collapse(
+        openai.AsyncOpenAI(base_url=proxies["valid"].url, api_key=proxies["valid"].key), [first, second], []
+    )
+    assert (kept, measure) == ([first, second], "lexical")
+    await client.close()

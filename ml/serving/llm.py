@@ -19,7 +19,9 @@ from openai.types.shared_params.response_format_json_schema import JSONSchema
 from pydantic import ValidationError
 
 from ml.features.context import prompt_context
+from ml.serving.llm_dedup import collapse
 from ml.serving.llm_validation import LlmTips, problem_with, response_schema, to_candidate
+from ml.serving.rules import generate as generate_rules
 from oo_contracts.recommendation import TipCandidate, UserContext
 
 TIP_GENERATOR = "tip-generator"
@@ -46,6 +48,7 @@ class LlmOutcomes:
 
     counts: Counter[str] = field(default_factory=Counter)
     dropped: Counter[str] = field(default_factory=Counter)
+    dedup: Counter[str] = field(default_factory=Counter)  # which measure collapsed near-duplicates
 
 
 class LlmTipGenerator:
@@ -72,6 +75,8 @@ class LlmTipGenerator:
                     log.info("llm_tip_dropped reason=%s", problem)
                 else:
                     candidates.append(to_candidate(tip, ctx))
+            candidates, measure = await collapse(self._client, candidates, generate_rules(ctx))
+            self.outcomes.dedup[measure] += 1
             if candidates:
                 self.outcomes.counts["ok"] += 1
                 return candidates

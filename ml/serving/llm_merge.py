@@ -2,7 +2,8 @@
 
 A cached tip is dropped when the task or habit it names is gone (done, removed), when it was shown
 within `LLM_COOLDOWN_HOURS`, when it says nearly what another candidate says, or nearly what a tip
-the person recently dismissed said (overlap of content words; an `embedder` measure is future work).
+the person recently dismissed said (overlap of content words: dismissed tips are kept only as
+hashed words, which no embedder can read; `llm_dedup.py` uses the embedder at generation time).
 """
 
 from __future__ import annotations

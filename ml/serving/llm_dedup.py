@@ -1,0 +1,56 @@
+"""Near-duplicates collapse: by the `embedder` alias when the proxy has one, by word overlap when not.
+
+Run where time is free (the background generation), never on a person's request. A candidate is
+dropped when it is too close to one already kept — the rules' candidates of the moment come first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import numpy as np
+import openai
+
+from ml.serving.llm_merge import NEAR_DUPLICATE, overlap
+from oo_contracts.recommendation import TipCandidate, text_fingerprint
+
+EMBEDDER = "embedder"
+NEAR_DUPLICATE_COSINE = 0.9
+log = logging.getLogger(__name__)
+
+
+async def collapse(
+    client: openai.AsyncOpenAI, fresh: list[TipCandidate], existing: list[TipCandidate]
+) -> tuple[list[TipCandidate], str]:
+    """The fresh candidates that are not near-duplicates, and which measure decided (`embedder`/`lexical`)."""
+    texts = [c.text for c in existing] + [c.text for c in fresh]
+    try:
+        # One request per text ties each vector to its text, whatever a provider does with batches.
+        answers = await asyncio.gather(*(client.embeddings.create(model=EMBEDDER, input=text) for text in texts))
+        vectors = np.array([answer.data[0].embedding for answer in answers], dtype=float)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-12
+    except (openai.OpenAIError, ValueError, IndexError) as error:
+        log.info("embedder unavailable, using word overlap: %s", type(error).__name__)
+        return _lexical(fresh, existing), "lexical"
+    kept_rows = list(range(len(existing)))
+    kept = []
+    for offset, candidate in enumerate(fresh):
+        row = len(existing) + offset
+        if kept_rows and float(np.max(vectors[kept_rows] @ vectors[row])) >= NEAR_DUPLICATE_COSINE:
+            continue
+        kept_rows.append(row)
+        kept.append(candidate)
+    return kept, "embedder"
+
+
+def _lexical(fresh: list[TipCandidate], existing: list[TipCandidate]) -> list[TipCandidate]:
+    seen = [frozenset(text_fingerprint(c.text)) for c in existing]
+    kept = []
+    for candidate in fresh:
+        words = frozenset(text_fingerprint(candidate.text))
+        if any(overlap(words, other) >= NEAR_DUPLICATE for other in seen):
+            continue
+        seen.append(words)
+        kept.append(candidate)
+    return kept
