@@ -107,6 +107,7 @@ def ml_serve(
 @ml.command("eval")
 def ml_eval(
     people: Annotated[int, typer.Option(min=1, max=500, help="Synthetic people to generate tips for.")] = 10,
+    show: Annotated[bool, typer.Option(help="List every judged tip with its score.")] = False,
 ) -> None:
     """Score LLM tips with the `judge` alias against the rubric (offline; needs LITELLM_URL)."""
     from ml.experiments.llm_eval import evaluate
@@ -117,7 +118,7 @@ def ml_eval(
         raise typer.BadParameter("set LITELLM_URL (and LITELLM_API_KEY) to the LiteLLM proxy", param_hint="LITELLM_URL")
     key = settings.litellm_api_key.get_secret_value() if settings.litellm_api_key else "no-key"
     report = asyncio.run(evaluate(settings.litellm_url, key, people=people, call_seconds=settings.llm_timeout_seconds))
-    typer.echo(report.render())
+    typer.echo(report.render(show=show))
 
 
 @db.command("upgrade")

@@ -52,11 +52,14 @@ class Report:
     generation_failures: dict[str, int] = field(default_factory=dict)
     tips: list[tuple[TipCandidate, Scores]] = field(default_factory=list)
     judge_failures: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
 
-    def render(self) -> str:
+    def render(self, *, show: bool = False) -> str:
         lines = [f"oO LLM tip evaluation: {self.people} synthetic people, {len(self.tips)} tips judged"]
         if self.generation_failures:
             lines.append(f"  generation fell back to rules: {self.generation_failures}")
+        if self.dropped:
+            lines.append(f"  tips refused by validation: {self.dropped}")
         if self.judge_failures:
             lines.append(f"  judge answers unusable: {self.judge_failures}")
         for criterion in CRITERIA:
@@ -65,6 +68,8 @@ class Report:
                 lines.append(f"  {criterion:14} mean {statistics.fmean(values):.2f}  min {min(values)}")
         for tip, scores in sorted(self.tips, key=lambda pair: _total(pair[1]))[:3]:
             lines.append(f"  weakest: {tip.text!r} ({_total(scores)}/20) — {scores.comment}")
+        if show:
+            lines += [f"  [{_total(s):2}/20] {t.kind.value}: {t.text} — why: {t.why}" for t, s in self.tips]
         return "\n".join(lines)
 
 
@@ -120,6 +125,7 @@ async def evaluate(base_url: str, api_key: str, *, people: int = 10, call_second
                 else:
                     report.tips.append((tip, scores))
     finally:
+        report.dropped = dict(generator.outcomes.dropped)
         await generator.aclose()
         await judge.close()
     return report
