@@ -22,6 +22,7 @@ from oo_contracts.recommendation import (
     GenerateRequest,
     MlPort,
     RankRequest,
+    RankResponse,
     RecommendRequest,
     RecommendResponse,
     Settings,
@@ -96,19 +97,7 @@ class RecommendService:
         chosen = next((c for c in candidates if c.candidate_id == ranked.chosen), None)
         if ranked.chosen is not None and chosen is None:
             raise Unavailable("the ML policy chose a candidate it was not offered", code="ml_unavailable")
-        decision_id = uuid.uuid4()
-        await self._repository.add_decision(
-            uow,
-            decision_id=decision_id,
-            user_id=user_id,
-            created_at=now,
-            policy_version=ranked.policy_version,
-            candidates=[c.model_dump(mode="json") for c in candidates],
-            chosen=ranked.chosen,
-            propensity=ranked.propensity,
-            context=context.model_dump(mode="json"),
-            shadow=ranked.shadow,
-        )
+        decision_id = await self._log_decision(uow, user_id, now, context, candidates, ranked)
         if chosen is None:
             retry = self._silence_retry if candidates else NOTHING_TO_SUGGEST_RETRY_SECONDS
             return RecommendResponse(decision_id=decision_id, tip=None, retry_after=retry)
@@ -122,6 +111,31 @@ class RecommendService:
         await self._publish(uow, "recommender.tip_shown.v1", user_id, now, shown)
         return RecommendResponse(decision_id=decision_id, tip=_tip(chosen))
 
+    async def _log_decision(
+        self,
+        uow: UnitOfWork,
+        user_id: str,
+        now: datetime,
+        context: UserContext,
+        candidates: list[TipCandidate],
+        ranked: RankResponse,
+    ) -> uuid.UUID:
+        """Every decision is logged with what off-policy evaluation needs."""
+        decision_id = uuid.uuid4()
+        await self._repository.add_decision(
+            uow,
+            decision_id=decision_id,
+            user_id=user_id,
+            created_at=now,
+            policy_version=ranked.policy_version,
+            candidates=[c.model_dump(mode="json") for c in candidates],
+            chosen=ranked.chosen,
+            propensity=ranked.propensity,
+            context=context.model_dump(mode="json"),
+            shadow=ranked.shadow,
+        )
+        return decision_id
+
     async def _cached_llm(self, uow: UnitOfWork, user_id: str, now: datetime) -> list[TipCandidate]:
         """What the background LLM refresh wrote, while it is fresh (never generated here)."""
         cache = await self._repository.llm_cache(uow, user_id)
@@ -133,19 +147,8 @@ class RecommendService:
         self, uow: UnitOfWork, user_id: str, context: UserContext, now: datetime, minutes_left: float
     ) -> RecommendResponse:
         """Quiet hours are the person's rule, not the policy's choice: nothing is shown until they end."""
-        decision_id = uuid.uuid4()
-        await self._repository.add_decision(
-            uow,
-            decision_id=decision_id,
-            user_id=user_id,
-            created_at=now,
-            policy_version=QUIET_HOURS_POLICY_VERSION,
-            candidates=[],
-            chosen=None,
-            propensity=1.0,
-            context=context.model_dump(mode="json"),
-            shadow={},
-        )
+        silence = RankResponse(chosen=None, propensity=1.0, policy_version=QUIET_HOURS_POLICY_VERSION)
+        decision_id = await self._log_decision(uow, user_id, now, context, [], silence)
         return RecommendResponse(decision_id=decision_id, tip=None, retry_after=max(60, math.ceil(minutes_left * 60)))
 
     async def settings(self, uow: UnitOfWork, principal: Principal, *, now: datetime | None = None) -> Settings:
