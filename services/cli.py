@@ -117,7 +117,15 @@ def ml_eval(
     if not settings.litellm_url:
         raise typer.BadParameter("set LITELLM_URL (and LITELLM_API_KEY) to the LiteLLM proxy", param_hint="LITELLM_URL")
     key = settings.litellm_api_key.get_secret_value() if settings.litellm_api_key else "no-key"
-    report = asyncio.run(evaluate(settings.litellm_url, key, people=people, call_seconds=settings.llm_timeout_seconds))
+    report = asyncio.run(
+        evaluate(
+            settings.litellm_url,
+            key,
+            people=people,
+            call_seconds=settings.llm_timeout_seconds,
+            json_mode=settings.llm_json_mode,
+        )
+    )
     typer.echo(report.render(show=show))
 
 

@@ -18,12 +18,13 @@ from typing import cast
 
 import openai
 from openai.types.chat import ChatCompletionMessageParam
+from openai.types.chat.completion_create_params import ResponseFormat
 from openai.types.shared_params.response_format_json_schema import JSONSchema
 from pydantic import BaseModel, Field, ValidationError
 
 from ml.features.context import assemble_context, prompt_context
 from ml.features.state import FeatureState
-from ml.serving.llm import LlmFailure, LlmTipGenerator
+from ml.serving.llm import JsonMode, LlmFailure, LlmTipGenerator
 from oo_contracts.events import envelope
 from oo_contracts.recommendation import TipCandidate, UserContext
 
@@ -105,8 +106,10 @@ def synthetic_person(seed: int, now: datetime) -> UserContext:
     return assemble_context("eval", state, now + timedelta(hours=rng.randint(0, 12)))
 
 
-async def evaluate(base_url: str, api_key: str, *, people: int = 10, call_seconds: float = 30.0) -> Report:
-    generator = LlmTipGenerator(base_url, api_key=api_key, timeout=call_seconds)
+async def evaluate(
+    base_url: str, api_key: str, *, people: int = 10, call_seconds: float = 30.0, json_mode: JsonMode = "json_schema"
+) -> Report:
+    generator = LlmTipGenerator(base_url, api_key=api_key, timeout=call_seconds, json_mode=json_mode)
     judge = openai.AsyncOpenAI(base_url=base_url.rstrip("/"), api_key=api_key, timeout=call_seconds, max_retries=1)
     report = Report(people=people)
     now = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
@@ -119,7 +122,7 @@ async def evaluate(base_url: str, api_key: str, *, people: int = 10, call_second
                 report.generation_failures[failure.reason] = report.generation_failures.get(failure.reason, 0) + 1
                 continue
             for tip in tips:
-                scores = await _judge(judge, ctx, tip)
+                scores = await _judge(judge, ctx, tip, json_mode)
                 if scores is None:
                     report.judge_failures += 1
                 else:
@@ -131,21 +134,24 @@ async def evaluate(base_url: str, api_key: str, *, people: int = 10, call_second
     return report
 
 
-async def _judge(client: openai.AsyncOpenAI, ctx: UserContext, tip: TipCandidate) -> Scores | None:
+async def _judge(client: openai.AsyncOpenAI, ctx: UserContext, tip: TipCandidate, json_mode: JsonMode) -> Scores | None:
+    schema = {"name": "scores", "strict": True, "schema": Scores.model_json_schema()}
+    rubric = RUBRIC if json_mode == "json_schema" else f"{RUBRIC}\nJSON schema: {json.dumps(schema['schema'])}"
     messages: list[ChatCompletionMessageParam] = [
-        {"role": "system", "content": RUBRIC},
+        {"role": "system", "content": rubric},
         {
             "role": "user",
             "content": json.dumps({"person": prompt_context(ctx), "tip": {"text": tip.text, "why": tip.why}}),
         },
     ]
-    schema = {"name": "scores", "strict": True, "schema": Scores.model_json_schema()}
+    response_format: ResponseFormat = (
+        {"type": "json_schema", "json_schema": cast(JSONSchema, schema)}
+        if json_mode == "json_schema"
+        else {"type": "json_object"}
+    )
     try:
         answer = await client.chat.completions.create(
-            model=JUDGE,
-            messages=messages,
-            response_format={"type": "json_schema", "json_schema": cast(JSONSchema, schema)},
-            temperature=0,
+            model=JUDGE, messages=messages, response_format=response_format, temperature=0
         )
         return Scores.model_validate_json(answer.choices[0].message.content or "")
     except (openai.OpenAIError, ValidationError, IndexError):

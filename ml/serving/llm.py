@@ -11,10 +11,11 @@ import json
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Literal, cast
 
 import openai
 from openai.types.chat import ChatCompletionMessageParam
+from openai.types.chat.completion_create_params import ResponseFormat
 from openai.types.shared_params.response_format_json_schema import JSONSchema
 from pydantic import ValidationError
 
@@ -25,6 +26,9 @@ from ml.serving.rules import generate as generate_rules
 from oo_contracts.recommendation import TipCandidate, UserContext
 
 TIP_GENERATOR = "tip-generator"
+# How the answer's shape is asked for: strict structured output where the server has it; plain JSON
+# mode, with the schema in the prompt, where it does not (e.g. llama.cpp's server). Validated either way.
+JsonMode = Literal["json_schema", "json_object"]
 ATTEMPTS = 2
 log = logging.getLogger(__name__)
 
@@ -52,10 +56,13 @@ class LlmOutcomes:
 
 
 class LlmTipGenerator:
-    def __init__(self, base_url: str, *, api_key: str = "no-key", timeout: float = 10.0) -> None:
+    def __init__(
+        self, base_url: str, *, api_key: str = "no-key", timeout: float = 10.0, json_mode: JsonMode = "json_schema"
+    ) -> None:
         self._client = openai.AsyncOpenAI(
             base_url=base_url.rstrip("/"), api_key=api_key, timeout=timeout, max_retries=0
         )
+        self._json_mode = json_mode
         self.outcomes = LlmOutcomes()
 
     async def generate(self, ctx: UserContext) -> list[TipCandidate]:
@@ -87,15 +94,19 @@ class LlmTipGenerator:
 
     async def _ask(self, ctx: UserContext) -> LlmTips:
         try:
+            schema = response_schema()
+            system = SYSTEM if self._json_mode == "json_schema" else f"{SYSTEM}\nJSON schema: {json.dumps(schema)}"
             messages: list[ChatCompletionMessageParam] = [
-                {"role": "system", "content": SYSTEM},
+                {"role": "system", "content": system},
                 {"role": "user", "content": json.dumps(prompt_context(ctx))},
             ]
+            response_format: ResponseFormat = (
+                {"type": "json_schema", "json_schema": cast(JSONSchema, schema)}
+                if self._json_mode == "json_schema"
+                else {"type": "json_object"}
+            )
             answer = await self._client.chat.completions.create(
-                model=TIP_GENERATOR,
-                messages=messages,
-                response_format={"type": "json_schema", "json_schema": cast(JSONSchema, response_schema())},
-                temperature=0.7,
+                model=TIP_GENERATOR, messages=messages, response_format=response_format, temperature=0.7
             )
         except openai.APITimeoutError as error:
             raise LlmFailure("timeout") from error

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ml.serving.llm import LlmTipGenerator
+from ml.serving.llm import JsonMode, LlmTipGenerator
 
 
 class LlmSettings(BaseSettings):
@@ -22,8 +22,14 @@ class LlmSettings(BaseSettings):
         default=8.0, gt=0, le=120, validation_alias=AliasChoices("OO_LLM_TIMEOUT_SECONDS")
     )
 
+    llm_json_mode: JsonMode = Field(
+        default="json_schema", validation_alias=AliasChoices("OO_LLM_JSON_MODE"), description="See ml/serving/llm.py."
+    )
+
     def generator(self) -> LlmTipGenerator | None:
         if not self.litellm_url:
             return None
         key = self.litellm_api_key.get_secret_value() if self.litellm_api_key else "no-key"
-        return LlmTipGenerator(self.litellm_url, api_key=key, timeout=self.llm_timeout_seconds)
+        return LlmTipGenerator(
+            self.litellm_url, api_key=key, timeout=self.llm_timeout_seconds, json_mode=self.llm_json_mode
+        )
