@@ -193,3 +193,11 @@ async def test_near_duplicates_collapse_by_the_embedder_when_the_proxy_has_one(p
     )
     assert (kept, measure) == ([first, second], "lexical")
     await client.close()
+
+
+async def test_json_mode_for_servers_without_structured_outputs(proxies: dict[str, Proxy]) -> None:
+    proxy = proxies["valid"]
+    generator = LlmTipGenerator(proxy.url, api_key=proxy.key, timeout=3.0, json_mode="json_object")
+    candidates = await generator.generate(context())
+    assert [c.text for c in candidates] == [WALK["text"], SAM["text"]]
+    await generator.aclose()
