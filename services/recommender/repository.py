@@ -35,6 +35,23 @@ class RecommenderRepository:
         state: dict[str, Any] | None = (await uow.session.execute(query)).scalar_one_or_none()
         return state
 
+    async def feature_state_and_llm_cache(
+        self, uow: UnitOfWork, user_id: str, *, with_cache: bool
+    ) -> tuple[dict[str, Any] | None, Row[Any] | None]:
+        """The feature state and the LLM cache row in one statement (the request path counts them)."""
+        if not with_cache:
+            return await self.feature_state(uow, user_id), None
+        state, cache = recommender_feature_state, recommender_llm_cache
+        query = (
+            select(state.c.state, cache)
+            .select_from(state.outerjoin(cache, cache.c.user_id == state.c.user_id))
+            .where(state.c.user_id == user_id)
+        )
+        row = (await uow.session.execute(query)).first()
+        if row is None:
+            return None, None
+        return row.state, (row if row.user_id is not None else None)
+
     async def save_feature_state(self, uow: UnitOfWork, user_id: str, state: dict[str, Any], at: datetime) -> None:
         await uow.session.execute(
             _upsert(uow, recommender_feature_state, {"user_id": user_id, "state": state, "updated_at": at})

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.engine import Row
+
 from oo_contracts.events import ContextObserved, DeviceClass, Reaction, TipReacted, TipShown, envelope
 from oo_contracts.identity import Principal
 from oo_contracts.recommendation import (
@@ -72,7 +74,9 @@ class RecommendService:
     ) -> RecommendResponse:
         now = now or datetime.now(UTC)
         user_id = principal.user_id
-        state = await self._repository.feature_state(uow, user_id) or self._features.initial_state()
+        # One statement reads the feature state and, when LLM tips are on, the person's LLM cache.
+        stored, cache = await self._repository.feature_state_and_llm_cache(uow, user_id, with_cache=self._llm_tips)
+        state = stored or self._features.initial_state()
         if self._context_changed(state, request):
             await self._record_context(uow, user_id, state, request, now)
             state = await self._repository.feature_state(uow, user_id) or state
@@ -83,7 +87,7 @@ class RecommendService:
         held = await self._held_tip(uow, user_id, state, now)
         if held is not None:
             return held
-        cached = await self._cached_llm(uow, user_id, now) if self._llm_tips else []
+        cached = _fresh_llm_candidates(cache, now)
         candidates = (await self._ml.generate(GenerateRequest(context=context, cached_llm=cached))).candidates
         policy = await self._repository.policy_state(uow, user_id)
         ranked = await self._ml.rank(
@@ -135,13 +139,6 @@ class RecommendService:
             shadow=ranked.shadow,
         )
         return decision_id
-
-    async def _cached_llm(self, uow: UnitOfWork, user_id: str, now: datetime) -> list[TipCandidate]:
-        """What the background LLM refresh wrote, while it is fresh (never generated here)."""
-        cache = await self._repository.llm_cache(uow, user_id)
-        if cache is None or cache.expires_at <= now:
-            return []
-        return [TipCandidate.model_validate(c) for c in cache.candidates]
 
     async def _quiet(
         self, uow: UnitOfWork, user_id: str, context: UserContext, now: datetime, minutes_left: float
@@ -285,3 +282,10 @@ def _tip(candidate: TipCandidate) -> Tip:
 
 def _chosen_candidate(candidates: list[dict[str, Any]], chosen: str) -> TipCandidate:
     return TipCandidate.model_validate(next(c for c in candidates if c["candidate_id"] == chosen))
+
+
+def _fresh_llm_candidates(cache: Row[Any] | None, now: datetime) -> list[TipCandidate]:
+    """What the background LLM refresh wrote, while it is fresh (never generated in this path)."""
+    if cache is None or cache.expires_at <= now:
+        return []
+    return [TipCandidate.model_validate(c) for c in cache.candidates]
