@@ -4,6 +4,7 @@ gated by the person's choice and a daily budget — against a real LiteLLM proxy
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -116,3 +117,20 @@ async def test_the_daily_budget_stops_refreshes(tmp_path, monkeypatch, proxies):
         await a_day_with_sam(client, token)
         await refresher.idle()
         assert await refresher.refresh(user_id) == "over_budget"
+
+
+async def test_llm_tips_reach_the_page_when_the_policy_picks_them(tmp_path, monkeypatch, proxies):
+    monkeypatch.setenv("OO_TIP_HOLD_SECONDS", "0")  # every ask a fresh decision
+    async with running_oo(tmp_path, monkeypatch, proxies["valid"]) as (container, client):
+        container.recommender.service.seed_source = itertools.count(1).__next__  # reproducible draws
+        _, token = await new_user_with_token(container)
+        await a_day_with_sam(client, token)
+        assert container.recommender.llm_refresher is not None
+        await container.recommender.llm_refresher.idle()
+        shown = []
+        for _ in range(100):
+            tip = (await client.post("/v1/recommend", json={}, headers=bearer(token))).json()["tip"]
+            shown.append(tip and tip["source"])
+
+        assert "llm" in shown
+        assert len(set(shown) - {None, "llm"}) >= 1  # rules' tips too: the bandit ranks them together
