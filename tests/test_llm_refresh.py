@@ -16,10 +16,11 @@ import pytest
 
 from services.app import create_app
 from services.bootstrap import Container, bootstrap
+from services.recommender.repository import RecommenderRepository
 from services.recommender.settings import RecommenderSettings
 from tests.conftest import LOOPBACK, bearer, make_settings, new_user_with_token
 from tests.litellm_proxy import SAM, WALK, Proxy
-from tests.test_recommender import decision_row, signal
+from tests.test_recommender import decision_row, recommend_until_tip, signal
 
 
 @asynccontextmanager
@@ -134,3 +135,15 @@ async def test_llm_tips_reach_the_page_when_the_policy_picks_them(tmp_path, monk
 
         assert "llm" in shown
         assert len(set(shown) - {None, "llm"}) >= 1  # rules' tips too: the bandit ranks them together
+
+
+async def test_the_refresh_knows_the_tips_the_person_dismissed(tmp_path, monkeypatch, proxies):
+    async with running_oo(tmp_path, monkeypatch, proxies["valid"]) as (container, client):
+        user_id, token = await new_user_with_token(container)
+        await a_day_with_sam(client, token)
+        body = await recommend_until_tip(client, token)
+        dismissed = {"decision_id": body["decision_id"], "reaction": "dismiss", "reason": "not_relevant"}
+        assert (await client.post("/v1/feedback", json=dismissed, headers=bearer(token))).status_code == 200
+        repository = RecommenderRepository()
+        async with container.database.transaction(write=False) as uow:
+            assert await repository.dismissed_texts(uow, user_id, 20) == [body["tip"]["text"]]

@@ -201,3 +201,11 @@ async def test_json_mode_for_servers_without_structured_outputs(proxies: dict[st
     candidates = await generator.generate(context())
     assert [c.text for c in candidates] == [WALK["text"], SAM["text"]]
     await generator.aclose()
+
+
+async def test_new_llm_tips_too_close_to_a_dismissed_one_are_dropped(proxies: dict[str, Proxy]) -> None:
+    proxy = proxies["valid"]  # no embedder here: word overlap decides
+    generator = LlmTipGenerator(proxy.url, api_key=proxy.key, timeout=3.0)
+    candidates = await generator.generate(context(), avoid=["Stand up and stretch, just for a minute."])
+    assert [c.text for c in candidates] == [SAM["text"]]
+    await generator.aclose()

@@ -39,7 +39,7 @@ class MlEngine:
                 rules = merge_cached(request.context, rules, request.cached_llm)
             return GenerateResponse(candidates=rules)
         try:
-            return GenerateResponse(candidates=await self.llm.generate(request.context), llm="ok")
+            return GenerateResponse(candidates=await self.llm.generate(request.context, request.avoid), llm="ok")
         except LlmFailure as failure:  # the rules serve; the failure is counted by the generator
             return GenerateResponse(candidates=generate(request.context), llm=f"fallback:{failure.reason}")
 

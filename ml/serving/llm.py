@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, cast
 
@@ -65,8 +66,9 @@ class LlmTipGenerator:
         self._json_mode = json_mode
         self.outcomes = LlmOutcomes()
 
-    async def generate(self, ctx: UserContext) -> list[TipCandidate]:
-        """Validated LLM candidates; raises LlmFailure (and counts it) when none can be had."""
+    async def generate(self, ctx: UserContext, avoid: Sequence[str] = ()) -> list[TipCandidate]:
+        """Validated LLM candidates, none close to the rules' tips or to `avoid` (tips the person
+        dismissed); raises LlmFailure (and counts it) when none can be had."""
         reason = "error"
         for _ in range(ATTEMPTS):
             try:
@@ -82,7 +84,8 @@ class LlmTipGenerator:
                     log.info("llm_tip_dropped reason=%s", problem)
                 else:
                     candidates.append(to_candidate(tip, ctx))
-            candidates, measure = await collapse(self._client, candidates, generate_rules(ctx))
+            existing = [*(c.text for c in generate_rules(ctx)), *avoid]
+            candidates, measure = await collapse(self._client, candidates, existing)
             self.outcomes.dedup[measure] += 1
             if candidates:
                 self.outcomes.counts["ok"] += 1

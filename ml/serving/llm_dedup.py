@@ -1,7 +1,8 @@
 """Near-duplicates collapse: by the `embedder` alias when the proxy has one, by word overlap when not.
 
 Run where time is free (the background generation), never on a person's request. A candidate is
-dropped when it is too close to one already kept — the rules' candidates of the moment come first.
+dropped when it is too close to a text already there — the rules' candidates of the moment and the
+tips the person recently dismissed — or to a candidate kept before it.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ log = logging.getLogger(__name__)
 
 
 async def collapse(
-    client: openai.AsyncOpenAI, fresh: list[TipCandidate], existing: list[TipCandidate]
+    client: openai.AsyncOpenAI, fresh: list[TipCandidate], existing: list[str]
 ) -> tuple[list[TipCandidate], str]:
-    """The fresh candidates that are not near-duplicates, and which measure decided (`embedder`/`lexical`)."""
-    texts = [c.text for c in existing] + [c.text for c in fresh]
+    """The fresh candidates not too close to an existing text (the rules' tips, the tips the person
+    dismissed) or to each other, and which measure decided (`embedder` or `lexical`)."""
+    texts = [*existing, *(c.text for c in fresh)]
     try:
         # One request per text ties each vector to its text, whatever a provider does with batches.
         answers = await asyncio.gather(*(client.embeddings.create(model=EMBEDDER, input=text) for text in texts))
@@ -44,8 +46,8 @@ async def collapse(
     return kept, "embedder"
 
 
-def _lexical(fresh: list[TipCandidate], existing: list[TipCandidate]) -> list[TipCandidate]:
-    seen = [frozenset(text_fingerprint(c.text)) for c in existing]
+def _lexical(fresh: list[TipCandidate], existing: list[str]) -> list[TipCandidate]:
+    seen = [frozenset(text_fingerprint(text)) for text in existing]
     kept = []
     for candidate in fresh:
         words = frozenset(text_fingerprint(candidate.text))

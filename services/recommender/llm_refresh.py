@@ -24,6 +24,7 @@ from services.recommender.settings import RecommenderSettings
 
 log = structlog.get_logger(__name__)
 Transaction = Callable[..., AbstractAsyncContextManager[UnitOfWork]]
+RECENT_DISMISSALS = 20
 
 
 class LlmRefresher:
@@ -91,6 +92,7 @@ class LlmRefresher:
         async with self._transaction(write=False) as uow:
             state = await self._repository.feature_state(uow, user_id)
             cache = await self._repository.llm_cache(uow, user_id)
+            dismissed = await self._repository.dismissed_texts(uow, user_id, RECENT_DISMISSALS)
         if state is None:
             return "no_state"
         context = self._features.context(user_id, state, now)
@@ -100,7 +102,7 @@ class LlmRefresher:
         calls = cache.calls_on_day if cache is not None and cache.budget_day == day else 0
         if calls >= self._settings.llm_daily_budget:
             return "over_budget"
-        response = await self._ml.generate(GenerateRequest(context=context, llm=True))
+        response = await self._ml.generate(GenerateRequest(context=context, llm=True, avoid=dismissed))
         fresh = response.llm == "ok"
         async with self._transaction() as uow:
             await self._repository.save_llm_cache(

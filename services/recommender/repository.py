@@ -117,6 +117,17 @@ class RecommenderRepository:
         )
         return list((await uow.session.execute(query)).all())
 
+    async def dismissed_texts(self, uow: UnitOfWork, user_id: str, limit: int) -> list[str]:
+        """The texts of the tips this person most recently dismissed."""
+        query = (
+            select(recommender_decisions.c.candidates, recommender_decisions.c.chosen)
+            .where(recommender_decisions.c.user_id == user_id, recommender_decisions.c.reaction == "dismiss")
+            .order_by(recommender_decisions.c.reacted_at.desc())
+            .limit(limit)
+        )
+        rows = (await uow.session.execute(query)).all()
+        return [c["text"] for row in rows for c in row.candidates if c["candidate_id"] == row.chosen]
+
     async def llm_cache(self, uow: UnitOfWork, user_id: str) -> Row[Any] | None:
         query = select(recommender_llm_cache).where(recommender_llm_cache.c.user_id == user_id)
         return (await uow.session.execute(query)).first()

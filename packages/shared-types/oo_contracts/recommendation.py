@@ -149,6 +149,11 @@ class GenerateRequest(BaseModel):
         description="LLM candidates generated earlier in the background; merged with the rules' "
         "unless stale, recently shown or near-duplicates.",
     )
+    avoid: list[str] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Texts of tips the person recently dismissed: new LLM tips too close to one are dropped.",
+    )
     llm: bool = Field(
         default=False,
         description="Ask the tip-generator (background refreshes only, never the request path); the "
