@@ -103,6 +103,9 @@ def test_validation_refuses_shaming_and_invented_numbers() -> None:
     assert problem_with(LlmTip(**kind, text="You are behind on everything.", why="a nudge"), ctx) == "shaming"
     assert problem_with(LlmTip(**kind, text="Take a 40-minute walk.", why="you have time"), ctx) == "unsupported_fact"
     assert problem_with(LlmTip(**kind, text="Use your 25-minute gap.", why="before the next block"), ctx) is None
+    sam = {"kind": "todo", "ref_id": "t1", "text": "Reply to Sam."}  # t1 is due in 30 hours
+    assert problem_with(LlmTip(**sam, why="due tomorrow"), ctx) is None
+    assert problem_with(LlmTip(**sam, why="due today"), ctx) == "unsupported_fact"
     todo = LlmTip(kind="todo", text="Do something.", why="why not", ref_id=None)
     assert problem_with(todo, ctx) == "todo_without_ref"
 

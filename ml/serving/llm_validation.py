@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -33,6 +34,11 @@ SHAMING = (
     "still haven't",
     "again?",
 )
+# Timing claims a tip may make only when a task's due time bears them out (hours from now).
+DUE_CLAIMS: dict[str, Callable[[float], bool]] = {
+    "due today": lambda hours: -12 < hours < 24,
+    "due tomorrow": lambda hours: 12 <= hours < 48,
+}
 NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
@@ -83,6 +89,11 @@ def problem_with(tip: LlmTip, ctx: UserContext) -> str | None:
     words = f"{tip.text} {tip.why}".lower()
     if any(word in words for word in SHAMING):
         return "shaming"
+    claims = f"{tip.text} {tip.why}".lower()
+    named = [tasks[tip.ref_id]] if tip.ref_id in tasks else list(tasks.values())
+    for phrase, holds in DUE_CLAIMS.items():
+        if phrase in claims and not any(t.get("due_in_hours") is not None and holds(t["due_in_hours"]) for t in named):
+            return "unsupported_fact"
     known = known_numbers(ctx)
     if any(number not in known for number in NUMBER.findall(f"{tip.text} {tip.why}")):
         return "unsupported_fact"
