@@ -90,7 +90,11 @@ def bootstrap(settings: Settings) -> Container:
 def _ml(settings: Settings) -> MlPort:
     """ML in process by default (the same engine `oo ml serve` runs); over HTTP when OO_ML_URL is set."""
     if settings.recommender.ml_url:
-        return HttpMl(settings.recommender.ml_url, timeout=settings.recommender.ml_timeout_seconds)
+        return HttpMl(
+            settings.recommender.ml_url,
+            timeout=settings.recommender.ml_timeout_seconds,
+            llm_timeout=settings.recommender.ml_llm_timeout_seconds,
+        )
     return MlEngine(llm=LlmSettings().generator())
 
 

@@ -22,6 +22,7 @@ from ml.serving.llm_merge import merge_cached
 from ml.serving.llm_validation import LlmTip, problem_with, to_candidate
 from ml.serving.rules import generate
 from oo_contracts.recommendation import GenerateRequest, UserContext, text_fingerprint
+from services.recommender.api import HttpMl
 from tests.litellm_proxy import SAM, WALK, Proxy
 from tests.ml_factory import NOON, busy_day_state, context_of, event
 
@@ -212,3 +213,12 @@ async def test_new_llm_tips_too_close_to_a_dismissed_one_are_dropped(proxies: di
     candidates = await generator.generate(context(), avoid=["Stand up and stretch, just for a minute."])
     assert [c.text for c in candidates] == [SAM["text"]]
     await generator.aclose()
+
+
+async def test_the_sidecar_path_generates_with_the_llm_too(proxies: dict[str, Proxy]) -> None:
+    proxy = proxies["valid"]
+    app = create_ml_app(MlEngine(llm=LlmTipGenerator(proxy.url, api_key=proxy.key, timeout=3.0)))
+    ml = HttpMl("http://ml", timeout=0.5, llm_timeout=10.0, transport=httpx.ASGITransport(app=app))
+    response = await ml.generate(GenerateRequest(context=context(), llm=True))
+    assert (response.llm, [c.source for c in response.candidates]) == ("ok", ["llm", "llm"])
+    await ml.aclose()

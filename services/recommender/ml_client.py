@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TypeVar
 
 import httpx
+from httpx import USE_CLIENT_DEFAULT
+from httpx._client import UseClientDefault
 from pydantic import BaseModel
 
 from oo_contracts.recommendation import (
@@ -23,11 +25,21 @@ Response = TypeVar("Response", bound=BaseModel)
 class HttpMl:
     """Implements `MlPort` against `ml/serving` over HTTP."""
 
-    def __init__(self, base_url: str, *, timeout: float, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float,
+        llm_timeout: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=transport)
+        self._llm_timeout = llm_timeout
 
     async def generate(self, request: GenerateRequest) -> GenerateResponse:
-        return await self._call("/generate", request, GenerateResponse)
+        # Generating with the LLM (background only) waits for the model, and one retry of it.
+        wait = self._llm_timeout if request.llm else USE_CLIENT_DEFAULT
+        return await self._call("/generate", request, GenerateResponse, wait=wait)
 
     async def rank(self, request: RankRequest) -> RankResponse:
         return await self._call("/rank", request, RankResponse)
@@ -38,10 +50,17 @@ class HttpMl:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def _call(self, path: str, request: BaseModel, response_type: type[Response]) -> Response:
+    async def _call(
+        self,
+        path: str,
+        request: BaseModel,
+        response_type: type[Response],
+        *,
+        wait: float | UseClientDefault = USE_CLIENT_DEFAULT,
+    ) -> Response:
         try:
             response = await self._http.post(
-                path, content=request.model_dump_json(), headers={"content-type": "application/json"}
+                path, content=request.model_dump_json(), headers={"content-type": "application/json"}, timeout=wait
             )
             response.raise_for_status()
             return response_type.model_validate_json(response.content)

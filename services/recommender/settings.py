@@ -7,6 +7,9 @@ class RecommenderSettings(BaseSettings):
 
     ml_url: str | None = Field(default=None, description="The ML sidecar's base URL; unset: ML runs in process.")
     ml_timeout_seconds: float = Field(default=2.0, gt=0, le=30, description="Timeout of one call to the ML sidecar.")
+    ml_llm_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=300, description="Timeout of a background LLM generation through the ML sidecar."
+    )
     silence_retry_seconds: int = Field(default=900, ge=30, description="When to ask again after a silent decision.")
     tip_hold_seconds: int = Field(
         default=1800, ge=0, description="How long a shown tip stays the answer until the person reacts to it."
