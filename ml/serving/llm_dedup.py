@@ -13,7 +13,7 @@ import logging
 import numpy as np
 import openai
 
-from ml.serving.llm_merge import NEAR_DUPLICATE, overlap
+from ml.serving.llm_merge import lexically_distinct
 from oo_contracts.recommendation import TipCandidate, text_fingerprint
 
 EMBEDDER = "embedder"
@@ -34,7 +34,7 @@ async def collapse(
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-12
     except (openai.OpenAIError, ValueError, IndexError) as error:
         log.info("embedder unavailable, using word overlap: %s", type(error).__name__)
-        return _lexical(fresh, existing), "lexical"
+        return lexically_distinct(fresh, [frozenset(text_fingerprint(t)) for t in existing]), "lexical"
     kept_rows = list(range(len(existing)))
     kept = []
     for offset, candidate in enumerate(fresh):
@@ -44,15 +44,3 @@ async def collapse(
         kept_rows.append(row)
         kept.append(candidate)
     return kept, "embedder"
-
-
-def _lexical(fresh: list[TipCandidate], existing: list[str]) -> list[TipCandidate]:
-    seen = [frozenset(text_fingerprint(text)) for text in existing]
-    kept = []
-    for candidate in fresh:
-        words = frozenset(text_fingerprint(candidate.text))
-        if any(overlap(words, other) >= NEAR_DUPLICATE for other in seen):
-            continue
-        seen.append(words)
-        kept.append(candidate)
-    return kept

@@ -18,21 +18,28 @@ def overlap(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b) if a and b else 0.0
 
 
+def lexically_distinct(fresh: list[TipCandidate], seen: list[frozenset[str]]) -> list[TipCandidate]:
+    """The fresh candidates whose words overlap neither a `seen` fingerprint nor one kept before them."""
+    seen = list(seen)
+    kept = []
+    for candidate in fresh:
+        words = frozenset(text_fingerprint(candidate.text))
+        if any(overlap(words, other) >= NEAR_DUPLICATE for other in seen):
+            continue
+        seen.append(words)
+        kept.append(candidate)
+    return kept
+
+
 def merge_cached(ctx: UserContext, rules: list[TipCandidate], cached: list[TipCandidate]) -> list[TipCandidate]:
     refs = {t["task_id"] for t in ctx.facts.get("tasks", [])} | {h["habit_id"] for h in ctx.facts.get("habits", [])}
     shown = ctx.facts.get("hours_since_shown", {})
-    kept = list(rules)
-    seen = [frozenset(text_fingerprint(c.text)) for c in kept]
-    dismissed = [frozenset(f) for f in ctx.facts.get("dismissed_fingerprints", [])]
-    for candidate in cached:
-        if candidate.ref_id is not None and candidate.ref_id not in refs:
-            continue
-        since = shown.get(candidate.candidate_id)
-        if since is not None and since < LLM_COOLDOWN_HOURS:
-            continue
-        text = frozenset(text_fingerprint(candidate.text))
-        if any(overlap(text, other) >= NEAR_DUPLICATE for other in (*seen, *dismissed)):
-            continue
-        kept.append(candidate)
-        seen.append(text)
-    return kept
+    current = [
+        c
+        for c in cached
+        if (c.ref_id is None or c.ref_id in refs)
+        and shown.get(c.candidate_id, LLM_COOLDOWN_HOURS) >= LLM_COOLDOWN_HOURS
+    ]
+    seen = [frozenset(text_fingerprint(c.text)) for c in rules]
+    seen += [frozenset(f) for f in ctx.facts.get("dismissed_fingerprints", [])]
+    return [*rules, *lexically_distinct(current, seen)]
