@@ -215,7 +215,10 @@ def test_settings_quiet_hours_export_and_delete(browser: Browser, server: Server
     dialog = page.get_by_role("dialog", name="Settings")
     assert dialog.is_visible()
     hour = datetime.now(UTC).hour
-    page.get_by_label("Time zone").select_option("UTC")
+    page.get_by_label("Time zone").select_option("Asia/Tokyo")
+    until(page, "() => document.getElementById('settings-status').textContent === 'Time zone: Asia/Tokyo.'")
+    assert server.api.get("/v1/me/settings").json()["timezone"] == "Asia/Tokyo"
+    page.get_by_label("Time zone").select_option("UTC")  # the quiet hours below are set in UTC
     page.get_by_label("Quiet hours start").select_option(str(hour))
     page.get_by_label("Quiet hours end").select_option(str((hour + 2) % 24))
     until(page, "() => document.getElementById('settings-status').textContent.startsWith('Quiet from')")

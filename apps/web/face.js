@@ -214,6 +214,7 @@ function setUp() {
   document.addEventListener("keydown", onKey);
   setUpGestures();
   setUpSettings(oo, {
+    context: clientContext, // reads the zone the sheet just saved
     onHabitAdded: () => (current?.tip?.prompt === "habit" ? react("done") : ask()),
     onChanged: ask,
     onDeleted: () => {

@@ -10,7 +10,7 @@ const hours = (select, chosen) => {
 };
 
 let oo = null;
-let hooks = { onHabitAdded: () => {}, onChanged: () => {}, onDeleted: () => {} };
+let hooks = { context: () => ({}), onHabitAdded: () => {}, onChanged: () => {}, onDeleted: () => {} };
 
 function say(text) {
   $("settings-status").textContent = text;
@@ -73,10 +73,7 @@ export async function openSettings(focus = null) {
 async function saveTimezone() {
   const zone = $("timezone").value;
   localStorage.setItem("oo.timezone", zone);
-  await oo.signal("recommender.context_observed.v1", {
-    timezone: zone,
-    device_class: matchMedia("(max-width: 700px)").matches ? "phone" : "desktop",
-  });
+  await oo.signal("recommender.context_observed.v1", hooks.context());
   say(`Time zone: ${zone}.`);
   hooks.onChanged();
 }
