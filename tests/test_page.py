@@ -221,7 +221,9 @@ def test_settings_quiet_hours_export_and_delete(browser: Browser, server: Server
     page.get_by_label("Time zone").select_option("UTC")  # the quiet hours below are set in UTC
     page.get_by_label("Quiet hours start").select_option(str(hour))
     page.get_by_label("Quiet hours end").select_option(str((hour + 2) % 24))
-    until(page, "() => document.getElementById('settings-status').textContent.startsWith('Quiet from')")
+    # Each select saves on its own: wait for the second save (the end hour), not the first.
+    said = f"Quiet from {hour}:00 to {(hour + 2) % 24}:00."
+    until(page, "said => document.getElementById('settings-status').textContent === said", said)
     assert server.api.get("/v1/me/settings").json()["quiet_hours"] == {
         "start_hour": hour,
         "end_hour": (hour + 2) % 24,
