@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, nullcontext
+from functools import partial
 from typing import Any
 
+import aiosqlite
+import orjson
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -31,9 +35,13 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = async_url(url)
         self.dialect = make_url(self.url).get_backend_name()
-        options: dict[str, Any] = {}
+        # JSON columns (decisions, feature and policy state) are on every request's path: orjson is
+        # several times faster than the standard library at both ends (bench/recommend.py).
+        options: dict[str, Any] = {"json_serializer": _json_text, "json_deserializer": orjson.loads}
         if self.dialect == "postgresql":
-            options = {"pool_size": pool_size, "max_overflow": pool_size, "pool_pre_ping": True}
+            options |= {"pool_size": pool_size, "max_overflow": pool_size, "pool_pre_ping": True}
+        if self.dialect == "sqlite":
+            options |= {"async_creator": _inline_sqlite_connector(self.url)}
         self.engine: AsyncEngine = create_async_engine(self.url, **options)
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)
@@ -66,6 +74,10 @@ class Database:
         await self.engine.dispose()
 
 
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def _configure_sqlite(engine: AsyncEngine) -> None:
     # pysqlite's implicit transactions give neither snapshot reads nor a write lock taken up front;
     # SQLAlchemy's documented recipe: let us emit BEGIN ourselves. Writers take the lock at BEGIN
@@ -84,3 +96,35 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     def _on_begin(connection: Any) -> None:
         statement = connection.get_execution_options().get("oo_sqlite_begin", "BEGIN IMMEDIATE")
         connection.exec_driver_sql(statement)
+
+
+class _InlineSqliteConnection(aiosqlite.Connection):
+    """aiosqlite's connection, its statements run on the event loop's thread rather than handed to its own.
+
+    A statement on a local SQLite file takes tens of microseconds; aiosqlite hands each call (cursor,
+    execute, fetch, close: four per statement) to its thread and back, and the hand-offs cost more than
+    the statements (measured: ADR 0013). Writers are serialised in `Database.transaction` anyway.
+    The thread stays for what SQLAlchemy sends it directly (connecting, the isolation level).
+    """
+
+    def __init__(self, connector: Callable[[], sqlite3.Connection]) -> None:
+        super().__init__(connector, iter_chunk_size=64)
+        self._thread.daemon = True  # as SQLAlchemy does for its own aiosqlite connections
+
+    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if not self._running or not self._connection:
+            raise ValueError("Connection closed")
+        return fn(*args, **kwargs)
+
+
+def _inline_sqlite_connector(url: str) -> Callable[[], Awaitable[aiosqlite.Connection]]:
+    parsed = make_url(url)
+    # The arguments SQLAlchemy itself would connect with (file name, the URL's options).
+    args, kwargs = parsed.get_dialect()().create_connect_args(parsed)
+    # Opened on aiosqlite's thread, used on the loop's: hence check_same_thread=False.
+    kwargs["check_same_thread"] = False
+
+    async def connect() -> aiosqlite.Connection:
+        return await _InlineSqliteConnection(partial(sqlite3.connect, *args, **kwargs))
+
+    return connect
