@@ -1,15 +1,37 @@
-"""All SQL of the auth module."""
+"""All SQL of the auth module.
+
+The statements every authenticated request runs are built once, with bound parameters (building a
+statement costs SQLAlchemy more than SQLite takes to run it; bench/recommend.py).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.engine import Row
 
 from services.auth.tables import auth_api_tokens, auth_users
 from services.kernel.unit_of_work import UnitOfWork
+
+# The token and its user's status in one round trip, the user's row share-locked (see `user`).
+_TOKEN_WITH_USER_STATUS = (
+    select(auth_api_tokens, auth_users.c.status.label("user_status"))
+    .join(auth_users, auth_users.c.user_id == auth_api_tokens.c.user_id)
+    .where(auth_api_tokens.c.token_id == bindparam("token_id"))
+    .with_for_update(read=True, of=auth_users)
+)
+_ACTIVE_LOCAL_USER = (
+    select(auth_users.c.user_id)
+    .where(auth_users.c.kind == "local", auth_users.c.status == "active")
+    .order_by(auth_users.c.created_at)
+    .limit(1)
+)
+_USER = select(auth_users).where(auth_users.c.user_id == bindparam("user_id"))
+# Held until the request commits, so a deletion cannot slip in between the check of the user and the
+# rows the request writes for them (Postgres; SQLite serialises writers).
+_USER_LOCKED = _USER.with_for_update(read=True)
 
 
 class AuthRepository:
@@ -19,21 +41,10 @@ class AuthRepository:
         )
 
     async def user(self, uow: UnitOfWork, user_id: str, *, lock: bool = False) -> Row[Any] | None:
-        query = select(auth_users).where(auth_users.c.user_id == user_id)
-        if lock:
-            # Held until the request commits, so a deletion cannot slip in between the check of the
-            # user and the rows the request writes for them (Postgres; SQLite serialises writers).
-            query = query.with_for_update(read=True)
-        return (await uow.session.execute(query)).first()
+        return (await uow.session.execute(_USER_LOCKED if lock else _USER, {"user_id": user_id})).first()
 
     async def active_local_user(self, uow: UnitOfWork) -> str | None:
-        query = (
-            select(auth_users.c.user_id)
-            .where(auth_users.c.kind == "local", auth_users.c.status == "active")
-            .order_by(auth_users.c.created_at)
-            .limit(1)
-        )
-        return (await uow.session.execute(query)).scalar_one_or_none()
+        return (await uow.session.execute(_ACTIVE_LOCAL_USER)).scalar_one_or_none()
 
     async def set_status(self, uow: UnitOfWork, user_id: str, status: str) -> None:
         await uow.session.execute(update(auth_users).where(auth_users.c.user_id == user_id).values(status=status))
@@ -42,14 +53,7 @@ class AuthRepository:
         await uow.session.execute(auth_api_tokens.insert().values(**values))
 
     async def token_with_user_status(self, uow: UnitOfWork, token_id: str) -> Row[Any] | None:
-        """The token and its user's status in one round trip, the user's row share-locked (see `user`)."""
-        query = (
-            select(auth_api_tokens, auth_users.c.status.label("user_status"))
-            .join(auth_users, auth_users.c.user_id == auth_api_tokens.c.user_id)
-            .where(auth_api_tokens.c.token_id == token_id)
-            .with_for_update(read=True, of=auth_users)
-        )
-        return (await uow.session.execute(query)).first()
+        return (await uow.session.execute(_TOKEN_WITH_USER_STATUS, {"token_id": token_id})).first()
 
     async def tokens_of(self, uow: UnitOfWork, user_id: str) -> list[Row[Any]]:
         query = (

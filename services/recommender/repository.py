@@ -1,14 +1,20 @@
-"""All SQL of the recommender module."""
+"""All SQL of the recommender module.
+
+The statements on the path of every decision are built once, with bound parameters: building a
+statement and its cache key cost SQLAlchemy more than SQLite takes to run it (bench/recommend.py).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
+from sqlalchemy.sql.elements import BindParameter
 
 from services.kernel.unit_of_work import UnitOfWork
 from services.recommender.tables import (
@@ -18,50 +24,76 @@ from services.recommender.tables import (
     recommender_policy_state,
 )
 
+_USER: BindParameter[str] = bindparam("user_id")
+_FEATURE_STATE = select(recommender_feature_state.c.state).where(recommender_feature_state.c.user_id == _USER)
+_FEATURE_STATE_LOCKED = _FEATURE_STATE.with_for_update()
+_POLICY_STATE = select(recommender_policy_state).where(recommender_policy_state.c.user_id == _USER)
+_POLICY_STATE_LOCKED = _POLICY_STATE.with_for_update()
+_ADD_DECISION = recommender_decisions.insert()
 
-def _upsert(uow: UnitOfWork, table: Any, values: dict[str, Any]) -> Any:
-    insert = postgresql.insert if uow.dialect == "postgresql" else sqlite.insert
-    statement = insert(table).values(**values)
+
+def _decision_inputs(with_cache: bool) -> Any:
+    features, policy, cache = recommender_feature_state, recommender_policy_state, recommender_llm_cache
+    joined = features.outerjoin(policy, policy.c.user_id == features.c.user_id)
+    columns: list[Any] = [features.c.state, policy.c.state.label("policy_state")]
+    if with_cache:
+        joined = joined.outerjoin(cache, cache.c.user_id == features.c.user_id)
+        columns += [cache.c.user_id.label("cache_user_id"), *(c for c in cache.c if c.name != "user_id")]
+    return select(*columns).select_from(joined).where(features.c.user_id == _USER)
+
+
+_DECISION_INPUTS = {with_cache: _decision_inputs(with_cache) for with_cache in (False, True)}
+
+
+def _upsert_statement(dialect: str, table: Any) -> Any:
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
     return statement.on_conflict_do_update(
-        index_elements=["user_id"], set_={k: v for k, v in values.items() if k != "user_id"}
+        index_elements=["user_id"], set_={c.name: statement.excluded[c.name] for c in table.c if c.name != "user_id"}
     )
+
+
+_UPSERTS = {
+    (dialect, table.name): _upsert_statement(dialect, table)
+    for dialect in ("postgresql", "sqlite")
+    for table in (recommender_feature_state, recommender_policy_state, recommender_llm_cache)
+}
+
+
+def _upsert(uow: UnitOfWork, table: Any) -> Any:
+    return _UPSERTS[(uow.dialect, table.name)]
+
+
+@dataclass(frozen=True)
+class DecisionInputs:
+    """What a decision reads, in one statement: the feature state, the policy's, the LLM cache row."""
+
+    feature_state: dict[str, Any] | None
+    policy_state: dict[str, Any] | None
+    llm_cache: Row[Any] | None
 
 
 class RecommenderRepository:
     async def feature_state(self, uow: UnitOfWork, user_id: str, *, lock: bool = False) -> dict[str, Any] | None:
-        query = select(recommender_feature_state.c.state).where(recommender_feature_state.c.user_id == user_id)
-        if lock:
-            query = query.with_for_update()
-        state: dict[str, Any] | None = (await uow.session.execute(query)).scalar_one_or_none()
+        query = _FEATURE_STATE_LOCKED if lock else _FEATURE_STATE
+        state: dict[str, Any] | None = (await uow.session.execute(query, {"user_id": user_id})).scalar_one_or_none()
         return state
 
-    async def feature_state_and_llm_cache(
-        self, uow: UnitOfWork, user_id: str, *, with_cache: bool
-    ) -> tuple[dict[str, Any] | None, Row[Any] | None]:
-        """The feature state and the LLM cache row in one statement (the request path counts them)."""
-        if not with_cache:
-            return await self.feature_state(uow, user_id), None
-        state, cache = recommender_feature_state, recommender_llm_cache
-        query = (
-            select(state.c.state, cache)
-            .select_from(state.outerjoin(cache, cache.c.user_id == state.c.user_id))
-            .where(state.c.user_id == user_id)
-        )
-        row = (await uow.session.execute(query)).first()
-        if row is None:
-            return None, None
-        return row.state, (row if row.user_id is not None else None)
+    async def decision_inputs(self, uow: UnitOfWork, user_id: str, *, with_cache: bool) -> DecisionInputs:
+        """The feature state, the policy state and (when asked) the LLM cache row, in one statement."""
+        row = (await uow.session.execute(_DECISION_INPUTS[with_cache], {"user_id": user_id})).first()
+        if row is None:  # no feature state yet: no signal, so no shown tip and no policy state either
+            policy = await self.policy_state(uow, user_id)
+            return DecisionInputs(None, policy.state if policy else None, None)
+        cache = row if with_cache and row.cache_user_id is not None else None
+        return DecisionInputs(row.state, row.policy_state, cache)
 
     async def save_feature_state(self, uow: UnitOfWork, user_id: str, state: dict[str, Any], at: datetime) -> None:
-        await uow.session.execute(
-            _upsert(uow, recommender_feature_state, {"user_id": user_id, "state": state, "updated_at": at})
-        )
+        values = {"user_id": user_id, "state": state, "updated_at": at}
+        await uow.session.execute(_upsert(uow, recommender_feature_state), values)
 
     async def policy_state(self, uow: UnitOfWork, user_id: str, *, lock: bool = False) -> Row[Any] | None:
-        query = select(recommender_policy_state).where(recommender_policy_state.c.user_id == user_id)
-        if lock:
-            query = query.with_for_update()
-        return (await uow.session.execute(query)).first()
+        query = _POLICY_STATE_LOCKED if lock else _POLICY_STATE
+        return (await uow.session.execute(query, {"user_id": user_id})).first()
 
     async def save_policy_state(
         self, uow: UnitOfWork, user_id: str, version: str, observations: int, state: dict[str, Any], at: datetime
@@ -73,10 +105,10 @@ class RecommenderRepository:
             "state": state,
             "updated_at": at,
         }
-        await uow.session.execute(_upsert(uow, recommender_policy_state, values))
+        await uow.session.execute(_upsert(uow, recommender_policy_state), values)
 
     async def add_decision(self, uow: UnitOfWork, **values: Any) -> None:
-        await uow.session.execute(recommender_decisions.insert().values(**values))
+        await uow.session.execute(_ADD_DECISION, values)
 
     async def decision(self, uow: UnitOfWork, decision_id: UUID, *, lock: bool = False) -> Row[Any] | None:
         query = select(recommender_decisions).where(recommender_decisions.c.decision_id == decision_id)
@@ -133,7 +165,7 @@ class RecommenderRepository:
         return (await uow.session.execute(query)).first()
 
     async def save_llm_cache(self, uow: UnitOfWork, **values: Any) -> None:
-        await uow.session.execute(_upsert(uow, recommender_llm_cache, values))
+        await uow.session.execute(_upsert(uow, recommender_llm_cache), values)
 
     async def erase_user(self, uow: UnitOfWork, user_id: str) -> None:
         tables = (recommender_decisions, recommender_feature_state, recommender_policy_state, recommender_llm_cache)

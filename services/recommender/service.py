@@ -74,9 +74,9 @@ class RecommendService:
     ) -> RecommendResponse:
         now = now or datetime.now(UTC)
         user_id = principal.user_id
-        # One statement reads the feature state and, when LLM tips are on, the person's LLM cache.
-        stored, cache = await self._repository.feature_state_and_llm_cache(uow, user_id, with_cache=self._llm_tips)
-        state = stored or self._features.initial_state()
+        # One statement reads the feature state, the policy state and, with LLM tips on, the LLM cache.
+        inputs = await self._repository.decision_inputs(uow, user_id, with_cache=self._llm_tips)
+        state = inputs.feature_state or self._features.initial_state()
         if self._context_changed(state, request):
             await self._record_context(uow, user_id, state, request, now)
             state = await self._repository.feature_state(uow, user_id) or state
@@ -87,14 +87,13 @@ class RecommendService:
         held = await self._held_tip(uow, user_id, state, now)
         if held is not None:
             return held
-        cached = _fresh_llm_candidates(cache, now)
+        cached = _fresh_llm_candidates(inputs.llm_cache, now)
         candidates = (await self._ml.generate(GenerateRequest(context=context, cached_llm=cached))).candidates
-        policy = await self._repository.policy_state(uow, user_id)
         ranked = await self._ml.rank(
             RankRequest(
                 context=context,
                 candidates=candidates,
-                policy_state=policy.state if policy else None,
+                policy_state=inputs.policy_state,
                 seed=self.seed_source(),
             )
         )
