@@ -16,7 +16,7 @@ from tests.events_factory import checkin, context
 
 async def stored_count(container: Container) -> int:
     async with container.database.transaction(write=False) as uow:
-        return int((await uow.session.execute(select(func.count()).select_from(events_store))).scalar_one())
+        return int((await uow.connection.execute(select(func.count()).select_from(events_store))).scalar_one())
 
 
 async def test_batch_is_stored_and_a_replay_stores_nothing_twice(client: httpx.AsyncClient, container: Container):

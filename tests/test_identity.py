@@ -56,7 +56,7 @@ async def test_tokens_are_hashed_at_rest(client, container):
     _, token = await new_user_with_token(container)
     secret = token.rsplit("_", 1)[1]
     async with container.database.transaction(write=False) as uow:
-        rows = (await uow.session.execute(text("SELECT * FROM auth_api_tokens"))).all()
+        rows = (await uow.connection.execute(text("SELECT * FROM auth_api_tokens"))).all()
     assert rows
     assert all(secret not in str(tuple(row)) and token not in str(tuple(row)) for row in rows)
 

@@ -36,7 +36,7 @@ async def rows_of(container: Container, user_id: str) -> dict[str, int]:
     async with container.database.transaction(write=False) as uow:
         for table in await user_tables(container):
             query = text(f"SELECT count(*) FROM {table} WHERE user_id = :user_id")
-            counts[table] = int((await uow.session.execute(query, {"user_id": user_id})).scalar_one())
+            counts[table] = int((await uow.connection.execute(query, {"user_id": user_id})).scalar_one())
     return counts
 
 

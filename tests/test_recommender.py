@@ -100,7 +100,7 @@ async def test_silence_is_a_null_tip_with_retry_after(client, container):
 async def policy_row(container, user_id: str):
     async with container.database.transaction(write=False) as uow:
         return (
-            await uow.session.execute(
+            await uow.connection.execute(
                 select(recommender_policy_state).where(recommender_policy_state.c.user_id == user_id)
             )
         ).first()
@@ -109,7 +109,7 @@ async def policy_row(container, user_id: str):
 async def decision_row(container, decision_id: str):
     async with container.database.transaction(write=False) as uow:
         return (
-            await uow.session.execute(
+            await uow.connection.execute(
                 select(recommender_decisions).where(recommender_decisions.c.decision_id == uuid.UUID(decision_id))
             )
         ).first()

@@ -36,24 +36,24 @@ _USER_LOCKED = _USER.with_for_update(read=True)
 
 class AuthRepository:
     async def add_user(self, uow: UnitOfWork, user_id: str, kind: str, created_at: datetime) -> None:
-        await uow.session.execute(
+        await uow.connection.execute(
             auth_users.insert().values(user_id=user_id, kind=kind, status="active", created_at=created_at)
         )
 
     async def user(self, uow: UnitOfWork, user_id: str, *, lock: bool = False) -> Row[Any] | None:
-        return (await uow.session.execute(_USER_LOCKED if lock else _USER, {"user_id": user_id})).first()
+        return (await uow.connection.execute(_USER_LOCKED if lock else _USER, {"user_id": user_id})).first()
 
     async def active_local_user(self, uow: UnitOfWork) -> str | None:
-        return (await uow.session.execute(_ACTIVE_LOCAL_USER)).scalar_one_or_none()
+        return (await uow.connection.execute(_ACTIVE_LOCAL_USER)).scalar_one_or_none()
 
     async def set_status(self, uow: UnitOfWork, user_id: str, status: str) -> None:
-        await uow.session.execute(update(auth_users).where(auth_users.c.user_id == user_id).values(status=status))
+        await uow.connection.execute(update(auth_users).where(auth_users.c.user_id == user_id).values(status=status))
 
     async def add_token(self, uow: UnitOfWork, **values: Any) -> None:
-        await uow.session.execute(auth_api_tokens.insert().values(**values))
+        await uow.connection.execute(auth_api_tokens.insert().values(**values))
 
     async def token_with_user_status(self, uow: UnitOfWork, token_id: str) -> Row[Any] | None:
-        return (await uow.session.execute(_TOKEN_WITH_USER_STATUS, {"token_id": token_id})).first()
+        return (await uow.connection.execute(_TOKEN_WITH_USER_STATUS, {"token_id": token_id})).first()
 
     async def tokens_of(self, uow: UnitOfWork, user_id: str) -> list[Row[Any]]:
         query = (
@@ -61,10 +61,10 @@ class AuthRepository:
             .where(auth_api_tokens.c.user_id == user_id)
             .order_by(auth_api_tokens.c.created_at, auth_api_tokens.c.token_id)
         )
-        return list((await uow.session.execute(query)).all())
+        return list((await uow.connection.execute(query)).all())
 
     async def revoke_token(self, uow: UnitOfWork, token_id: str, at: datetime) -> bool:
-        result = await uow.session.execute(
+        result = await uow.connection.execute(
             update(auth_api_tokens)
             .where(auth_api_tokens.c.token_id == token_id, auth_api_tokens.c.revoked_at.is_(None))
             .values(revoked_at=at)
@@ -72,12 +72,12 @@ class AuthRepository:
         return bool(getattr(result, "rowcount", 0))
 
     async def revoke_tokens_of(self, uow: UnitOfWork, user_id: str, at: datetime) -> None:
-        await uow.session.execute(
+        await uow.connection.execute(
             update(auth_api_tokens)
             .where(auth_api_tokens.c.user_id == user_id, auth_api_tokens.c.revoked_at.is_(None))
             .values(revoked_at=at)
         )
 
     async def erase_user(self, uow: UnitOfWork, user_id: str) -> None:
-        await uow.session.execute(delete(auth_api_tokens).where(auth_api_tokens.c.user_id == user_id))
-        await uow.session.execute(delete(auth_users).where(auth_users.c.user_id == user_id))
+        await uow.connection.execute(delete(auth_api_tokens).where(auth_api_tokens.c.user_id == user_id))
+        await uow.connection.execute(delete(auth_users).where(auth_users.c.user_id == user_id))

@@ -37,7 +37,7 @@ class EventStoreRepository:
             events_store.c.occurred_at,
             events_store.c.payload,
         ).where(events_store.c.event_id.in_(ids))
-        rows = (await uow.session.execute(query)).all()
+        rows = (await uow.connection.execute(query)).all()
         return {row.event_id: StoredFact(row.user_id, row.type, row.occurred_at, row.payload) for row in rows}
 
     async def append(self, uow: UnitOfWork, events: Sequence[EventEnvelope], recorded_at: datetime) -> set[UUID]:
@@ -49,7 +49,7 @@ class EventStoreRepository:
         """
         if not events:
             return set()
-        driver = (await (await uow.session.connection()).get_raw_connection()).driver_connection
+        driver = (await uow.connection.get_raw_connection()).driver_connection
         if uow.dialect == "postgresql":
             return await _append_postgres(driver, events, recorded_at)
         return await _append_sqlite(driver, events, recorded_at)
@@ -60,7 +60,7 @@ class EventStoreRepository:
             .where(events_store.c.user_id == user_id)
             .order_by(events_store.c.occurred_at, events_store.c.seq)
         )
-        rows = (await uow.session.execute(query)).all()
+        rows = (await uow.connection.execute(query)).all()
         return [
             EventEnvelope(
                 id=row.event_id,
@@ -75,7 +75,7 @@ class EventStoreRepository:
         ]
 
     async def erase_user(self, uow: UnitOfWork, user_id: str) -> None:
-        await uow.session.execute(delete(events_store).where(events_store.c.user_id == user_id))
+        await uow.connection.execute(delete(events_store).where(events_store.c.user_id == user_id))
 
 
 _PG_APPEND = """

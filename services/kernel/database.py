@@ -13,7 +13,7 @@ import aiosqlite
 import orjson
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from services.kernel.unit_of_work import UnitOfWork
 
@@ -45,10 +45,8 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(self.url, **options)
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)
-        self._writers = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         # Same pool; the option only tells SQLite's BEGIN hook that this transaction only reads.
-        readers = self.engine.execution_options(oo_sqlite_begin="BEGIN")
-        self._readers = async_sessionmaker(readers, expire_on_commit=False, autoflush=False)
+        self._readers = self.engine.execution_options(oo_sqlite_begin="BEGIN")
         self._sqlite_writer = asyncio.Lock()
 
     @asynccontextmanager
@@ -57,12 +55,12 @@ class Database:
 
         After-commit callbacks (event dispatch) run only once the commit has succeeded.
         """
-        sessions = self._writers if write else self._readers
+        engine = self.engine if write else self._readers
         # SQLite has one writer at a time; waiting for it in SQLite's busy handler means sleeping in
         # steps of up to 100 ms. Queue this process's writers here instead (reads run concurrently).
         queue = self._sqlite_writer if write and self.dialect == "sqlite" else nullcontext()
-        async with queue, sessions() as session, session.begin():
-            uow = UnitOfWork(session, self.dialect)
+        async with queue, engine.connect() as connection, connection.begin():
+            uow = UnitOfWork(connection, self.dialect)
             yield uow
         await uow.run_after_commit()
 

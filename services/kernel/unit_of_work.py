@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 log = structlog.get_logger(__name__)
 
 
 class UnitOfWork:
-    def __init__(self, session: AsyncSession, dialect: str) -> None:
-        self.session = session
+    def __init__(self, connection: AsyncConnection, dialect: str) -> None:
+        # A Core connection, not an ORM session: no module maps objects, and the session's own
+        # bookkeeping cost ~25% of a short transaction (bench/recommend.py).
+        self.connection = connection
         self.dialect = dialect
         self._after_commit: list[Callable[[], Awaitable[object]]] = []
 

@@ -75,12 +75,12 @@ class DecisionInputs:
 class RecommenderRepository:
     async def feature_state(self, uow: UnitOfWork, user_id: str, *, lock: bool = False) -> dict[str, Any] | None:
         query = _FEATURE_STATE_LOCKED if lock else _FEATURE_STATE
-        state: dict[str, Any] | None = (await uow.session.execute(query, {"user_id": user_id})).scalar_one_or_none()
+        state: dict[str, Any] | None = (await uow.connection.execute(query, {"user_id": user_id})).scalar_one_or_none()
         return state
 
     async def decision_inputs(self, uow: UnitOfWork, user_id: str, *, with_cache: bool) -> DecisionInputs:
         """The feature state, the policy state and (when asked) the LLM cache row, in one statement."""
-        row = (await uow.session.execute(_DECISION_INPUTS[with_cache], {"user_id": user_id})).first()
+        row = (await uow.connection.execute(_DECISION_INPUTS[with_cache], {"user_id": user_id})).first()
         if row is None:  # no feature state yet: no signal, so no shown tip and no policy state either
             policy = await self.policy_state(uow, user_id)
             return DecisionInputs(None, policy.state if policy else None, None)
@@ -89,11 +89,11 @@ class RecommenderRepository:
 
     async def save_feature_state(self, uow: UnitOfWork, user_id: str, state: dict[str, Any], at: datetime) -> None:
         values = {"user_id": user_id, "state": state, "updated_at": at}
-        await uow.session.execute(_upsert(uow, recommender_feature_state), values)
+        await uow.connection.execute(_upsert(uow, recommender_feature_state), values)
 
     async def policy_state(self, uow: UnitOfWork, user_id: str, *, lock: bool = False) -> Row[Any] | None:
         query = _POLICY_STATE_LOCKED if lock else _POLICY_STATE
-        return (await uow.session.execute(query, {"user_id": user_id})).first()
+        return (await uow.connection.execute(query, {"user_id": user_id})).first()
 
     async def save_policy_state(
         self, uow: UnitOfWork, user_id: str, version: str, observations: int, state: dict[str, Any], at: datetime
@@ -105,16 +105,16 @@ class RecommenderRepository:
             "state": state,
             "updated_at": at,
         }
-        await uow.session.execute(_upsert(uow, recommender_policy_state), values)
+        await uow.connection.execute(_upsert(uow, recommender_policy_state), values)
 
     async def add_decision(self, uow: UnitOfWork, **values: Any) -> None:
-        await uow.session.execute(_ADD_DECISION, values)
+        await uow.connection.execute(_ADD_DECISION, values)
 
     async def decision(self, uow: UnitOfWork, decision_id: UUID, *, lock: bool = False) -> Row[Any] | None:
         query = select(recommender_decisions).where(recommender_decisions.c.decision_id == decision_id)
         if lock:
             query = query.with_for_update()
-        return (await uow.session.execute(query)).first()
+        return (await uow.connection.execute(query)).first()
 
     async def pending_decision(self, uow: UnitOfWork, user_id: str, since: datetime) -> Row[Any] | None:
         """The newest decision since `since` that showed a tip nobody has reacted to yet."""
@@ -129,12 +129,12 @@ class RecommenderRepository:
             .order_by(recommender_decisions.c.created_at.desc())
             .limit(1)
         )
-        return (await uow.session.execute(query)).first()
+        return (await uow.connection.execute(query)).first()
 
     async def record_reaction(
         self, uow: UnitOfWork, decision_id: UUID, reaction: str, reason: str | None, at: datetime
     ) -> bool:
-        result = await uow.session.execute(
+        result = await uow.connection.execute(
             update(recommender_decisions)
             .where(recommender_decisions.c.decision_id == decision_id, recommender_decisions.c.reaction.is_(None))
             .values(reaction=reaction, reason=reason, reacted_at=at)
@@ -147,7 +147,7 @@ class RecommenderRepository:
             .where(recommender_decisions.c.user_id == user_id)
             .order_by(recommender_decisions.c.created_at)
         )
-        return list((await uow.session.execute(query)).all())
+        return list((await uow.connection.execute(query)).all())
 
     async def dismissed_texts(self, uow: UnitOfWork, user_id: str, limit: int) -> list[str]:
         """The texts of the tips this person most recently dismissed."""
@@ -157,17 +157,17 @@ class RecommenderRepository:
             .order_by(recommender_decisions.c.reacted_at.desc())
             .limit(limit)
         )
-        rows = (await uow.session.execute(query)).all()
+        rows = (await uow.connection.execute(query)).all()
         return [c["text"] for row in rows for c in row.candidates if c["candidate_id"] == row.chosen]
 
     async def llm_cache(self, uow: UnitOfWork, user_id: str) -> Row[Any] | None:
         query = select(recommender_llm_cache).where(recommender_llm_cache.c.user_id == user_id)
-        return (await uow.session.execute(query)).first()
+        return (await uow.connection.execute(query)).first()
 
     async def save_llm_cache(self, uow: UnitOfWork, **values: Any) -> None:
-        await uow.session.execute(_upsert(uow, recommender_llm_cache), values)
+        await uow.connection.execute(_upsert(uow, recommender_llm_cache), values)
 
     async def erase_user(self, uow: UnitOfWork, user_id: str) -> None:
         tables = (recommender_decisions, recommender_feature_state, recommender_policy_state, recommender_llm_cache)
         for table in tables:
-            await uow.session.execute(delete(table).where(table.c.user_id == user_id))
+            await uow.connection.execute(delete(table).where(table.c.user_id == user_id))
