@@ -1,6 +1,10 @@
 """Request benchmark: POST /v1/recommend on the embedded default (real `oo serve`, SQLite) against a
 bare FastAPI endpoint served by the same uvicorn, measured by the same client in the same run.
 
+A second baseline, `bench.floor_app`, does the least any decision does on oO's stack (FastAPI, the
+kernel's SQLite engine, one transaction: token, state, log row, commit), so the report separates what
+the stack costs from what oO's own work costs.
+
 Reports the throughput ratio (closed loop), p50/p99 at a fixed 100 requests/s (open loop), and how
 latency moves from 1k to 100k users and from 10 to 100k events for the asking users.
 Targets (issue #3): ratio ≥ 0.5; p99 ≤ 20 ms at 100 rps; latency flat across sizes.
@@ -26,6 +30,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.floor_app import USERS as FLOOR_USERS
 from services.auth.tokens import mint_token
 from tests.litellm_proxy import REPLIES
 from tests.litellm_proxy import start as start_proxies
@@ -56,25 +61,28 @@ def serve_oo(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     return process
 
 
-def serve_bare(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+def serve_baseline(module: str, env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    """A baseline app (`bench.bare_app`, `bench.floor_app`) served by the same uvicorn as oO."""
+    command = [sys.executable, "-m", "uvicorn", f"{module}:app", "--port", str(port)]
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "bench.bare_app:app",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
+        [*command, "--log-level", "warning", "--no-access-log"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     wait_ready(f"http://127.0.0.1:{port}/docs", process)
     return process
+
+
+def run_baseline(module: str, env: dict[str, str], tokens: list[str], seconds: float) -> tuple[float, float, float]:
+    port = free_port()
+    with tempfile.TemporaryDirectory() as data_dir:
+        process = serve_baseline(module, {**env, "FLOOR_DATA_DIR": data_dir}, port)
+        try:
+            return measure(f"http://127.0.0.1:{port}", tokens, seconds)
+        finally:
+            process.terminate()
+            process.wait(timeout=15)
 
 
 def signals(now: datetime) -> list[dict]:
@@ -271,19 +279,20 @@ def main() -> None:
         "OO_TIP_HOLD_SECONDS": "0",
     }
 
-    port = free_port()
-    bare = serve_bare(base_env, port)
-    try:
-        bare_rps, bare_p50, bare_p99 = measure(f"http://127.0.0.1:{port}", ["x"], args.seconds)
-    finally:
-        bare.terminate()
-        bare.wait(timeout=15)
+    bare_rps, bare_p50, bare_p99 = run_baseline("bench.bare_app", base_env, ["x"], args.seconds)
     print(f"bare FastAPI          {bare_rps:8,.0f} req/s | at 100 rps p50 {bare_p50:6.2f} ms  p99 {bare_p99:6.2f} ms")
+    floor_tokens = [f"floor_{i}" for i in range(FLOOR_USERS)]
+    floor_rps, floor_p50, floor_p99 = run_baseline("bench.floor_app", base_env, floor_tokens, args.seconds)
+    print(
+        f"floor: FastAPI + kernel, token/state/log/commit {floor_rps:8,.0f} req/s (ratio {floor_rps / bare_rps:.2f}) | "
+        f"at 100 rps p50 {floor_p50:6.2f} ms  p99 {floor_p99:6.2f} ms"
+    )
 
     for users, events in ((1_000, 10), (100_000, 10), (1_000, 100_000)):
         rps, p50, p99 = run_oo(base_env, users, events, args.seconds)
         print(
-            f"oO {users:>7,} users, {events:>7,} events/asker {rps:8,.0f} req/s (ratio {rps / bare_rps:.2f}) | "
+            f"oO {users:>7,} users, {events:>7,} events/asker {rps:8,.0f} req/s (ratio {rps / bare_rps:.2f}; "
+            f"{rps / floor_rps:.2f} of the floor) | "
             f"at 100 rps p50 {p50:6.2f} ms  p99 {p99:6.2f} ms"
         )
         if args.llm and (users, events) == (1_000, 10):

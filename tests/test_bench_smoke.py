@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
+
+import httpx
 import numpy as np
 
+from bench import floor_app
 from bench.oo_bench import simulator, stationary
 from bench.oo_bench.baselines import LinUCB, Uniform, VowpalSquareCB
 from ml.experiments.featurize import DIMENSION
@@ -29,3 +33,19 @@ def test_simulator_track_is_deterministic_per_seed_and_counts_tips():
     assert days == 3
     assert shown <= 3 * 3
     assert -1.0 * shown <= utility <= 1.0 * shown
+
+
+async def test_the_request_benchmarks_floor_app_logs_one_row_per_authenticated_request(tmp_path, monkeypatch):
+    monkeypatch.setenv("FLOOR_DATA_DIR", str(tmp_path))
+    app = floor_app.app
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            ok = await client.post("/v1/recommend", headers={"Authorization": "Bearer floor_3"})
+            refused = await client.post("/v1/recommend", headers={"Authorization": "Bearer floor_x"})
+    assert ok.status_code == 200
+    assert ok.json()["tip"] is None
+    assert refused.status_code == 401
+    with sqlite3.connect(tmp_path / "floor.sqlite3") as database:
+        rows = database.execute("SELECT user_id, snapshot FROM floor_log").fetchall()
+    assert rows == [("usr_floor3", '{"state":{"energy":3,"tasks":3}}')]
