@@ -58,6 +58,24 @@ def test_a_tip_shown_is_not_proposed_again_within_its_cooldown():
     assert shown.candidate_id in much_later
 
 
+def shown_event(candidate_id: str, source: str) -> EventEnvelope:
+    payload = {"decision_id": str(uuid.uuid4()), "candidate_id": candidate_id, "kind": "todo", "source": source}
+    return event("recommender.tip_shown.v1", {**payload, "local_hour": 12})
+
+
+def test_a_resting_task_makes_way_for_the_next_best_rather_than_for_nothing():
+    state = busy_day_state()
+    for task_id, minutes in (("t3", 5), ("t4", 15), ("t5", 20)):
+        task = {"task_id": task_id, "title": task_id, "estimated_minutes": minutes}
+        state.apply(event("integrations.task_added.v1", task))
+    first = [c.ref_id for c in generate(context_of(state)) if c.source == "quick_win"]
+    assert first == ["t1", "t3"]  # the one due tomorrow, then the shortest of the undated
+    for ref in first:
+        state.apply(shown_event(f"quick_win:{ref}", "quick_win"))
+    later = [c.ref_id for c in generate(context_of(state, NOON + timedelta(minutes=5))) if c.source == "quick_win"]
+    assert later == ["t4", "t5"]
+
+
 def test_a_long_busy_block_just_ended_suggests_a_break():
     state = busy_day_state()
     state.apply(

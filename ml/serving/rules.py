@@ -71,6 +71,13 @@ def _candidate(
     )
 
 
+def _resting(ctx: UserContext, source: str, key: str) -> bool:
+    """Shown less than its source's cooldown ago. Generators pass over a resting candidate to the
+    next best, so one task put off does not silence a list of fifty."""
+    since = ctx.facts.get("hours_since_shown", {}).get(f"{source}:{key}")
+    return since is not None and since < COOLDOWN_HOURS[source]
+
+
 def _urgency(hours: float | None) -> float:
     return 0.0 if hours is None else 1.0 if hours <= 0 else 1.0 / (1.0 + hours / 24.0)
 
@@ -82,7 +89,9 @@ def quick_win(ctx: UserContext) -> list[TipCandidate]:
     fitting = [
         t
         for t in ctx.facts["tasks"]
-        if t["estimated_minutes"] and t["estimated_minutes"] <= min(gap, QUICK_WIN_MAX_MINUTES)
+        if t["estimated_minutes"]
+        and t["estimated_minutes"] <= min(gap, QUICK_WIN_MAX_MINUTES)
+        and not _resting(ctx, "quick_win", t["task_id"])
     ]
     fitting.sort(key=lambda t: (-_urgency(t["due_in_hours"]), -t["priority"], t["estimated_minutes"]))
     return [
@@ -108,7 +117,11 @@ def quick_win(ctx: UserContext) -> list[TipCandidate]:
 
 def amnesty(ctx: UserContext) -> list[TipCandidate]:
     old = [
-        t for t in ctx.facts["tasks"] if t["due_in_hours"] is not None and t["due_in_hours"] <= -24 * AMNESTY_AFTER_DAYS
+        t
+        for t in ctx.facts["tasks"]
+        if t["due_in_hours"] is not None
+        and t["due_in_hours"] <= -24 * AMNESTY_AFTER_DAYS
+        and not _resting(ctx, "amnesty", t["task_id"])
     ]
     old.sort(key=lambda t: t["due_in_hours"])
     return [
@@ -130,7 +143,11 @@ def amnesty(ctx: UserContext) -> list[TipCandidate]:
 def habit(ctx: UserContext) -> list[TipCandidate]:
     hour = ctx.features["local_hour"]
     due = [
-        h for h in ctx.facts["habits"] if not h["done_today"] and h["window_start_hour"] <= hour < h["window_end_hour"]
+        h
+        for h in ctx.facts["habits"]
+        if not h["done_today"]
+        and h["window_start_hour"] <= hour < h["window_end_hour"]
+        and not _resting(ctx, "habit", h["habit_id"])
     ]
     return [
         _candidate(
@@ -156,7 +173,7 @@ def energy_match(ctx: UserContext) -> list[TipCandidate]:
     if not ctx.features["energy_known"] or ctx.features["busy_now"]:
         return []
     energy, tasks = ctx.features["energy"], ctx.facts["tasks"]
-    sized = [t for t in tasks if t["estimated_minutes"]]
+    sized = [t for t in tasks if t["estimated_minutes"] and not _resting(ctx, "energy_match", t["task_id"])]
     if energy >= 4 and sized:
         task = max(sized, key=lambda t: (t["priority"], t["estimated_minutes"]))
         why = ["your energy is high", f"about {task['estimated_minutes']} min", _due_phrase(task["due_in_hours"]) or ""]
@@ -223,6 +240,7 @@ def advice(ctx: UserContext) -> list[TipCandidate]:
         if moment in a.times and mood in a.moods and (a.energy == "any" or (a.energy == "low") == (energy <= 2))
     ]
     shown = ctx.facts.get("hours_since_shown", {})
+    fitting = [a for a in fitting if not _resting(ctx, "advice", a.advice_id)]
     fitting.sort(key=lambda a: shown.get(f"advice:{a.advice_id}", 1e9), reverse=True)
     reason = {"low": "for a heavier moment", "ok": "a small reset", "high": "while you're feeling good"}[mood]
     return [
