@@ -38,6 +38,9 @@ from tests.postgres_cluster import free_port
 
 OO = [sys.executable, "-m", "services"]
 ASKERS = 20
+# A person with a full task list (a Todoist user has dozens open): candidates stay available through
+# the run, so each ask is a real decision rather than "nothing left outside its cooldown".
+TASKS_PER_ASKER = 60
 
 
 def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
@@ -97,22 +100,25 @@ def signals(now: datetime) -> list[dict]:
     return [
         event("recommender.context_observed.v1", {"timezone": "Europe/Berlin", "device_class": "phone"}),
         event("profile.checkin_recorded.v1", {"energy": 3, "mood": 3}),
-        event(
-            "profile.habit_defined.v1",
-            {"habit_id": "walk", "name": "a walk", "window_start_hour": 0, "window_end_hour": 24},
-        ),
+        *[
+            event(
+                "profile.habit_defined.v1",
+                {"habit_id": habit_id, "name": name, "window_start_hour": 0, "window_end_hour": 24},
+            )
+            for habit_id, name in (("walk", "a walk"), ("stretch", "stretching"), ("read", "reading"))
+        ],
         *[
             event(
                 "integrations.task_added.v1",
                 {
                     "task_id": f"t{i}",
                     "title": f"Task {i}",
-                    "estimated_minutes": 5 + i,
+                    "estimated_minutes": 5 + i % 40,
                     "priority": 1 + i % 4,
-                    "due": (now + timedelta(hours=i * 5 - 20)).isoformat(),
+                    "due": (now + timedelta(hours=i * 2 - 20)).isoformat(),
                 },
             )
-            for i in range(7)
+            for i in range(TASKS_PER_ASKER)
         ],
     ]
 
@@ -317,10 +323,21 @@ def run_oo(env: dict[str, str], users: int, events: int, seconds: float) -> tupl
         port = free_port()
         server = serve_oo(env, port)
         try:
-            return measure(f"http://127.0.0.1:{port}", tokens, seconds)
+            measured = measure(f"http://127.0.0.1:{port}", tokens, seconds)
         finally:
             server.terminate()
             server.wait(timeout=15)
+        print(f"   {decision_mix(Path(data_dir))}")
+        return measured
+
+
+def decision_mix(data_dir: Path) -> str:
+    """What the measured decisions were: with candidates to rank, and with a tip shown."""
+    with sqlite3.connect(data_dir / "oo.sqlite3") as database:
+        total, ranked, shown = database.execute(
+            "SELECT count(*), sum(candidates != '[]'), sum(chosen IS NOT NULL) FROM recommender_decisions"
+        ).fetchone()
+    return f"{total:,} decisions: {ranked / total:.0%} ranked candidates, {shown / total:.0%} showed a tip"
 
 
 if __name__ == "__main__":
