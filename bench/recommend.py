@@ -37,7 +37,7 @@ from tests.litellm_proxy import start as start_proxies
 from tests.postgres_cluster import free_port
 
 OO = [sys.executable, "-m", "services"]
-ASKERS = 20
+ASKERS = 100
 # A person with a full task list (a Todoist user has dozens open): candidates stay available through
 # the run, so each ask is a real decision rather than "nothing left outside its cooldown".
 TASKS_PER_ASKER = 60

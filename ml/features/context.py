@@ -49,10 +49,14 @@ def minutes_of_quiet_left(state: FeatureState, local: datetime) -> float:
 
 def assemble_context(user_id: str, state: FeatureState, now: datetime) -> UserContext:
     local = local_now(state, now)
-    today_end = local.replace(hour=23, minute=59, second=59)
+    # Moments as POSIX seconds, each computed once: comparing datetimes whose tzinfo objects differ
+    # (a zone, pydantic's UTC, the stdlib's) asks both for their offset on every comparison.
+    now_s = now.timestamp()
+    today_end_s = local.replace(hour=23, minute=59, second=59).timestamp()
     open_tasks = list(state.tasks.values())
-    overdue = [t for t in open_tasks if t.due is not None and t.due < now]
-    due_today = [t for t in open_tasks if t.due is not None and now <= t.due <= today_end]
+    due_s = {t.task_id: t.due.timestamp() for t in open_tasks if t.due is not None}
+    overdue = [t for t in open_tasks if due_s.get(t.task_id, now_s) < now_s]
+    due_today = [t for t in open_tasks if t.task_id in due_s and now_s <= due_s[t.task_id] <= today_end_s]
     gap, busy_now, ended_block = free_minutes(state, now)
     hour = local.hour
     shown, done = state.hour_shown[hour], state.hour_done[hour]
@@ -97,11 +101,11 @@ def assemble_context(user_id: str, state: FeatureState, now: datetime) -> UserCo
                 "task_id": t.task_id,
                 "title": t.title,
                 "due": t.due.isoformat() if t.due else None,
-                "due_in_hours": round((t.due - now).total_seconds() / 3600, 1) if t.due else None,
+                "due_in_hours": round((due_s[t.task_id] - now_s) / 3600, 1) if t.due else None,
                 "estimated_minutes": t.estimated_minutes,
                 "priority": t.priority,
             }
-            for t in sorted(open_tasks, key=lambda t: (t.due is None, t.due or now, -t.priority))[:20]
+            for t in sorted(open_tasks, key=lambda t: (t.due is None, due_s.get(t.task_id, now_s), -t.priority))[:20]
         ],
         "habits": [
             {
