@@ -7,11 +7,13 @@ import json
 import numpy as np
 import pytest
 
+from ml.experiments.featurize import FEATURE_NAMES, SHARED_LEVEL
 from ml.experiments.linear_thompson import LinearThompson
+from ml.experiments.prior import prior_mean
 from ml.serving.rules import generate
 from tests.ml_factory import busy_day_state, context_of
 
-POLICIES = [LinearThompson()]
+POLICIES = [LinearThompson(), LinearThompson(version="lin-ts-shared-level", intercept_precision=0.01)]
 
 
 @pytest.fixture(params=POLICIES, ids=lambda p: p.version)
@@ -75,3 +77,13 @@ def test_a_scripted_preference_is_learned_within_a_bounded_number_of_rounds(poli
         state = policy.update(state, ctx, shown, 1.0 if shown is habit else -0.3)
     picks = [policy.select(state, ctx, candidates, rng).chosen for _ in range(20)]
     assert sum(candidates[p] is habit for p in picks if p is not None) >= 18
+
+
+def test_a_weaker_prior_on_the_shared_level_loosens_only_that_level_and_keeps_the_prior_mean():
+    policy = LinearThompson(prior_precision=2.0, intercept_precision=0.01)
+    posterior = policy.posterior(policy.initial_state())
+    across = np.zeros_like(SHARED_LEVEL)
+    across[FEATURE_NAMES.index("urgency*bias")] = 1.0
+    assert SHARED_LEVEL @ posterior.covariance @ SHARED_LEVEL == pytest.approx(100.0)
+    assert across @ posterior.covariance @ across == pytest.approx(0.5)
+    np.testing.assert_allclose(posterior.covariance @ posterior.b, prior_mean(), atol=1e-9)

@@ -16,6 +16,10 @@ CONTEXT_BASIS = ("bias", "low_energy", "low_mood", "evening")
 EXTRA = ("kind_fatigue", "recent_tip")
 FEATURE_NAMES = (*(f"{c}*{x}" for c in CANDIDATE_BASIS for x in CONTEXT_BASIS), *EXTRA)
 DIMENSION = len(FEATURE_NAMES)
+# Every candidate has exactly one source, so the sources' bias columns sum to 1 in every row: along
+# this direction lies the level all tips share, which no choice between tips depends on.
+SHARED_LEVEL = np.array([1.0 if n.startswith("src_") and n.endswith("*bias") else 0.0 for n in FEATURE_NAMES])
+SHARED_LEVEL /= np.linalg.norm(SHARED_LEVEL)
 
 
 def context_basis(ctx: UserContext) -> np.ndarray:

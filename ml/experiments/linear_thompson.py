@@ -1,11 +1,14 @@
 """Linear Thompson sampling over candidate × context features, with silence as an option.
 
-Model: reward = θ·x + noise, θ ~ N(μ0, (λA)⁻¹) a priori (μ0 from `prior.py`). A tip's value is its
-expected reward minus the cost of an interruption; silence is worth 0, so the policy stays silent
-when no sampled tip value is positive — it learns *when* to choose silence from how tips fare.
+Model: reward = θ·x + noise, θ ~ N(μ0, Λ⁻¹) a priori (μ0 from `prior.py`; Λ = λI, or with
+`intercept_precision` a weaker precision along the level every tip shares, so that level is learnt
+from the first rewards instead of being shrunk towards the prior — worth it without a population
+prior). A tip's value is its expected reward minus the cost of an interruption; silence is worth 0,
+so the policy stays silent when no sampled tip value is positive — it learns *when* to choose silence
+from how tips fare.
 
-State: the posterior covariance Σ = (λI + Σ x xᵀ)⁻¹, kept by Sherman–Morrison rank-one updates, and
-b = λμ0 + Σ r x (float64, base64); the mean is Σb. A decision samples the candidates' values directly
+State: the posterior covariance Σ = (Λ + Σ x xᵀ)⁻¹, kept by Sherman–Morrison rank-one updates, and
+b = Λμ0 + Σ r x (float64, base64); the mean is Σb. A decision samples the candidates' values directly
 from their joint posterior N(Xμ, σ² XΣXᵀ) — exactly Thompson sampling over θ, at the cost of a K×K
 Cholesky instead of a d×d one. The decision is one draw; its propensity is the share of `draws`
 draws (the decision's included) that pick the same option, so it is never 0 and the options'
@@ -19,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ml.experiments.featurize import DIMENSION, featurize
+from ml.experiments.featurize import DIMENSION, SHARED_LEVEL, featurize
 from ml.experiments.policy import PolicyState, Selection
 from ml.experiments.prior import prior_mean
 from oo_contracts.recommendation import TipCandidate, UserContext
@@ -51,10 +54,14 @@ class LinearThompson:
     draws: int = 32
     allow_silence: bool = True
     population_prior: bool = True  # False: a zero prior mean (for synthetic tracks with no population)
+    intercept_precision: float | None = None  # along the shared level; None: prior_precision
 
     def initial_state(self) -> PolicyState:
-        covariance = np.eye(DIMENSION) / self.prior_precision
-        b = self.prior_precision * (prior_mean() if self.population_prior else np.zeros(DIMENSION))
+        precision = self.prior_precision * np.eye(DIMENSION)
+        if self.intercept_precision is not None:
+            precision += (self.intercept_precision - self.prior_precision) * np.outer(SHARED_LEVEL, SHARED_LEVEL)
+        mean = prior_mean() if self.population_prior else np.zeros(DIMENSION)
+        covariance, b = np.linalg.inv(precision), precision @ mean
         return {"version": self.version, "n": 0, "cov": _pack(covariance), "b": _pack(b)}
 
     def posterior(self, state: PolicyState) -> LinearThompsonPosterior:
