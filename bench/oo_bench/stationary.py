@@ -16,6 +16,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -25,6 +26,7 @@ from oo_contracts.events import TipKind
 from oo_contracts.recommendation import TipCandidate, UserContext
 
 ARMS = 30
+Params = dict[str, Any]  # one configuration of a method's hyper-parameters
 SPREAD = 0.2
 SOURCE_BIAS_COLUMNS = [i for i, name in enumerate(FEATURE_NAMES) if name.startswith("src_") and name.endswith("*bias")]
 EVALUATION_SEEDS = range(0, 20)
@@ -100,8 +102,8 @@ def make_world(seed: int, rounds: int) -> World:
 
 
 class OoPolicy:
-    def __init__(self, seed: int, **params: float) -> None:
-        policy = LinearThompson(allow_silence=False, tip_cost=0.0, population_prior=False, **params)  # type: ignore[arg-type]
+    def __init__(self, seed: int, **params: Any) -> None:
+        policy = LinearThompson(allow_silence=False, tip_cost=0.0, population_prior=False, **params)
         self.name = "oO lin-ts " + " ".join(f"{k}={v}" for k, v in params.items())
         self.posterior = policy.posterior(policy.initial_state())
         self.rng = np.random.default_rng(seed)
@@ -131,7 +133,7 @@ def run(policy: object, world: World) -> tuple[float, float]:
     return regret / len(world.features), len(world.features) / elapsed
 
 
-def policies(seed: int, tuned: dict[str, dict[str, float]]) -> list[object]:
+def policies(seed: int, tuned: dict[str, Params]) -> list[object]:
     from bench.oo_bench.baselines import LinUCB, Uniform, VowpalSquareCB
 
     return [
@@ -144,15 +146,23 @@ def policies(seed: int, tuned: dict[str, dict[str, float]]) -> list[object]:
     ]
 
 
-def tune(rounds: int) -> dict[str, dict[str, float]]:
+def tune(rounds: int) -> dict[str, Params]:
     """A budget of ≤ 10 configurations per method, on the tuning seeds only."""
     from bench.oo_bench.baselines import LinUCB
 
     worlds = [make_world(seed, rounds) for seed in TUNING_SEEDS]
-    oo_grid = [{"noise": n, "prior_precision": p} for n in (0.1, 0.2, 0.3) for p in (0.1, 0.3, 1.0)]
-    linucb_grid = [{"alpha": a} for a in (0.1, 0.2, 0.35, 0.5, 1.0)]
+    # 10 configurations: the posterior's scale and prior, each with and without a weak prior on the
+    # level all tips share (with no population prior, shrinking that level to 0 only slows learning).
+    oo_grid: list[Params] = [
+        {"noise": n, "prior_precision": p, "intercept_precision": i}
+        for n in (0.2, 0.3)
+        for p in (0.3, 1.0)
+        for i in (None, 0.01)
+    ]
+    oo_grid += [{"noise": n, "prior_precision": 1.0, "intercept_precision": 0.01} for n in (0.1, 0.15)]
+    linucb_grid: list[Params] = [{"alpha": a} for a in (0.1, 0.2, 0.35, 0.5, 1.0)]
 
-    def best(make: Callable[[int, dict[str, float]], object], grid: list[dict[str, float]]) -> dict[str, float]:
+    def best(make: Callable[[int, Params], object], grid: list[Params]) -> Params:
         scores = [np.mean([run(make(i, params), world)[0] for i, world in enumerate(worlds)]) for params in grid]
         return grid[int(np.argmin(scores))]
 
