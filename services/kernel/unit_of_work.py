@@ -13,7 +13,7 @@ log = structlog.get_logger(__name__)
 class UnitOfWork:
     def __init__(self, connection: AsyncConnection, dialect: str) -> None:
         # A Core connection, not an ORM session: no module maps objects, and the session's own
-        # bookkeeping cost ~25% of a short transaction (bench/recommend.py).
+        # bookkeeping cost ~20% of a short transaction (bench/recommend.py).
         self.connection = connection
         self.dialect = dialect
         self._after_commit: list[Callable[[], Awaitable[object]]] = []

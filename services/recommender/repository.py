@@ -81,7 +81,7 @@ class RecommenderRepository:
     async def decision_inputs(self, uow: UnitOfWork, user_id: str, *, with_cache: bool) -> DecisionInputs:
         """The feature state, the policy state and (when asked) the LLM cache row, in one statement."""
         row = (await uow.connection.execute(_DECISION_INPUTS[with_cache], {"user_id": user_id})).first()
-        if row is None:  # no feature state yet: no signal, so no shown tip and no policy state either
+        if row is None:  # the join starts from the feature state; without one, read the policy alone
             policy = await self.policy_state(uow, user_id)
             return DecisionInputs(None, policy.state if policy else None, None)
         cache = row if with_cache and row.cache_user_id is not None else None
