@@ -37,9 +37,9 @@ from tests.litellm_proxy import start as start_proxies
 from tests.postgres_cluster import free_port
 
 OO = [sys.executable, "-m", "services"]
+# 100 people with full task lists (a Todoist user has dozens open): spread over them, a run's asks
+# leave candidates outside their cooldowns, so each ask is a real decision, not "nothing left".
 ASKERS = 100
-# A person with a full task list (a Todoist user has dozens open): candidates stay available through
-# the run, so each ask is a real decision rather than "nothing left outside its cooldown".
 TASKS_PER_ASKER = 60
 
 
