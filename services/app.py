@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from services.bootstrap import Container, bootstrap
 from services.gateway.assembly import build_http_app
 from services.jobs import run_periodically
+from services.kernel.database import CHECKPOINT_EVERY_SECONDS
 from services.settings import Settings, load_settings
 
 log = structlog.get_logger(__name__)
@@ -40,16 +41,24 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         if container.settings.gateway.local_mode:
             await _ensure_local_user(container)
         # In the embedded default the api process also runs the worker's jobs.
-        resumer = asyncio.create_task(
-            run_periodically(container.profile.privacy.resume_pending, container.settings.core.deletion_resume_seconds),
-            name="deletion-resumer",
-        )
+        jobs = [
+            asyncio.create_task(
+                run_periodically(
+                    container.profile.privacy.resume_pending, container.settings.core.deletion_resume_seconds
+                ),
+                name="deletion-resumer",
+            ),
+            asyncio.create_task(
+                run_periodically(container.database.checkpoint, CHECKPOINT_EVERY_SECONDS), name="sqlite-checkpoint"
+            ),
+        ]
         log.info("api_started", database=container.database.dialect)
         try:
             yield
         finally:
-            resumer.cancel()
-            await asyncio.gather(resumer, return_exceptions=True)
+            for job in jobs:
+                job.cancel()
+            await asyncio.gather(*jobs, return_exceptions=True)
             await container.close()
 
     app = build_http_app(

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from services.bootstrap import Container, bootstrap
 from services.jobs import run_periodically
+from services.kernel.database import CHECKPOINT_EVERY_SECONDS
 from services.kernel.error_handlers import install_error_handlers
 from services.kernel.health import health_router
 from services.settings import Settings, load_settings
@@ -30,6 +31,7 @@ def create_worker_app(settings: Settings | None = None, *, container: Container 
                     container.profile.privacy.resume_pending, container.settings.core.deletion_resume_seconds
                 )
             ),
+            asyncio.create_task(run_periodically(container.database.checkpoint, CHECKPOINT_EVERY_SECONDS)),
         ]
         try:
             yield

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, nullcontext
 from functools import partial
@@ -16,6 +17,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from services.kernel.unit_of_work import UnitOfWork
+
+WAL_SAFETY_NET_PAGES = 10_000
+CHECKPOINT_EVERY_SECONDS = 1.0
+SqliteConnectArguments = tuple[list[Any], dict[str, Any]]  # positional and keyword, for sqlite3.connect
 
 
 def async_url(url: str) -> str:
@@ -41,13 +46,16 @@ class Database:
         if self.dialect == "postgresql":
             options |= {"pool_size": pool_size, "max_overflow": pool_size, "pool_pre_ping": True}
         if self.dialect == "sqlite":
-            options |= {"async_creator": _inline_sqlite_connector(self.url)}
+            self._sqlite_connect = _sqlite_connect_arguments(self.url)
+            options |= {"async_creator": _inline_sqlite_connector(self._sqlite_connect)}
         self.engine: AsyncEngine = create_async_engine(self.url, **options)
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)
         # Same pool; the option only tells SQLite's BEGIN hook that this transaction only reads.
         self._readers = self.engine.execution_options(oo_sqlite_begin="BEGIN")
         self._sqlite_writer = asyncio.Lock()
+        self._checkpointer: sqlite3.Connection | None = None
+        self._checkpointer_lock = threading.Lock()
 
     @asynccontextmanager
     async def transaction(self, *, write: bool = True) -> AsyncIterator[UnitOfWork]:
@@ -68,8 +76,30 @@ class Database:
         async with self.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
 
+    async def checkpoint(self) -> None:
+        """Copy SQLite's write-ahead log into the database file, on a thread of its own (Postgres: nothing).
+
+        Run every second by the api and worker processes: left to SQLite, a checkpoint runs inside
+        whichever commit crosses the log's threshold — on the event loop's thread (ADR 0013), where it
+        stalled requests for milliseconds (p99 at 100 req/s 15–18 ms with, 6 ms without).
+        """
+        if self.dialect == "sqlite":
+            await asyncio.to_thread(self._checkpoint_passively)
+
+    def _checkpoint_passively(self) -> None:
+        # PASSIVE: copies what it can without waiting for readers or the writer, and never blocks them.
+        with self._checkpointer_lock:
+            if self._checkpointer is None:
+                args, kwargs = self._sqlite_connect
+                self._checkpointer = sqlite3.connect(*args, **kwargs)
+            self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+
     async def dispose(self) -> None:
         await self.engine.dispose()
+        with self._checkpointer_lock:
+            if self._checkpointer is not None:
+                self._checkpointer.close()
+                self._checkpointer = None
 
 
 def _json_text(value: Any) -> str:
@@ -88,6 +118,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Checkpoints run on a thread of their own (`Database.checkpoint`); this much larger threshold
+        # (~40 MB of log instead of ~4 MB) is only the safety net of a process that never runs them.
+        cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_SAFETY_NET_PAGES}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -115,12 +148,19 @@ class _InlineSqliteConnection(aiosqlite.Connection):
         return fn(*args, **kwargs)
 
 
-def _inline_sqlite_connector(url: str) -> Callable[[], Awaitable[aiosqlite.Connection]]:
+def _sqlite_connect_arguments(url: str) -> SqliteConnectArguments:
+    """The arguments SQLAlchemy itself would connect with (file name, the URL's options).
+
+    Connections are opened on one thread and used on another (aiosqlite's and the loop's; the
+    checkpoint's executor threads): hence check_same_thread=False.
+    """
     parsed = make_url(url)
-    # The arguments SQLAlchemy itself would connect with (file name, the URL's options).
     args, kwargs = parsed.get_dialect()().create_connect_args(parsed)
-    # Opened on aiosqlite's thread, used on the loop's: hence check_same_thread=False.
-    kwargs["check_same_thread"] = False
+    return list(args), {**kwargs, "check_same_thread": False}
+
+
+def _inline_sqlite_connector(arguments: SqliteConnectArguments) -> Callable[[], Awaitable[aiosqlite.Connection]]:
+    args, kwargs = arguments
 
     async def connect() -> aiosqlite.Connection:
         return await _InlineSqliteConnection(partial(sqlite3.connect, *args, **kwargs))
