@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ml.experiments.featurize import DIMENSION, FEATURE_NAMES, KNOWN_SOURCES, featurize
+from ml.experiments.featurize import DIMENSION, KNOWN_SOURCES, SHARED_LEVEL, featurize
 from ml.experiments.linear_thompson import LinearThompson
 from oo_contracts.events import TipKind
 from oo_contracts.recommendation import TipCandidate, UserContext
@@ -28,7 +28,7 @@ from oo_contracts.recommendation import TipCandidate, UserContext
 ARMS = 30
 Params = dict[str, Any]  # one configuration of a method's hyper-parameters
 SPREAD = 0.2
-SOURCE_BIAS_COLUMNS = [i for i, name in enumerate(FEATURE_NAMES) if name.startswith("src_") and name.endswith("*bias")]
+SOURCE_BIAS_COLUMNS = np.flatnonzero(SHARED_LEVEL)  # the sources' bias columns: one is 1 in every row
 EVALUATION_SEEDS = range(0, 20)
 TUNING_SEEDS = range(1000, 1020)  # as many as evaluation seeds: one world is a noisy judge
 
