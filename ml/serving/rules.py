@@ -50,10 +50,14 @@ def _due_phrase(hours: float | None) -> str | None:
     return f"due in {int(hours // 24)} days"
 
 
+def _candidate_id(source: str, key: str) -> str:
+    return f"{source}:{key}"
+
+
 def _candidate(
     source: str, kind: TipKind, key: str, text: str, why: list[str], ref: str | None, ctx: UserContext, **extra: float
 ) -> TipCandidate:
-    since = ctx.facts.get("hours_since_shown", {}).get(f"{source}:{key}")
+    since = ctx.facts.get("hours_since_shown", {}).get(_candidate_id(source, key))
     features = {
         "fits_gap": extra.get("fits_gap", 0.0),
         "urgency": extra.get("urgency", 0.0),
@@ -61,7 +65,7 @@ def _candidate(
         "novelty": 1.0 if since is None else min(since / 48.0, 1.0),
     }
     return TipCandidate(
-        candidate_id=f"{source}:{key}",
+        candidate_id=_candidate_id(source, key),
         kind=kind,
         text=text,
         why=" · ".join(w for w in why if w),
@@ -73,8 +77,8 @@ def _candidate(
 
 def _resting(ctx: UserContext, source: str, key: str) -> bool:
     """Shown less than its source's cooldown ago. Generators pass over a resting candidate to the
-    next best, so one task put off does not silence a list of fifty."""
-    since = ctx.facts.get("hours_since_shown", {}).get(f"{source}:{key}")
+    next best, so one task put off does not silence a list of fifty; `generate` drops any left."""
+    since = ctx.facts.get("hours_since_shown", {}).get(_candidate_id(source, key))
     return since is not None and since < COOLDOWN_HOURS[source]
 
 
@@ -292,10 +296,8 @@ def generate(ctx: UserContext) -> list[TipCandidate]:
     candidates = []
     for generator in GENERATORS:
         for candidate in generator(ctx):
-            if candidate.candidate_id in seen:
-                continue
-            since = shown.get(candidate.candidate_id)
-            if since is not None and since < COOLDOWN_HOURS[candidate.source]:
+            key = candidate.candidate_id.removeprefix(f"{candidate.source}:")
+            if candidate.candidate_id in seen or _resting(ctx, candidate.source, key):
                 continue
             seen.add(candidate.candidate_id)
             candidates.append(candidate)
