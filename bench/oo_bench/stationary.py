@@ -12,7 +12,6 @@ random numbers). Regret/round is against the oracle that knows θ*. oO's policy 
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -173,7 +172,6 @@ def tune(rounds: int) -> dict[str, Params]:
 
 
 def main() -> None:
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=20_000)
     parser.add_argument("--tuning-rounds", type=int, default=20_000)
