@@ -25,7 +25,7 @@ class LinUCB:
     """Shared-feature LinUCB with a Sherman–Morrison inverse (the reference's hand-written numpy one)."""
 
     def __init__(self, dimension: int, alpha: float = 0.5, ridge: float = 1.0) -> None:
-        self.name = f"numpy LinUCB alpha={alpha}"
+        self.name = f"numpy LinUCB alpha={alpha} ridge={ridge}"
         self.alpha = alpha
         self.inverse = np.eye(dimension) / ridge
         self.b = np.zeros(dimension)
