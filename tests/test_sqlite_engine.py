@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
+from services.kernel import database as database_module
 from services.kernel.database import WAL_SAFETY_NET_PAGES, Database
 
 
@@ -40,4 +43,49 @@ async def test_the_write_ahead_log_is_checkpointed_by_the_checkpointer_not_insid
             count = (await uow.connection.execute(text("SELECT count(*) FROM notes"))).scalar_one()
         assert count == 120
     finally:
+        await database.dispose()
+
+
+def _log_pages(path: Path) -> int:
+    with sqlite3.connect(path) as connection:
+        _busy, log_pages, _copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    return int(log_pages)
+
+
+async def test_a_log_a_pass_could_not_copy_whole_is_finished_between_writers_and_starts_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(database_module, "CHECKPOINT_FINISH_PAGES", 10)
+    path = tmp_path / "engine.sqlite3"
+    database = Database(f"sqlite:///{path}")
+    reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False)  # the pass runs on a thread
+    try:
+        async with database.transaction() as uow:
+            await uow.connection.execute(text("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)"))
+        await _write_rows(database, 20)
+        # A reader's snapshot keeps the first pass from copying what is written after it, as a
+        # writer appending during the pass does under steady load.
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM notes").fetchone()
+        await _write_rows(database, 20)
+        passes = 0
+        real_pass = database._checkpoint_passively
+
+        def pass_then_the_reader_finishes() -> int:
+            nonlocal passes
+            passes += 1
+            log_pages = real_pass()
+            if passes == 1:
+                reader.execute("COMMIT")
+            return log_pages
+
+        monkeypatch.setattr(database, "_checkpoint_passively", pass_then_the_reader_finishes)
+        await database.checkpoint()
+        assert passes == 2
+
+        await _write_rows(database, 1)
+        # The log started over: it holds the last write's few pages, not the 40 rows before it.
+        assert _log_pages(path) <= 4
+    finally:
+        reader.close()
         await database.dispose()
