@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -40,6 +41,11 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         await container.prepare_storage()
         if container.settings.gateway.local_mode:
             await _ensure_local_user(container)
+        # What start-up built (modules, schemas, compiled statements) lives as long as the process; out
+        # of the collector's sight, a full collection walks only what serving made since. Walking all of
+        # it, ~190k objects, stopped the loop for 100–140 ms every ~10 s at 100 req/s.
+        gc.collect()
+        gc.freeze()
         # In the embedded default the api process also runs the worker's jobs.
         jobs = [
             asyncio.create_task(

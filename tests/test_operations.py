@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import logging
@@ -86,6 +87,16 @@ async def test_storage_down_is_a_503_not_a_500(tmp_path):
     assert write.status_code == 503
     assert write.json()["error"]["code"] == "storage_unavailable"
     assert ready.status_code == 503
+
+
+async def test_start_up_puts_what_it_built_out_of_the_collectors_sight(tmp_path):
+    gc.unfreeze()
+    container = bootstrap(make_settings(tmp_path, None))
+    app = create_app(container=container)
+    async with app.router.lifespan_context(app):
+        frozen = gc.get_freeze_count()
+    await container.database.dispose()
+    assert frozen > 0  # a full collection then walks only what serving made since
 
 
 async def test_the_page_is_served_at_the_root(client):
