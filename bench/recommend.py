@@ -7,7 +7,8 @@ the stack costs from what oO's own work costs.
 
 Reports the throughput ratio (closed loop), p50/p99 at a fixed 100 requests/s (open loop), and how
 latency moves from 1k to 100k users and from 10 to 100k events for the asking users.
-Targets (issue #3): ratio ≥ 0.5; p99 ≤ 20 ms at 100 rps; latency flat across sizes.
+Targets: issue #3's (ratio ≥ 0.5; p99 ≤ 20 ms at 100 rps; latency flat across sizes) and ADR 0014's
+≥ 0.25 of the floor, which stands for the ratio; each run says which it meets.
 
     uv run python -m bench.recommend [--seconds 5]
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import sqlite3
@@ -41,6 +43,13 @@ OO = [sys.executable, "-m", "services"]
 # leave candidates outside their cooldowns, so each ask is a real decision, not "nothing left".
 ASKERS = 100
 TASKS_PER_ASKER = 60
+LATENCY_SECONDS = 20.0
+# The targets: issue #3's, and ADR 0014's, which says why the issue's ratio is out of reach and what
+# stands for it.
+ISSUE_RATIO = 0.5
+P99_MS = 20.0
+SHARE_OF_FLOOR = 0.25
+FLAT = 0.8  # the slowest size's throughput at least this share of the fastest's
 
 
 def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
@@ -263,9 +272,14 @@ def pct(values: list[float], q: float) -> float:
 
 
 def measure(base: str, tokens: list[str], seconds: float) -> tuple[float, float, float]:
+    # The client's own full collection (it has just built the population) stopped its loop for ~80 ms
+    # and showed up as the server's latency: out of the collector's sight with it.
+    gc.collect()
+    gc.freeze()
     asyncio.run(closed_loop(base, tokens, 1.0))  # warm-up
     throughput = asyncio.run(closed_loop(base, tokens, seconds))
-    latencies = asyncio.run(open_loop(base, tokens, 100, seconds))
+    # 2,000 requests: with 500, the p99 was the 5th-slowest request and moved with any one hiccup.
+    latencies = asyncio.run(open_loop(base, tokens, 100, LATENCY_SECONDS))
     return throughput, pct(latencies, 50), pct(latencies, 99)
 
 
@@ -294,8 +308,10 @@ def main() -> None:
         f"at 100 rps p50 {floor_p50:6.2f} ms  p99 {floor_p99:6.2f} ms"
     )
 
+    cases = []
     for users, events in ((1_000, 10), (100_000, 10), (1_000, 100_000)):
         rps, p50, p99 = run_oo(base_env, users, events, args.seconds)
+        cases.append((rps, p99))
         print(
             f"oO {users:>7,} users, {events:>7,} events/asker {rps:8,.0f} req/s (ratio {rps / bare_rps:.2f}; "
             f"{rps / floor_rps:.2f} of the floor) | "
@@ -314,6 +330,30 @@ def main() -> None:
                 f"oO   same, LLM candidates on    {on_rps:8,.0f} req/s (ratio {on_rps / bare_rps:.2f}; "
                 f"{on_rps / rps:.2f} of LLM off) | at 100 rps p50 {on_p50:6.2f} ms  p99 {on_p99:6.2f} ms"
             )
+
+    report_targets(cases, bare_rps, floor_rps)
+
+
+def report_targets(cases: list[tuple[float, float]], bare_rps: float, floor_rps: float) -> None:
+    """Each target against the worst case measured: (throughput, p99) per size."""
+    slowest = min(rps for rps, _ in cases)
+    worst_p99 = max(p99 for _, p99 in cases)
+    targets = [
+        (
+            f"issue #3: ratio to bare FastAPI ≥ {ISSUE_RATIO}",
+            slowest / bare_rps >= ISSUE_RATIO,
+            f"{slowest / bare_rps:.2f}",
+        ),
+        (f"p99 ≤ {P99_MS:.0f} ms at 100 req/s", worst_p99 <= P99_MS, f"{worst_p99:.1f} ms"),
+        ("latency flat across sizes", slowest >= FLAT * max(rps for rps, _ in cases), f"slowest {slowest:,.0f} req/s"),
+        (
+            f"ADR 0014: ≥ {SHARE_OF_FLOOR} of the floor",
+            slowest / floor_rps >= SHARE_OF_FLOOR,
+            f"{slowest / floor_rps:.2f}",
+        ),
+    ]
+    for target, met, measured in targets:
+        print(f"target {target}: {measured} {'met' if met else 'NOT met'}")
 
 
 def run_oo(env: dict[str, str], users: int, events: int, seconds: float) -> tuple[float, float, float]:
