@@ -26,6 +26,25 @@ def test_stationary_track_runs_every_policy_and_the_oracle_bounds_regret():
         assert speed > 0
 
 
+def test_stationary_report_calls_a_reference_beaten_only_when_the_whole_interval_is_a_reduction(capsys):
+    seeds = np.arange(20)
+    results = {
+        "oO lin-ts": [(0.0111, 9000.0) for _ in seeds],
+        "numpy LinUCB": [(0.011 + 0.004 * (s % 2) - 0.002 * (s % 3), 8000.0) for s in seeds],  # a near tie
+        "VW squarecb": [(0.100, 1700.0) for _ in seeds],
+        "VW squarecb --elim": [(0.030, 1700.0) for _ in seeds],
+        "uniform": [(0.300, 1e5) for _ in seeds],
+    }
+    stationary.report(results)
+    lines = capsys.readouterr().out.splitlines()
+    verdicts = {name: next(line for line in lines if f"vs {name} " in line) for name in results if name != "oO lin-ts"}
+    assert verdicts["numpy LinUCB"].endswith("does not beat")
+    assert verdicts["VW squarecb --elim"].endswith(": beats")
+    stripped = [line.strip() for line in lines]
+    assert "target ≥ 65% below the best VW (VW squarecb --elim): 63% NOT met" in stripped
+    assert "target ≥ 75% below VW SquareCB: 89% met" in stripped
+
+
 def test_simulator_track_is_deterministic_per_seed_and_counts_tips():
     first = simulator.simulate(5, days=3, chooser="oo")
     assert first == simulator.simulate(5, days=3, chooser="oo")
