@@ -27,8 +27,8 @@ def test_stationary_track_runs_every_policy_and_the_oracle_bounds_regret():
 
 
 def test_stationary_report_calls_a_reference_beaten_only_when_the_whole_interval_is_a_reduction(capsys):
-    seeds = np.arange(20)
-    results = {
+    seeds = range(20)
+    results: dict[str, list[tuple[float, float]]] = {
         "oO lin-ts": [(0.0111, 9000.0) for _ in seeds],
         "numpy LinUCB": [(0.011 + 0.004 * (s % 2) - 0.002 * (s % 3), 8000.0) for s in seeds],  # a near tie
         "VW squarecb": [(0.100, 1700.0) for _ in seeds],
