@@ -75,11 +75,15 @@ def _candidate(
     )
 
 
+def _in_cooldown(ctx: UserContext, source: str, candidate_id: str) -> bool:
+    since = ctx.facts.get("hours_since_shown", {}).get(candidate_id)
+    return since is not None and since < COOLDOWN_HOURS[source]
+
+
 def _resting(ctx: UserContext, source: str, key: str) -> bool:
     """Shown less than its source's cooldown ago. Generators pass over a resting candidate to the
     next best, so one task put off does not silence a list of fifty; `generate` drops any left."""
-    since = ctx.facts.get("hours_since_shown", {}).get(_candidate_id(source, key))
-    return since is not None and since < COOLDOWN_HOURS[source]
+    return _in_cooldown(ctx, source, _candidate_id(source, key))
 
 
 def _urgency(hours: float | None) -> float:
@@ -245,7 +249,7 @@ def advice(ctx: UserContext) -> list[TipCandidate]:
     ]
     shown = ctx.facts.get("hours_since_shown", {})
     fitting = [a for a in fitting if not _resting(ctx, "advice", a.advice_id)]
-    fitting.sort(key=lambda a: shown.get(f"advice:{a.advice_id}", 1e9), reverse=True)
+    fitting.sort(key=lambda a: shown.get(_candidate_id("advice", a.advice_id), 1e9), reverse=True)
     reason = {"low": "for a heavier moment", "ok": "a small reset", "high": "while you're feeling good"}[mood]
     return [
         _candidate(
@@ -296,8 +300,7 @@ def generate(ctx: UserContext) -> list[TipCandidate]:
     candidates = []
     for generator in GENERATORS:
         for candidate in generator(ctx):
-            key = candidate.candidate_id.removeprefix(f"{candidate.source}:")
-            if candidate.candidate_id in seen or _resting(ctx, candidate.source, key):
+            if candidate.candidate_id in seen or _in_cooldown(ctx, candidate.source, candidate.candidate_id):
                 continue
             seen.add(candidate.candidate_id)
             candidates.append(candidate)
