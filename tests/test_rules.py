@@ -58,11 +58,6 @@ def test_a_tip_shown_is_not_proposed_again_within_its_cooldown():
     assert shown.candidate_id in much_later
 
 
-def shown_event(candidate_id: str, source: str) -> EventEnvelope:
-    payload = {"decision_id": str(uuid.uuid4()), "candidate_id": candidate_id, "kind": "todo", "source": source}
-    return event("recommender.tip_shown.v1", {**payload, "local_hour": 12})
-
-
 def test_a_resting_task_makes_way_for_the_next_best_rather_than_for_nothing():
     state = busy_day_state()
     for task_id, minutes in (("t3", 5), ("t4", 15), ("t5", 20)):
@@ -71,7 +66,7 @@ def test_a_resting_task_makes_way_for_the_next_best_rather_than_for_nothing():
     first = [c.ref_id for c in generate(context_of(state)) if c.source == "quick_win"]
     assert first == ["t1", "t3"]  # the one due tomorrow, then the shortest of the undated
     for ref in first:
-        state.apply(shown_event(f"quick_win:{ref}", "quick_win"))
+        state.apply(shown(f"quick_win:{ref}", "quick_win", NOON, kind="todo"))
     later = [c.ref_id for c in generate(context_of(state, NOON + timedelta(minutes=5))) if c.source == "quick_win"]
     assert later == ["t4", "t5"]
 
@@ -93,13 +88,13 @@ def test_the_advice_library_is_large_and_distinct():
     assert all(len(a.text) <= 90 for a in ADVICE)
 
 
-def shown(candidate_id: str, source: str, at: datetime) -> EventEnvelope:
+def shown(candidate_id: str, source: str, at: datetime, kind: str = "advice") -> EventEnvelope:
     return event(
         "recommender.tip_shown.v1",
         {
             "decision_id": str(uuid.uuid4()),
             "candidate_id": candidate_id,
-            "kind": "advice",
+            "kind": kind,
             "source": source,
             "local_hour": at.hour,
         },
