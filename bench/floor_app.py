@@ -11,6 +11,7 @@ Served by uvicorn like the others: `FLOOR_DATA_DIR=… uvicorn bench.floor_app:a
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import os
@@ -23,7 +24,8 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from sqlalchemy import Column, MetaData, String, Table, Uuid, bindparam, select
 
-from services.kernel.database import Database
+from services.jobs import run_periodically
+from services.kernel.database import CHECKPOINT_EVERY_SECONDS, Database
 from services.kernel.schema import JsonDocument, UtcDateTime
 from services.kernel.unit_of_work import UnitOfWork
 
@@ -67,7 +69,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             )
             await uow.connection.execute(states.insert(), {"user_id": user_id, "state": {"energy": 3, "tasks": i}})
     app.state.database = database
+    # The kernel's log checkpointer, scheduled as oO's api schedules it: without it the floor's log
+    # would take the safety-net checkpoint inside a commit that oO no longer takes.
+    checkpointer = asyncio.create_task(run_periodically(database.checkpoint, CHECKPOINT_EVERY_SECONDS))
     yield
+    checkpointer.cancel()
+    await asyncio.gather(checkpointer, return_exceptions=True)
     await database.dispose()
 
 
