@@ -62,6 +62,7 @@ async def test_a_hallucinated_task_id_is_dropped_and_counted(proxies: dict[str, 
     engine, response = await generate_with(proxies["hallucinated"])
     assert response["llm"] == "fallback:nothing_valid"
     assert {c["source"] for c in response["candidates"]} <= {
+        "task",
         "quick_win",
         "amnesty",
         "habit",

@@ -25,7 +25,7 @@ def ml_port(request):
 async def test_generate_rank_feedback_contract(ml_port):
     context = context_of(busy_day_state())
     candidates = (await ml_port.generate(GenerateRequest(context=context))).candidates
-    assert {c.source for c in candidates} >= {"quick_win", "amnesty", "habit"}
+    assert {c.source for c in candidates} >= {"energy_match", "amnesty", "habit"}
 
     ranked = await ml_port.rank(RankRequest(context=context, candidates=candidates, seed=11))
     assert ranked.chosen is None or ranked.chosen in {c.candidate_id for c in candidates}
