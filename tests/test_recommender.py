@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from ml.experiments.truth import untrue_clauses
+from ml.features.state import FeatureState
 from oo_contracts.recommendation import RankRequest, TipCandidate, UserContext
 from services.recommender.tables import recommender_decisions, recommender_policy_state
 from tests.conftest import bearer, new_user_with_token
@@ -67,11 +69,11 @@ async def test_a_person_with_signals_gets_one_tip_with_a_true_why(client, contai
     assert tip["kind"] in ("advice", "todo", "checkin")
     assert [a["label"] for a in tip["actions"]] == ["Done", "Later", "Not for me"]
     assert tip["text"]
-    assert tip["why"]
-    if tip["source"] == "quick_win":
-        assert tip["text"] == "Reply to Sam"
-        assert "due tomorrow" in tip["why"]
-        assert "gap" in tip["why"]
+    export = (await client.get("/v1/me/export", headers=bearer(token))).json()
+    [decision] = [d for d in export["recommender"]["decisions"] if d["chosen"] == tip["id"]]
+    state = FeatureState.model_validate(export["recommender"]["feature_state"])
+    ref = next(c["ref_id"] for c in decision["candidates"] if c["candidate_id"] == tip["id"])
+    assert untrue_clauses(tip["why"], state, datetime.fromisoformat(decision["created_at"]), ref) == []
 
 
 async def test_silence_is_a_null_tip_with_retry_after(client, container):
