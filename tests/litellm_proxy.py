@@ -136,7 +136,22 @@ def _tail(log: Path, lines: int = 40) -> str:
     return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
 
+_start_seconds: list[float] = []
+
+
 @pytest.fixture(scope="session")
 def litellm_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
     """The session's one proxy, started by the first test that asks for it."""
-    yield from start(tmp_path_factory.mktemp("litellm"))
+    proxies = start(tmp_path_factory.mktemp("litellm"))
+    try:
+        proxy = next(proxies)
+        _start_seconds.append(proxy.start_seconds)
+        yield proxy
+    finally:
+        proxies.close()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    # Its start is the LLM tests' largest cost on a loaded machine: say what it was.
+    for seconds in _start_seconds:
+        terminalreporter.write_line(f"LiteLLM proxy: one for the session, ready in {seconds:.1f} s")
