@@ -37,7 +37,7 @@ def tips(*items: Mapping[str, object]) -> str:
 
 
 WALK = {"kind": "advice", "text": "Stand up and stretch for a minute.", "why": "a small reset", "ref_id": None}
-SAM = {"kind": "todo", "text": "Reply to Sam while the gap lasts.", "why": "due tomorrow · 10 min", "ref_id": "t1"}
+SAM = {"kind": "todo", "text": "Reply to Sam: two lines is enough.", "why": "about 10 minutes", "ref_id": "t1"}
 GHOST = {"kind": "todo", "text": "Finish the tax return.", "why": "due soon", "ref_id": "t-does-not-exist"}
 JUDGED = {"relevance": 4, "timing": 3, "actionability": 5, "tone": 5, "comment": "fits the free minutes"}
 
