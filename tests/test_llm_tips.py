@@ -177,6 +177,25 @@ def test_oo_ml_eval_scores_generated_tips_with_the_judge(litellm_proxy: Proxy) -
     assert "fits the free minutes" in done.stdout
 
 
+def test_oo_ml_eval_asks_the_configured_tip_generator(litellm_proxy: Proxy) -> None:
+    env = {
+        **os.environ,
+        "LITELLM_URL": litellm_proxy.url,
+        "LITELLM_API_KEY": litellm_proxy.key,
+        "OO_LLM_TIP_GENERATOR_ALIAS": "tip-generator-error",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "services", "ml", "eval", "--people", "2"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "2 synthetic people, 0 tips judged" in done.stdout
+    assert "generation fell back to rules: {'error': 2}" in done.stdout
+
+
 def test_oo_ml_eval_without_a_proxy_says_what_is_missing() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LITELLM_")}
     done = subprocess.run(
