@@ -124,6 +124,8 @@ def ml_eval(
             people=people,
             call_seconds=settings.llm_timeout_seconds,
             json_mode=settings.llm_json_mode,
+            alias=settings.llm_tip_generator_alias,
+            embedder=settings.llm_embedder_alias,
         )
     )
     typer.echo(report.render(show=show))

@@ -22,6 +22,7 @@ from ml.serving.llm_dedup import collapse
 from ml.serving.llm_merge import merge_cached
 from ml.serving.llm_validation import LlmTip, problem_with, to_candidate
 from ml.serving.rules import generate
+from ml.serving.settings import LlmSettings
 from oo_contracts.recommendation import GenerateRequest, UserContext, text_fingerprint
 from services.recommender.api import HttpMl
 from tests.litellm_proxy import SAM, SAME_VECTOR_EMBEDDER, WALK, Proxy
@@ -176,6 +177,25 @@ def test_oo_ml_eval_scores_generated_tips_with_the_judge(litellm_proxy: Proxy) -
     assert "fits the free minutes" in done.stdout
 
 
+def test_oo_ml_eval_asks_the_configured_tip_generator(litellm_proxy: Proxy) -> None:
+    env = {
+        **os.environ,
+        "LITELLM_URL": litellm_proxy.url,
+        "LITELLM_API_KEY": litellm_proxy.key,
+        "OO_LLM_TIP_GENERATOR_ALIAS": "tip-generator-error",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "services", "ml", "eval", "--people", "2"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "2 synthetic people, 0 tips judged" in done.stdout
+    assert "generation fell back to rules: {'error': 2}" in done.stdout
+
+
 def test_oo_ml_eval_without_a_proxy_says_what_is_missing() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LITELLM_")}
     done = subprocess.run(
@@ -220,3 +240,16 @@ async def test_the_sidecar_path_generates_with_the_llm_too(litellm_proxy: Proxy)
     response = await ml.generate(GenerateRequest(context=context(), llm=True))
     assert (response.llm, [c.source for c in response.candidates]) == ("ok", ["llm", "llm"])
     await ml.aclose()
+
+
+async def test_the_aliases_oo_asks_for_are_settings(litellm_proxy: Proxy, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LITELLM_URL", litellm_proxy.url)
+    monkeypatch.setenv("LITELLM_API_KEY", litellm_proxy.key)
+    monkeypatch.setenv("OO_LLM_TIP_GENERATOR_ALIAS", "tip-generator-half-hallucinated")
+    monkeypatch.setenv("OO_LLM_EMBEDDER_ALIAS", SAME_VECTOR_EMBEDDER)
+    engine = MlEngine(llm=LlmSettings().generator())
+    response = await engine.generate(GenerateRequest(context=context(), llm=True))
+    # Sam's tip survives validation, then the one-vector embedder finds it a duplicate of the rules'.
+    assert response.llm == "fallback:nothing_valid"
+    assert engine.llm is not None
+    assert (engine.llm.outcomes.dropped, engine.llm.outcomes.dedup) == ({"unknown_ref": 2}, {"embedder": 2})

@@ -24,7 +24,8 @@ from pydantic import BaseModel, Field, ValidationError
 
 from ml.features.context import assemble_context, prompt_context
 from ml.features.state import FeatureState
-from ml.serving.llm import JsonMode, LlmFailure, LlmTipGenerator
+from ml.serving.llm import TIP_GENERATOR, JsonMode, LlmFailure, LlmTipGenerator
+from ml.serving.llm_dedup import EMBEDDER
 from oo_contracts.events import envelope
 from oo_contracts.recommendation import TipCandidate, UserContext
 
@@ -107,9 +108,18 @@ def synthetic_person(seed: int, now: datetime) -> UserContext:
 
 
 async def evaluate(
-    base_url: str, api_key: str, *, people: int = 10, call_seconds: float = 30.0, json_mode: JsonMode = "json_schema"
+    base_url: str,
+    api_key: str,
+    *,
+    people: int = 10,
+    call_seconds: float = 30.0,
+    json_mode: JsonMode = "json_schema",
+    alias: str = TIP_GENERATOR,
+    embedder: str = EMBEDDER,
 ) -> Report:
-    generator = LlmTipGenerator(base_url, api_key=api_key, timeout=call_seconds, json_mode=json_mode)
+    generator = LlmTipGenerator(
+        base_url, api_key=api_key, timeout=call_seconds, json_mode=json_mode, alias=alias, embedder=embedder
+    )
     judge = openai.AsyncOpenAI(base_url=base_url.rstrip("/"), api_key=api_key, timeout=call_seconds, max_retries=1)
     report = Report(people=people)
     now = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
