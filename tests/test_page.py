@@ -181,6 +181,13 @@ def test_check_in_scale_then_the_habit_step(browser: Browser, server: Server) ->
     assert "onboarding" not in page.evaluate("JSON.stringify(localStorage.getItem('oo.last'))")
 
 
+def test_the_habit_step_is_labelled_habit_not_advice(browser: Browser, server: Server) -> None:
+    server.signals(("profile.checkin_recorded.v1", {"energy": 3, "mood": 3}))
+    page = open_page(browser, server)
+    assert tip_text(page) == "Name one small habit you'd like to keep."
+    assert page.locator("#kind").inner_text() == "habit"
+
+
 def test_a_reaction_made_offline_is_delivered_once_on_reconnect(browser: Browser, server: Server) -> None:
     a_full_day(server)
     page = open_page(browser, server)

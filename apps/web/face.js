@@ -34,13 +34,19 @@ function schedule(seconds) {
   nextAsk = setTimeout(ask, Math.max(5, seconds) * 1000);
 }
 
+/** What the small line above the tip calls it: a first-run step by what it asks, a tip by its kind. */
+function kindLabel(tip) {
+  if (tip.prompt === "habit") return "habit";
+  return tip.kind === "checkin" ? "check-in" : tip.kind;
+}
+
 /** Swap the face's content without a flash: fade out, change, fade in (instant if reduced motion). */
 function render(answer) {
   current = answer;
   const reduced = matchMedia("(prefers-reduced-motion: reduce)").matches;
   const apply = () => {
     const tip = answer?.tip;
-    $("kind").textContent = tip ? (tip.kind === "checkin" ? "check-in" : tip.kind) : "";
+    $("kind").textContent = tip ? kindLabel(tip) : "";
     $("text").textContent = tip ? tip.text : "Nothing now.";
     $("why").textContent = tip ? tip.why : "";
     $("why-panel").hidden = true;
