@@ -188,6 +188,16 @@ def test_the_habit_step_is_labelled_habit_not_advice(browser: Browser, server: S
     assert page.locator("#kind").inner_text() == "habit"
 
 
+def test_added_habit_stays_said_after_the_sheet_reloads(browser: Browser, server: Server) -> None:
+    page = open_page(browser, server)
+    page.keyboard.press("s")
+    page.get_by_label("New habit").fill("stretch")
+    page.get_by_role("button", name="Add habit").click()
+    until(page, "() => document.getElementById('habits').textContent.includes('stretch')")
+    wait_for_face(page)  # the face asked again after the habit; the sheet's message outlives that too
+    assert page.locator("#settings-status").inner_text() == "Added stretch."
+
+
 def test_a_reaction_made_offline_is_delivered_once_on_reconnect(browser: Browser, server: Server) -> None:
     a_full_day(server)
     page = open_page(browser, server)

@@ -55,7 +55,6 @@ async function load() {
     hours($("quiet-start"), settings.quiet_hours?.start_hour ?? 0);
     hours($("quiet-end"), settings.quiet_hours?.end_hour ?? 0);
     showHabits(settings.habits);
-    say("");
   } catch {
     hours($("quiet-start"), 0);
     hours($("quiet-end"), 0);
@@ -65,7 +64,10 @@ async function load() {
 
 export async function openSettings(focus = null) {
   const dialog = $("settings");
-  if (!dialog.open) dialog.showModal();
+  if (!dialog.open) {
+    say(""); // a message stays until the sheet's next action, or until the sheet is opened again
+    dialog.showModal();
+  }
   await load();
   (focus === "habit" ? $("habit-name") : $("timezone")).focus();
 }
