@@ -12,6 +12,7 @@ from tests.page_harness import (
     PHONE,
     SMALL_PHONE,
     Server,
+    api_requests,
     open_page,
     record,
     screenshot,
@@ -196,6 +197,30 @@ def test_added_habit_stays_said_after_the_sheet_reloads(browser: Browser, server
     until(page, "() => document.getElementById('habits').textContent.includes('stretch')")
     wait_for_face(page)  # the face asked again after the habit; the sheet's message outlives that too
     assert page.locator("#settings-status").inner_text() == "Added stretch."
+
+
+def test_deletion_stays_said_and_a_reload_asks_before_starting_again(browser: Browser, server: Server) -> None:
+    page = open_page(browser, server, DESKTOP, clock=True)
+    page.keyboard.press("s")
+    page.get_by_role("button", name="Delete my account").click()
+    page.get_by_role("button", name="Yes, delete it all").click()
+    until(page, "() => document.getElementById('text').textContent.startsWith('Deleted')")
+    page.clock.run_for(3000)  # past any fade or late answer
+    assert tip_text(page) == "Deleted. oO has forgotten you."
+
+    sent = api_requests(page)
+    page.reload()
+    wait_for_face(page)
+    assert tip_text(page) == "Deleted. oO has forgotten you."
+    page.keyboard.press("s")  # the sheet would read the account, and so make a new one
+    page.clock.run_for(3000)
+    assert not page.get_by_role("dialog", name="Settings").is_visible()
+    assert sent == []  # in local mode any request would have made a new person
+    screenshot(page, "deleted-reloaded-desktop")
+
+    page.get_by_role("button", name="Start again").click()
+    assert wait_for_new_tip(page, "Deleted. oO has forgotten you.") == "How are you right now?"
+    assert "POST v1/recommend" in sent
 
 
 def test_a_reaction_made_offline_is_delivered_once_on_reconnect(browser: Browser, server: Server) -> None:

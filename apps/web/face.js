@@ -8,6 +8,9 @@ const oo = new OoClient();
 const $ = (id) => document.getElementById(id);
 const face = $("face");
 const LAST_KEY = "oo.last";
+// Set when the account is deleted: in local mode any request would make a new person, so the page
+// asks nothing until the person chooses to start again.
+const DELETED_KEY = "oo.deleted";
 const LONG_PRESS_MS = 450;
 const SWIPE_PX = 70;
 const REASON_WAIT_MS = 6000;
@@ -46,14 +49,17 @@ function render(answer) {
   const reduced = matchMedia("(prefers-reduced-motion: reduce)").matches;
   const apply = () => {
     const tip = answer?.tip;
+    const farewell = Boolean(answer?.farewell);
     $("kind").textContent = tip ? kindLabel(tip) : "";
-    $("text").textContent = tip ? tip.text : "Nothing now.";
+    $("text").textContent = tip ? tip.text : farewell ? "Deleted. oO has forgotten you." : "Nothing now.";
     $("why").textContent = tip ? tip.why : "";
     $("why-panel").hidden = true;
     $("actions").hidden = !tip;
     $("reasons").hidden = true;
     $("checkin").hidden = tip?.prompt !== "checkin";
     $("habit-prompt").hidden = tip?.prompt !== "habit";
+    $("farewell").hidden = !farewell;
+    $("open-settings").hidden = farewell; // the sheet reads the account, which would make a new one
     // Answering a prompt is the "done"; the button would only be a way to skip the answer.
     document.querySelector('[data-reaction="done"]').hidden = Boolean(tip?.prompt);
     for (const key of Object.keys(checkin)) delete checkin[key];
@@ -80,12 +86,14 @@ async function ask() {
   try {
     await oo.flush();
     const answer = await oo.recommend(clientContext());
+    if (deleted) return; // deleted while the answer was on its way
     localStorage.setItem(LAST_KEY, JSON.stringify(answer));
     status("");
     if (answer.tip && answer.decision_id === current?.decision_id) return; // the same tip, held
     render(answer);
     if (!answer.tip) schedule(answer.retry_after || 900);
   } catch (error) {
+    if (deleted) return;
     const last = JSON.parse(localStorage.getItem(LAST_KEY) || "null");
     if (!current && last) render(last);
     else if (!current) render({ tip: null });
@@ -171,7 +179,7 @@ function onKey(event) {
   if (actions[key]) return chooseReaction(actions[key]);
   if (key === "w" || key === "?") return toggleWhy();
   if (key === "escape") return toggleWhy(false);
-  if (key === "s" || key === ",") return openSettings();
+  if ((key === "s" || key === ",") && !deleted) return openSettings();
 }
 
 /** Swipe right: done; left: not for me; up: later. A long press on the tip shows why. */
@@ -217,6 +225,11 @@ function setUp() {
   $("wrong").addEventListener("click", () => react("dismiss", "wrong_why"));
   $("add-habit").addEventListener("click", () => openSettings("habit"));
   $("open-settings").addEventListener("click", () => openSettings());
+  $("start-again").addEventListener("click", () => {
+    localStorage.removeItem(DELETED_KEY);
+    deleted = false;
+    ask();
+  });
   document.addEventListener("keydown", onKey);
   setUpGestures();
   setUpSettings(oo, {
@@ -226,8 +239,9 @@ function setUp() {
     onDeleted: () => {
       deleted = true;
       clearTimeout(nextAsk);
-      render({ tip: null });
-      $("text").textContent = "Deleted. oO has forgotten you.";
+      localStorage.clear();
+      localStorage.setItem(DELETED_KEY, "1");
+      render({ farewell: true });
       status("");
     },
   });
@@ -236,7 +250,9 @@ function setUp() {
     if (document.visibilityState === "visible") ask();
   });
   if ("serviceWorker" in navigator) navigator.serviceWorker.register("/sw.js").catch(() => {});
-  ask();
+  deleted = localStorage.getItem(DELETED_KEY) === "1";
+  if (deleted) render({ farewell: true });
+  else ask();
 }
 
 setUp();

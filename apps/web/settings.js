@@ -125,7 +125,6 @@ async function exportData() {
 async function deleteAccount() {
   try {
     await oo.deleteAccount();
-    localStorage.clear();
     $("settings").close();
     hooks.onDeleted();
   } catch (error) {
