@@ -223,6 +223,20 @@ def test_deletion_stays_said_and_a_reload_asks_before_starting_again(browser: Br
     assert "POST v1/recommend" in sent
 
 
+def test_the_check_in_scales_say_which_end_is_high(browser: Browser, server: Server) -> None:
+    page = open_page(browser, server, SMALL_PHONE)
+    for name in ("Energy", "Mood"):
+        scale = page.get_by_role("group", name=name)
+        low, high = scale.get_by_text("low", exact=True), scale.get_by_text("high", exact=True)
+        one, five = scale.get_by_role("button", name="1 of 5, low"), scale.get_by_role("button", name="5 of 5, high")
+        assert low.is_visible() and high.is_visible()
+        for label, button in ((low, one), (high, five)):  # each word sits under its end of the scale
+            at, under = label.bounding_box(), button.bounding_box()
+            assert at and under and at["y"] >= under["y"] + under["height"] - 1
+            assert abs((at["x"] + at["width"] / 2) - (under["x"] + under["width"] / 2)) < under["width"] / 2
+    screenshot(page, "check-in-small-phone")
+
+
 def test_a_reaction_made_offline_is_delivered_once_on_reconnect(browser: Browser, server: Server) -> None:
     a_full_day(server)
     page = open_page(browser, server)

@@ -146,7 +146,9 @@ async function answerCheckin(scale, value) {
   }
 }
 
+/** Five buttons per scale, with "low" under the 1 and "high" under the 5 (in the names too). */
 function buildScales() {
+  const ends = { 1: "low", 5: "high" };
   for (const scale of document.querySelectorAll(".scale")) {
     const name = scale.dataset.scale;
     for (let value = 1; value <= 5; value += 1) {
@@ -154,11 +156,16 @@ function buildScales() {
       button.type = "button";
       button.textContent = String(value);
       button.dataset.value = String(value);
-      button.setAttribute("aria-label", `${name} ${value} of 5`);
+      button.setAttribute("aria-label", `${name} ${value} of 5${ends[value] ? `, ${ends[value]}` : ""}`);
       button.setAttribute("aria-pressed", "false");
       button.addEventListener("click", () => answerCheckin(name, value));
       scale.append(button);
     }
+    const labels = document.createElement("p");
+    labels.className = "ends";
+    labels.setAttribute("aria-hidden", "true"); // the buttons' names say it already
+    labels.append(...Object.values(ends).map((end) => Object.assign(document.createElement("span"), { textContent: end })));
+    scale.after(labels);
   }
 }
 
