@@ -3,6 +3,7 @@ wrong", the check-in scale, first-run steps, offline reactions delivered once, a
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 from playwright.sync_api import Browser, Page
@@ -237,6 +238,32 @@ def test_the_check_in_scales_say_which_end_is_high(browser: Browser, server: Ser
     screenshot(page, "check-in-small-phone")
 
 
+def test_quiet_hours_save_only_a_whole_pair_and_every_time_is_hh_mm(browser: Browser, server: Server) -> None:
+    a_full_day(server)  # a habit from 0 to 24 h, shown in the sheet
+    page = open_page(browser, server, DESKTOP, locale="en-US", timezone_id="UTC")  # en-US would say "7:00 PM"
+    page.keyboard.press("s")
+    hour = datetime.now(UTC).hour
+    save = page.get_by_role("button", name="Save quiet hours")
+    page.get_by_label("Quiet hours start").select_option(str(hour))
+    assert save.is_disabled()  # one end alone is not a choice yet
+    page.get_by_label("Quiet hours end").select_option(str(hour))
+    assert save.is_disabled() and page.locator("#quiet-note").inner_text() == "Pick two different hours."
+    page.get_by_label("Quiet hours end").select_option(str((hour + 2) % 24))
+    save.click()
+    said = f"Quiet from {hour:02d}:00 to {(hour + 2) % 24:02d}:00."
+    until(page, "said => document.getElementById('settings-status').textContent === said", said)
+    quiet = [e["payload"] for e in server.export()["events"]["events"] if e["type"] == "profile.quiet_hours_set.v1"]
+    assert quiet == [{"start_hour": hour, "end_hour": (hour + 2) % 24}]  # one whole pair, sent once
+
+    shown = page.evaluate("[...document.querySelectorAll('#settings option')].map(o => o.text)")
+    hour_options = [text for text in shown if "/" not in text and text != "UTC"]  # not the zone names
+    assert len(hour_options) == 4 * 24 and all(re.fullmatch(r"\d\d:\d\d", t) for t in hour_options)
+    assert page.locator("#habits li span").first.inner_text() == "a short walk · 00:00–24:00"
+    page.get_by_role("button", name="Close").click()
+    until(page, "() => document.getElementById('status').textContent.startsWith('next look at')")
+    assert re.fullmatch(r"next look at \d\d:\d\d", page.locator("#status").inner_text())
+
+
 def test_a_reaction_made_offline_is_delivered_once_on_reconnect(browser: Browser, server: Server) -> None:
     a_full_day(server)
     page = open_page(browser, server)
@@ -277,8 +304,8 @@ def test_settings_quiet_hours_export_and_delete(browser: Browser, server: Server
     page.get_by_label("Time zone").select_option("UTC")  # the quiet hours below are set in UTC
     page.get_by_label("Quiet hours start").select_option(str(hour))
     page.get_by_label("Quiet hours end").select_option(str((hour + 2) % 24))
-    # Each select saves on its own: wait for the second save (the end hour), not the first.
-    said = f"Quiet from {hour}:00 to {(hour + 2) % 24}:00."
+    page.get_by_role("button", name="Save quiet hours").click()
+    said = f"Quiet from {hour:02d}:00 to {(hour + 2) % 24:02d}:00."
     until(page, "said => document.getElementById('settings-status').textContent === said", said)
     assert server.api.get("/v1/me/settings").json()["quiet_hours"] == {
         "start_hour": hour,

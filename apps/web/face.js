@@ -3,6 +3,7 @@
 // being offline; the last tip is kept so that an offline page still shows it.
 import { OoClient } from "/sdk/oo-client.js";
 import { openSettings, setUpSettings } from "/settings.js";
+import { timeOf } from "/time.js";
 
 const oo = new OoClient();
 const $ = (id) => document.getElementById(id);
@@ -67,8 +68,7 @@ function render(answer) {
     face.setAttribute("aria-busy", "false");
     face.classList.remove("changing");
     if (!tip && answer?.retry_after) {
-      const at = new Date(Date.now() + answer.retry_after * 1000);
-      status(`next look at ${at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`);
+      status(`next look at ${timeOf(new Date(Date.now() + answer.retry_after * 1000))}`);
     }
   };
   if (!firstTipShown) {

@@ -1,15 +1,18 @@
 // The settings sheet: time zone, quiet hours, habits, export, delete. Each change is an event
 // through the client's outbox (so it is kept offline too); the sheet reads back GET /v1/me/settings.
+import { hhmm } from "/time.js";
 
 const $ = (id) => document.getElementById(id);
+/** The 24 hours as options; `null` chosen shows "--:--" (nothing chosen yet). */
 const hours = (select, chosen) => {
-  select.replaceChildren(
-    ...Array.from({ length: 24 }, (_, hour) => new Option(`${String(hour).padStart(2, "0")}:00`, String(hour))),
-  );
-  select.value = String(chosen);
+  const options = Array.from({ length: 24 }, (_, hour) => new Option(hhmm(hour), String(hour)));
+  if (chosen === null) options.unshift(new Option("--:--", ""));
+  select.replaceChildren(...options);
+  select.value = chosen === null ? "" : String(chosen);
 };
 
 let oo = null;
+let savedQuiet = null; // the quiet hours the server holds, {start_hour, end_hour}, or null
 let hooks = { context: () => ({}), onHabitAdded: () => {}, onChanged: () => {}, onDeleted: () => {} };
 
 function say(text) {
@@ -26,7 +29,7 @@ function showHabits(habits) {
     ...habits.map((habit) => {
       const item = document.createElement("li");
       const label = document.createElement("span");
-      label.textContent = `${habit.name} · ${habit.window_start_hour}–${habit.window_end_hour} h`;
+      label.textContent = `${habit.name} · ${hhmm(habit.window_start_hour)}–${hhmm(habit.window_end_hour)}`;
       const remove = document.createElement("button");
       remove.type = "button";
       remove.textContent = "Remove";
@@ -52,12 +55,10 @@ async function load() {
   hours($("habit-end"), 10);
   try {
     const settings = await oo.settings();
-    hours($("quiet-start"), settings.quiet_hours?.start_hour ?? 0);
-    hours($("quiet-end"), settings.quiet_hours?.end_hour ?? 0);
+    showQuietHours(settings.quiet_hours);
     showHabits(settings.habits);
   } catch {
-    hours($("quiet-start"), 0);
-    hours($("quiet-end"), 0);
+    showQuietHours(null);
     say("Settings could not be read right now.");
   }
 }
@@ -80,11 +81,34 @@ async function saveTimezone() {
   hooks.onChanged();
 }
 
-async function saveQuietHours() {
-  const start_hour = Number($("quiet-start").value);
-  const end_hour = Number($("quiet-end").value);
-  await oo.signal("profile.quiet_hours_set.v1", { start_hour, end_hour });
-  say(start_hour === end_hour ? "No quiet hours." : `Quiet from ${start_hour}:00 to ${end_hour}:00.`);
+function showQuietHours(quiet) {
+  savedQuiet = quiet;
+  hours($("quiet-start"), quiet?.start_hour ?? null);
+  hours($("quiet-end"), quiet?.end_hour ?? null);
+  quietChosen();
+}
+
+/** The pair as chosen now, or null while either end is still "--:--". */
+function quietPair() {
+  const [start, end] = [$("quiet-start").value, $("quiet-end").value];
+  return start === "" || end === "" ? null : { start_hour: Number(start), end_hour: Number(end) };
+}
+
+/** Only a whole, valid pair can be saved, and only by Save: one end alone is never sent. */
+function quietChosen() {
+  const pair = quietPair();
+  const same = pair !== null && pair.start_hour === pair.end_hour;
+  const saved = pair !== null && savedQuiet?.start_hour === pair.start_hour && savedQuiet?.end_hour === pair.end_hour;
+  $("quiet-save").disabled = pair === null || same || saved;
+  $("quiet-off").hidden = savedQuiet === null;
+  const waiting = pair !== null && !same && !saved;
+  $("quiet-note").textContent = same ? "Pick two different hours." : waiting ? "Not saved yet." : "No tips in these hours.";
+}
+
+async function saveQuietHours(pair) {
+  await oo.signal("profile.quiet_hours_set.v1", pair ?? { start_hour: 0, end_hour: 0 }); // equal hours: off
+  showQuietHours(pair);
+  say(pair ? `Quiet from ${hhmm(pair.start_hour)} to ${hhmm(pair.end_hour)}.` : "No quiet hours.");
   hooks.onChanged();
 }
 
@@ -102,7 +126,11 @@ async function addHabit() {
   });
   $("habit-name").value = "";
   say(`Added ${name}.`);
-  await load();
+  try {
+    showHabits((await oo.settings()).habits); // only the list: a quiet-hours choice not yet saved stays
+  } catch {
+    // the habit is in the outbox; the list catches up the next time the sheet opens
+  }
   hooks.onHabitAdded();
 }
 
@@ -136,8 +164,10 @@ export function setUpSettings(client, callbacks) {
   oo = client;
   hooks = callbacks;
   $("timezone").addEventListener("change", saveTimezone);
-  $("quiet-start").addEventListener("change", saveQuietHours);
-  $("quiet-end").addEventListener("change", saveQuietHours);
+  $("quiet-start").addEventListener("change", quietChosen);
+  $("quiet-end").addEventListener("change", quietChosen);
+  $("quiet-save").addEventListener("click", () => saveQuietHours(quietPair()));
+  $("quiet-off").addEventListener("click", () => saveQuietHours(null));
   $("habit-save").addEventListener("click", addHabit);
   $("export").addEventListener("click", exportData);
   $("delete").addEventListener("click", () => {
