@@ -264,6 +264,46 @@ def test_quiet_hours_save_only_a_whole_pair_and_every_time_is_hh_mm(browser: Bro
     assert re.fullmatch(r"next look at \d\d:\d\d", page.locator("#status").inner_text())
 
 
+SHEET_FITS = """() => {
+  const sheet = document.getElementById('settings').getBoundingClientRect();
+  const close = document.querySelector('#settings .close');
+  const at = close.getBoundingClientRect();
+  const inside = (r, box) => r.left >= box.left - 0.5 && r.right <= box.right + 0.5;
+  const spill = [...document.querySelectorAll('#settings *')]
+    .filter((e) => e.checkVisibility() && !inside(e.getBoundingClientRect(), sheet))
+    .map((e) => e.id || e.textContent.trim().slice(0, 20));
+  return {
+    on_screen: sheet.top >= 0 && sheet.left >= 0 && sheet.bottom <= innerHeight && sheet.right <= innerWidth,
+    close_on_top: document.elementFromPoint(at.left + at.width / 2, at.top + at.height / 2) === close,
+    spill,
+  };
+}"""
+
+
+def test_the_settings_sheet_fits_the_screen_and_close_stays_reachable(browser: Browser, server: Server) -> None:
+    server.signals(
+        *[
+            ("profile.habit_defined.v1", {"habit_id": f"h{i}", "name": name, "window_start_hour": 7, "window_end_hour": 9})
+            for i, name in enumerate(["a short walk", "stretch", "read ten pages", "water the plants"])
+        ]
+    )
+    for name, viewport in (("desktop", DESKTOP), ("small-phone", SMALL_PHONE), ("phone", PHONE)):
+        page = open_page(browser, server, viewport)
+        page.keyboard.press("s")
+        page.get_by_role("button", name="Delete my account").click()  # the longest the sheet gets
+        page.get_by_role("button", name="Keep it").scroll_into_view_if_needed()
+        scrolled = page.evaluate(SHEET_FITS)
+        screenshot(page, f"settings-scrolled-{name}")
+        page.get_by_label("Time zone").scroll_into_view_if_needed()
+        top = page.evaluate(SHEET_FITS)
+        screenshot(page, f"settings-{name}")
+        for fits in (scrolled, top):
+            assert fits == {"on_screen": True, "close_on_top": True, "spill": []}, (name, fits)
+        page.get_by_role("button", name="Close").click()
+        assert not page.get_by_role("dialog", name="Settings").is_visible()
+        page.context.close()
+
+
 def test_a_reaction_made_offline_is_delivered_once_on_reconnect(browser: Browser, server: Server) -> None:
     a_full_day(server)
     page = open_page(browser, server)
