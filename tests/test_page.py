@@ -304,6 +304,29 @@ def test_the_settings_sheet_fits_the_screen_and_close_stays_reachable(browser: B
         page.context.close()
 
 
+def test_settings_has_a_findable_labelled_crown_and_the_s_key(browser: Browser, server: Server) -> None:
+    for name, viewport in (("small-phone", SMALL_PHONE), ("phone", PHONE), ("desktop", DESKTOP)):
+        page = open_page(browser, server, viewport)
+        crown = page.get_by_role("button", name="Settings")
+        box = crown.bounding_box()
+        tip = page.evaluate(  # the words' own box, not the heading's block
+            "() => { const r = document.createRange(); r.selectNodeContents(document.getElementById('text'));"
+            " const b = r.getBoundingClientRect(); return { x: b.x, width: b.width }; }"
+        )
+        assert box and box["width"] >= 44 and box["height"] >= 44, box
+        assert box["x"] + box["width"] <= viewport["width"] and box["y"] + box["height"] <= viewport["height"]
+        assert crown.inner_text().strip().lower() == "settings"  # named where the eye sees it
+        assert box["x"] >= tip["x"] + tip["width"], (box, tip)  # beside the tip, never over it
+        screenshot(page, f"crown-{name}")
+        crown.click()
+        assert page.get_by_role("dialog", name="Settings").is_visible()
+        page.keyboard.press("Escape")
+        page.keyboard.press("s")
+        assert page.get_by_role("dialog", name="Settings").is_visible()
+        page.keyboard.press("Escape")
+        page.context.close()
+
+
 def test_a_reaction_made_offline_is_delivered_once_on_reconnect(browser: Browser, server: Server) -> None:
     a_full_day(server)
     page = open_page(browser, server)
