@@ -53,6 +53,14 @@ def a_full_day(server: Server) -> None:
     raise AssertionError("silence every time")
 
 
+UNDO_MS = 5000
+
+
+def let_go(page: Page) -> None:
+    """Past the undo window, on the page's clock: the held reaction goes."""
+    page.clock.run_for(UNDO_MS)
+
+
 def reactions(server: Server) -> list[tuple[str | None, str | None]]:
     return [(d["reaction"], d["reason"]) for d in server.decisions() if d["reaction"]]
 
@@ -79,10 +87,11 @@ def test_first_paint_shows_a_tip_at_every_size(browser: Browser, server: Server)
 
 def test_done_by_click_shows_the_next_tip_without_a_reload(browser: Browser, server: Server) -> None:
     a_full_day(server)
-    page = open_page(browser, server)
+    page = open_page(browser, server, clock=True)
     page.evaluate("window.sameDocument = true")
     before = tip_text(page)
     page.get_by_role("button", name="Done").click()
+    let_go(page)
     wait_for_new_tip(page, before)
     assert page.evaluate("window.sameDocument") is True
     assert reactions(server) == [("done", None)]
@@ -91,31 +100,34 @@ def test_done_by_click_shows_the_next_tip_without_a_reload(browser: Browser, ser
 
 def test_later_by_key_with_a_reason_by_key(browser: Browser, server: Server) -> None:
     a_full_day(server)
-    page = open_page(browser, server, DESKTOP)
+    page = open_page(browser, server, DESKTOP, clock=True)
     before = tip_text(page)
     page.keyboard.press("l")
     assert page.get_by_role("group", name="Why? (optional)").is_visible()
     page.keyboard.press("1")
+    let_go(page)
     wait_for_new_tip(page, before)
     assert reactions(server) == [("later", "busy")]
 
 
 def test_not_for_me_by_swipe_on_a_touch_screen(browser: Browser, server: Server) -> None:
     a_full_day(server)
-    page = open_page(browser, server, PHONE, has_touch=True, is_mobile=True)
+    page = open_page(browser, server, PHONE, clock=True, has_touch=True, is_mobile=True)
     before = tip_text(page)
     swipe(page, dx=-160, dy=0)
     page.get_by_role("button", name="Too big").tap()
+    let_go(page)
     wait_for_new_tip(page, before)
     assert reactions(server) == [("dismiss", "too_big")]
 
 
 def test_later_by_swipe_up_then_skip(browser: Browser, server: Server) -> None:
     a_full_day(server)
-    page = open_page(browser, server, PHONE, has_touch=True, is_mobile=True)
+    page = open_page(browser, server, PHONE, clock=True, has_touch=True, is_mobile=True)
     before = tip_text(page)
     swipe(page, dx=0, dy=-180)
     page.get_by_role("button", name="Skip").tap()
+    let_go(page)
     wait_for_new_tip(page, before)
     assert reactions(server) == [("later", None)]
 
@@ -137,7 +149,7 @@ def swipe(page: Page, *, dx: int, dy: int) -> None:
 
 def test_why_on_tap_and_long_press_and_that_s_wrong_is_learned(browser: Browser, server: Server) -> None:
     a_full_day(server)
-    page = open_page(browser, server, DESKTOP)
+    page = open_page(browser, server, DESKTOP, clock=True)
     why = next(d for d in server.decisions() if d["chosen"])
     expected = next(c["why"] for c in why["candidates"] if c["candidate_id"] == why["chosen"])
     assert not page.locator("#why").is_visible()
@@ -157,6 +169,7 @@ def test_why_on_tap_and_long_press_and_that_s_wrong_is_learned(browser: Browser,
 
     before = tip_text(page)
     page.get_by_role("button", name="That's wrong").click()
+    let_go(page)
     wait_for_new_tip(page, before)
     assert reactions(server) == [("dismiss", "wrong_why")]
     assert server.export()["recommender"]["policy"]["observations"] == 1
@@ -327,9 +340,38 @@ def test_settings_has_a_findable_labelled_crown_and_the_s_key(browser: Browser, 
         page.context.close()
 
 
+def test_a_reaction_waits_with_undo_and_an_undone_one_never_reaches_the_server(
+    browser: Browser, server: Server
+) -> None:
+    a_full_day(server)
+    page = open_page(browser, server, PHONE, clock=True)
+    shown = tip_text(page)
+    undo = page.get_by_role("button", name="Undo")
+
+    page.get_by_role("button", name="Done").click()
+    assert undo.is_visible() and page.locator("#undo-what").inner_text() == "Done."
+    screenshot(page, "undo-phone")
+    undo.click()
+    assert page.get_by_role("button", name="Done").is_visible() and tip_text(page) == shown
+    page.keyboard.press("n")
+    page.keyboard.press("2")
+    assert page.locator("#undo-what").inner_text() == "Not for me · wrong task."
+    page.keyboard.press("u")  # by key too
+    assert not undo.is_visible()
+    page.clock.run_for(2 * UNDO_MS)
+    assert server.feedback_posts == [] and reactions(server) == []
+
+    page.keyboard.press("d")
+    page.clock.run_for(UNDO_MS - 1000)
+    assert server.feedback_posts == [] and tip_text(page) == shown  # still waiting, still undoable
+    page.clock.run_for(1000)
+    wait_for_new_tip(page, shown)
+    assert reactions(server) == [("done", None)]
+
+
 def test_a_reaction_made_offline_is_delivered_once_on_reconnect(browser: Browser, server: Server) -> None:
     a_full_day(server)
-    page = open_page(browser, server)
+    page = open_page(browser, server, clock=True)
     page.evaluate("navigator.serviceWorker.ready")
     page.reload()  # now under the service worker's control
     wait_for_face(page)
@@ -340,6 +382,7 @@ def test_a_reaction_made_offline_is_delivered_once_on_reconnect(browser: Browser
     wait_for_face(page)
     assert tip_text(page) == shown
     page.get_by_role("button", name="Done").click()
+    let_go(page)
     until(page, "() => document.getElementById('status').textContent.includes('back online')")
     assert page.evaluate("JSON.parse(localStorage.getItem('oo.outbox')).length") == 1
     assert reactions(server) == []

@@ -15,6 +15,15 @@ const DELETED_KEY = "oo.deleted";
 const LONG_PRESS_MS = 450;
 const SWIPE_PX = 70;
 const REASON_WAIT_MS = 6000;
+const UNDO_MS = 5000;
+const SAID = { done: "Done", later: "Later", dismiss: "Not for me" };
+const REASONS = {
+  busy: "busy",
+  wrong_task: "wrong task",
+  too_big: "too big",
+  not_relevant: "not relevant",
+  wrong_why: "the why is wrong",
+};
 
 let deleted = false;
 let firstTipShown = false;
@@ -22,6 +31,7 @@ let current = null; // {decision_id, tip, retry_after}
 let nextAsk = null;
 let reasonTimer = null;
 let pendingReaction = null;
+let held = null; // a reaction in its undo window: {decision, reaction, reason, timer}
 const checkin = {};
 
 const clientContext = () => ({
@@ -82,7 +92,7 @@ function render(answer) {
 
 async function ask() {
   clearTimeout(nextAsk);
-  if (deleted) return;
+  if (deleted || held) return; // a held reaction asks again once it is sent
   try {
     await oo.flush();
     const answer = await oo.recommend(clientContext());
@@ -102,9 +112,48 @@ async function ask() {
   }
 }
 
-async function react(reaction, reason = null) {
-  if (!current?.tip) return;
-  const decision = current.decision_id;
+/** Answering a prompt is its reaction, sent at once (the answer itself is already on its way). */
+function react(reaction) {
+  if (current?.tip && !held) return send(current.decision_id, reaction);
+}
+
+/** A reaction from the face waits here a few seconds with Undo before it goes, so a stray swipe or
+ *  tap costs nothing: undone, it never reaches the server. */
+function hold(reaction, reason = null) {
+  if (!current?.tip || held) return;
+  clearTimeout(reasonTimer);
+  pendingReaction = null;
+  held = { decision: current.decision_id, reaction, reason, timer: setTimeout(release, UNDO_MS) };
+  $("reasons").hidden = true;
+  $("actions").hidden = false; // as it will be if undone; hidden meanwhile by .held
+  $("why-panel").hidden = true;
+  $("undo-what").textContent = `${[SAID[reaction], REASONS[reason]].filter(Boolean).join(" · ")}.`;
+  $("undo").hidden = false;
+  face.classList.add("held");
+  $("undo-button").focus();
+}
+
+function undo() {
+  if (!held) return;
+  clearTimeout(held.timer);
+  held = null;
+  $("undo").hidden = true;
+  face.classList.remove("held");
+  $("actions").querySelector("button:not([hidden])").focus();
+}
+
+/** The undo window is over, or the page is going away: the reaction goes into the outbox now. */
+function release() {
+  if (!held) return;
+  const { decision, reaction, reason, timer } = held;
+  clearTimeout(timer);
+  held = null;
+  $("undo").hidden = true;
+  face.classList.remove("held");
+  return send(decision, reaction, reason);
+}
+
+async function send(decision, reaction, reason = null) {
   clearTimeout(reasonTimer);
   pendingReaction = null;
   localStorage.removeItem(LAST_KEY); // the reacted tip must not come back as "the last tip"
@@ -120,18 +169,18 @@ async function react(reaction, reason = null) {
 /** Later and Not for me offer the optional reasons; the reaction goes once one is picked, or
  *  without one after a few seconds or on Skip. */
 function chooseReaction(reaction) {
-  if (!current?.tip) return;
-  if (reaction === "done") return react("done");
+  if (!current?.tip || held) return;
+  if (reaction === "done") return hold("done");
   pendingReaction = reaction;
   $("actions").hidden = true;
   $("reasons").hidden = false;
   $("reasons").querySelector("button").focus();
   clearTimeout(reasonTimer);
-  reasonTimer = setTimeout(() => react(reaction), REASON_WAIT_MS);
+  reasonTimer = setTimeout(() => hold(reaction), REASON_WAIT_MS);
 }
 
 function toggleWhy(show = $("why-panel").hidden) {
-  if (!current?.tip) return;
+  if (!current?.tip || held) return;
   $("why-panel").hidden = !show;
 }
 
@@ -173,10 +222,14 @@ function onKey(event) {
   if (event.defaultPrevented || event.metaKey || event.ctrlKey || event.altKey) return;
   if ($("settings").open || event.target.matches("input, select")) return;
   const key = event.key.toLowerCase();
+  if (held) {
+    if (key === "u" || key === "z") undo();
+    return;
+  }
   if (!$("reasons").hidden) {
     const reasons = ["busy", "wrong_task", "too_big", "not_relevant"];
-    if (key >= "1" && key <= "4") return react(pendingReaction, reasons[Number(key) - 1]);
-    if (key === "escape" || key === "0") return react(pendingReaction);
+    if (key >= "1" && key <= "4") return hold(pendingReaction, reasons[Number(key) - 1]);
+    if (key === "escape" || key === "0") return hold(pendingReaction);
     return;
   }
   if (!$("checkin").hidden && key >= "1" && key <= "5") {
@@ -227,9 +280,10 @@ function setUp() {
     button.addEventListener("click", () => chooseReaction(button.dataset.reaction));
   }
   for (const button of document.querySelectorAll("[data-reason]")) {
-    button.addEventListener("click", () => react(pendingReaction, button.dataset.reason || null));
+    button.addEventListener("click", () => hold(pendingReaction, button.dataset.reason || null));
   }
-  $("wrong").addEventListener("click", () => react("dismiss", "wrong_why"));
+  $("wrong").addEventListener("click", () => hold("dismiss", "wrong_why"));
+  $("undo-button").addEventListener("click", undo);
   $("add-habit").addEventListener("click", () => openSettings("habit"));
   $("open-settings").addEventListener("click", () => openSettings());
   $("start-again").addEventListener("click", () => {
@@ -246,6 +300,10 @@ function setUp() {
     onDeleted: () => {
       deleted = true;
       clearTimeout(nextAsk);
+      if (held) clearTimeout(held.timer);
+      held = null; // the account it was for is gone
+      $("undo").hidden = true;
+      face.classList.remove("held");
       localStorage.clear();
       localStorage.setItem(DELETED_KEY, "1");
       render({ farewell: true });
@@ -253,8 +311,11 @@ function setUp() {
     },
   });
   addEventListener("online", ask);
+  // Leaving the page ends the undo window: the reaction is kept in the outbox, not lost.
+  addEventListener("pagehide", release);
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible") ask();
+    else release();
   });
   if ("serviceWorker" in navigator) navigator.serviceWorker.register("/sw.js").catch(() => {});
   deleted = localStorage.getItem(DELETED_KEY) === "1";
