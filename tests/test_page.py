@@ -369,6 +369,24 @@ def test_a_reaction_waits_with_undo_and_an_undone_one_never_reaches_the_server(
     assert reactions(server) == [("done", None)]
 
 
+def test_a_check_in_with_one_scale_sends_what_was_given(browser: Browser, server: Server) -> None:
+    page = open_page(browser, server)
+    posted: list[object] = []
+    page.on("request", lambda r: posted.append(r.post_data_json) if r.url.endswith("/v1/events") else None)
+    page.get_by_role("button", name="mood 2 of 5").click()
+    save = page.get_by_role("button", name="Save")
+    assert save.is_visible()
+    screenshot(page, "check-in-one-scale-phone")
+    save.click()
+    wait_for_new_tip(page, "How are you right now?")
+    assert [(e["type"], e["payload"]) for batch in posted for e in batch["events"]] == [
+        ("profile.checkin_recorded.v2", {"mood": 2})
+    ]
+    assert reactions(server) == [("done", None)]
+    checkins = [(e["type"], e["payload"]) for e in server.export()["events"]["events"] if "checkin" in e["type"]]
+    assert checkins == [("profile.checkin_recorded.v2", {"mood": 2})]  # the server keeps it
+
+
 def test_a_reaction_made_offline_is_delivered_once_on_reconnect(browser: Browser, server: Server) -> None:
     a_full_day(server)
     page = open_page(browser, server, clock=True)

@@ -74,6 +74,7 @@ function render(answer) {
     // Answering a prompt is the "done"; the button would only be a way to skip the answer.
     document.querySelector('[data-reaction="done"]').hidden = Boolean(tip?.prompt);
     for (const key of Object.keys(checkin)) delete checkin[key];
+    $("checkin-save").hidden = true;
     for (const button of document.querySelectorAll(".scale button")) button.setAttribute("aria-pressed", "false");
     face.setAttribute("aria-busy", "false");
     face.classList.remove("changing");
@@ -184,15 +185,25 @@ function toggleWhy(show = $("why-panel").hidden) {
   $("why-panel").hidden = !show;
 }
 
+/** Both scales answered: sent at once. One answered: Save (or Enter) sends just that one. */
 async function answerCheckin(scale, value) {
   checkin[scale] = value;
   for (const button of document.querySelectorAll(`[data-scale="${scale}"] button`)) {
     button.setAttribute("aria-pressed", String(Number(button.dataset.value) === value));
   }
-  if (checkin.energy && checkin.mood) {
-    await oo.signal("profile.checkin_recorded.v1", { energy: checkin.energy, mood: checkin.mood });
-    await react("done");
-  }
+  if (checkin.energy && checkin.mood) return saveCheckin();
+  $("checkin-save").hidden = false;
+}
+
+async function saveCheckin() {
+  const given = { ...checkin };
+  if (!given.energy && !given.mood) return;
+  for (const key of Object.keys(checkin)) delete checkin[key];
+  $("checkin-save").hidden = true;
+  // v1 is the whole check-in every server knows; v2 carries one scale alone.
+  const type = given.energy && given.mood ? "profile.checkin_recorded.v1" : "profile.checkin_recorded.v2";
+  await oo.signal(type, given);
+  await react("done");
 }
 
 /** Five buttons per scale, with "low" under the 1 and "high" under the 5 (in the names too). */
@@ -235,6 +246,7 @@ function onKey(event) {
   if (!$("checkin").hidden && key >= "1" && key <= "5") {
     return answerCheckin(checkin.energy ? "mood" : "energy", Number(key));
   }
+  if (!$("checkin").hidden && key === "enter" && !event.target.matches("button")) return saveCheckin();
   const actions = { d: "done", l: "later", n: "dismiss", x: "dismiss" };
   if (actions[key]) return chooseReaction(actions[key]);
   if (key === "w" || key === "?") return toggleWhy();
@@ -283,6 +295,7 @@ function setUp() {
     button.addEventListener("click", () => hold(pendingReaction, button.dataset.reason || null));
   }
   $("wrong").addEventListener("click", () => hold("dismiss", "wrong_why"));
+  $("checkin-save").addEventListener("click", saveCheckin);
   $("undo-button").addEventListener("click", undo);
   $("add-habit").addEventListener("click", () => openSettings("habit"));
   $("open-settings").addEventListener("click", () => openSettings());
