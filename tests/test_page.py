@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from playwright.sync_api import Browser, Page
 
@@ -243,10 +244,13 @@ def test_the_check_in_scales_say_which_end_is_high(browser: Browser, server: Ser
         scale = page.get_by_role("group", name=name)
         low, high = scale.get_by_text("low", exact=True), scale.get_by_text("high", exact=True)
         one, five = scale.get_by_role("button", name="1 of 5, low"), scale.get_by_role("button", name="5 of 5, high")
-        assert low.is_visible() and high.is_visible()
+        assert low.is_visible()
+        assert high.is_visible()
         for label, button in ((low, one), (high, five)):  # each word sits under its end of the scale
             at, under = label.bounding_box(), button.bounding_box()
-            assert at and under and at["y"] >= under["y"] + under["height"] - 1
+            assert at
+            assert under
+            assert at["y"] >= under["y"] + under["height"] - 1
             assert abs((at["x"] + at["width"] / 2) - (under["x"] + under["width"] / 2)) < under["width"] / 2
     screenshot(page, "check-in-small-phone")
 
@@ -260,7 +264,8 @@ def test_quiet_hours_save_only_a_whole_pair_and_every_time_is_hh_mm(browser: Bro
     page.get_by_label("Quiet hours start").select_option(str(hour))
     assert save.is_disabled()  # one end alone is not a choice yet
     page.get_by_label("Quiet hours end").select_option(str(hour))
-    assert save.is_disabled() and page.locator("#quiet-note").inner_text() == "Pick two different hours."
+    assert save.is_disabled()
+    assert page.locator("#quiet-note").inner_text() == "Pick two different hours."
     page.get_by_label("Quiet hours end").select_option(str((hour + 2) % 24))
     save.click()
     said = f"Quiet from {hour:02d}:00 to {(hour + 2) % 24:02d}:00."
@@ -270,7 +275,8 @@ def test_quiet_hours_save_only_a_whole_pair_and_every_time_is_hh_mm(browser: Bro
 
     shown = page.evaluate("[...document.querySelectorAll('#settings option')].map(o => o.text)")
     hour_options = [text for text in shown if "/" not in text and text != "UTC"]  # not the zone names
-    assert len(hour_options) == 4 * 24 and all(re.fullmatch(r"\d\d:\d\d", t) for t in hour_options)
+    assert len(hour_options) == 4 * 24
+    assert all(re.fullmatch(r"\d\d:\d\d", t) for t in hour_options)
     assert page.locator("#habits li span").first.inner_text() == "a short walk · 00:00–24:00"
     page.get_by_role("button", name="Close").click()
     until(page, "() => document.getElementById('status').textContent.startsWith('next look at')")
@@ -296,7 +302,10 @@ SHEET_FITS = """() => {
 def test_the_settings_sheet_fits_the_screen_and_close_stays_reachable(browser: Browser, server: Server) -> None:
     server.signals(
         *[
-            ("profile.habit_defined.v1", {"habit_id": f"h{i}", "name": name, "window_start_hour": 7, "window_end_hour": 9})
+            (
+                "profile.habit_defined.v1",
+                {"habit_id": f"h{i}", "name": name, "window_start_hour": 7, "window_end_hour": 9},
+            )
             for i, name in enumerate(["a short walk", "stretch", "read ten pages", "water the plants"])
         ]
     )
@@ -326,8 +335,11 @@ def test_settings_has_a_findable_labelled_crown_and_the_s_key(browser: Browser, 
             "() => { const r = document.createRange(); r.selectNodeContents(document.getElementById('text'));"
             " const b = r.getBoundingClientRect(); return { x: b.x, width: b.width }; }"
         )
-        assert box and box["width"] >= 44 and box["height"] >= 44, box
-        assert box["x"] + box["width"] <= viewport["width"] and box["y"] + box["height"] <= viewport["height"]
+        assert box is not None
+        assert box["width"] >= 44, box
+        assert box["height"] >= 44, box
+        assert box["x"] + box["width"] <= viewport["width"]
+        assert box["y"] + box["height"] <= viewport["height"]
         assert crown.inner_text().strip().lower() == "settings"  # named where the eye sees it
         assert box["x"] >= tip["x"] + tip["width"], (box, tip)  # beside the tip, never over it
         screenshot(page, f"crown-{name}")
@@ -349,21 +361,25 @@ def test_a_reaction_waits_with_undo_and_an_undone_one_never_reaches_the_server(
     undo = page.get_by_role("button", name="Undo")
 
     page.get_by_role("button", name="Done").click()
-    assert undo.is_visible() and page.locator("#undo-what").inner_text() == "Done."
+    assert undo.is_visible()
+    assert page.locator("#undo-what").inner_text() == "Done."
     screenshot(page, "undo-phone")
     undo.click()
-    assert page.get_by_role("button", name="Done").is_visible() and tip_text(page) == shown
+    assert page.get_by_role("button", name="Done").is_visible()
+    assert tip_text(page) == shown
     page.keyboard.press("n")
     page.keyboard.press("2")
     assert page.locator("#undo-what").inner_text() == "Not for me · wrong task."
     page.keyboard.press("u")  # by key too
     assert not undo.is_visible()
     page.clock.run_for(2 * UNDO_MS)
-    assert server.feedback_posts == [] and reactions(server) == []
+    assert server.feedback_posts == []
+    assert reactions(server) == []
 
     page.keyboard.press("d")
     page.clock.run_for(UNDO_MS - 1000)
-    assert server.feedback_posts == [] and tip_text(page) == shown  # still waiting, still undoable
+    assert server.feedback_posts == []
+    assert tip_text(page) == shown
     page.clock.run_for(1000)
     wait_for_new_tip(page, shown)
     assert reactions(server) == [("done", None)]
@@ -371,7 +387,7 @@ def test_a_reaction_waits_with_undo_and_an_undone_one_never_reaches_the_server(
 
 def test_a_check_in_with_one_scale_sends_what_was_given(browser: Browser, server: Server) -> None:
     page = open_page(browser, server)
-    posted: list[object] = []
+    posted: list[Any] = []
     page.on("request", lambda r: posted.append(r.post_data_json) if r.url.endswith("/v1/events") else None)
     page.get_by_role("button", name="mood 2 of 5").click()
     save = page.get_by_role("button", name="Save")
