@@ -34,8 +34,7 @@ import httpx
 
 from bench.floor_app import USERS as FLOOR_USERS
 from services.auth.tokens import mint_token
-from tests.litellm_proxy import REPLIES
-from tests.litellm_proxy import start as start_proxies
+from tests.litellm_proxy import start as start_proxy
 from tests.postgres_cluster import free_port
 
 OO = [sys.executable, "-m", "services"]
@@ -322,8 +321,8 @@ def main() -> None:
         )
         if args.llm and (users, events) == (1_000, 10):
             with tempfile.TemporaryDirectory() as proxy_dir:
-                proxies = start_proxies({"valid": REPLIES["valid"]}, Path(proxy_dir))
-                proxy = next(proxies)["valid"]
+                proxies = start_proxy(Path(proxy_dir))  # its default `tip-generator` answers valid tips
+                proxy = next(proxies)
                 llm_env = {**base_env, "LITELLM_URL": proxy.url, "LITELLM_API_KEY": proxy.key}
                 try:
                     on_rps, on_p50, on_p99 = run_oo(llm_env, users, events, args.seconds)

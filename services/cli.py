@@ -189,15 +189,19 @@ def tokens_issue(
 
 @tokens.command("revoke")
 def tokens_revoke(token: Annotated[str, typer.Argument(help="The token, or its id (16 hex digits).")]) -> None:
-    """Revoke a personal API token."""
+    """Revoke a personal API token. Revoking one that is already unusable succeeds and says so."""
 
-    async def work(container: Container) -> bool:
+    async def work(container: Container) -> str:
         async with container.database.transaction() as uow:
             return await container.auth.identity.revoke_token(uow, token)
 
-    if not _with_container(work):
-        typer.echo("oo: no such live token", err=True)
-        raise typer.Exit(1)
+    outcome = _with_container(work)
+    if outcome == "malformed":
+        typer.echo("oo: not a token: expected oo_pat_<16 hex digits>_<secret>, or the 16 hex digits", err=True)
+        raise typer.Exit(2)
+    if outcome == "not_live":
+        typer.echo("already unusable: no live token has this id (revoked, deleted with its account, or never issued)")
+        return
     typer.echo("revoked")
 
 

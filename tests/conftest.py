@@ -25,7 +25,7 @@ from services.recommender.settings import RecommenderSettings
 from services.settings import CoreSettings, DatabaseSettings, Settings
 from tests.postgres_cluster import PostgresCluster
 
-# Fixtures of the page's tests (browser, server) and of the LLM tests (proxies).
+# Fixtures of the page's tests (browser, server) and of the LLM tests (the LiteLLM proxy).
 pytest_plugins = ["tests.page_harness", "tests.litellm_proxy"]
 
 BACKENDS = ["sqlite", "postgres"]

@@ -46,6 +46,7 @@ NON_SCHEMA_RULES = {
     ("payload", "window_end_hour must be after window_start_hour"),
     ("payload", "end must be after start"),
     ("payload", "lasts at most two days"),
+    ("payload", "due_date lies outside"),
 }
 
 

@@ -40,8 +40,12 @@ async def test_a_token_with_a_right_id_but_wrong_secret_is_refused(client, conta
 async def test_revoked_token_answers_401(client, container):
     _, token = await new_user_with_token(container)
     async with container.database.transaction() as uow:
-        assert await container.auth.identity.revoke_token(uow, token)
+        assert await container.auth.identity.revoke_token(uow, token) == "revoked"
     assert (await client.get("/v1/me", headers=bearer(token))).status_code == 401
+    async with container.database.transaction() as uow:
+        assert await container.auth.identity.revoke_token(uow, token) == "not_live"  # idempotent
+        assert await container.auth.identity.revoke_token(uow, token.split("_")[2]) == "not_live"  # by its id
+        assert await container.auth.identity.revoke_token(uow, "oo_pat_…") == "malformed"
 
 
 async def test_a_token_without_the_scope_is_403(client, container):

@@ -1,5 +1,6 @@
 """LLM candidates in the background: generated when signals change, cached, read by /v1/recommend,
-gated by the person's choice and a daily budget — against a real LiteLLM proxy."""
+gated by the person's choice and a daily budget — against the session's real LiteLLM proxy, each case
+behind its own tip-generator alias (`tests/litellm_proxy.py`)."""
 
 from __future__ import annotations
 
@@ -25,10 +26,17 @@ from tests.test_recommender import decision_row, recommend_until_tip, signal
 
 @asynccontextmanager
 async def running_oo(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, proxy: Proxy, *, local_mode: bool = True, budget: int = 24
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    proxy: Proxy,
+    alias: str = "tip-generator",
+    *,
+    local_mode: bool = True,
+    budget: int = 24,
 ) -> AsyncIterator[tuple[Container, httpx.AsyncClient]]:
     monkeypatch.setenv("LITELLM_URL", proxy.url)
     monkeypatch.setenv("LITELLM_API_KEY", proxy.key)
+    monkeypatch.setenv("OO_LLM_TIP_GENERATOR_ALIAS", alias)
     monkeypatch.setenv("OO_LLM_TIMEOUT_SECONDS", "10")  # room for a loaded machine: an error must not time out
     settings = make_settings(tmp_path, None, local_mode=local_mode)
     settings = dataclasses.replace(settings, recommender=RecommenderSettings(llm_daily_budget=budget))
@@ -53,8 +61,8 @@ async def a_day_with_sam(client: httpx.AsyncClient, token: str, *extra: dict[str
     assert response.status_code == 200, response.text
 
 
-async def test_signals_refresh_the_cache_in_the_background_and_tips_come_from_it(tmp_path, monkeypatch, proxies):
-    async with running_oo(tmp_path, monkeypatch, proxies["valid"]) as (container, client):
+async def test_signals_refresh_the_cache_in_the_background_and_tips_come_from_it(tmp_path, monkeypatch, litellm_proxy):
+    async with running_oo(tmp_path, monkeypatch, litellm_proxy) as (container, client):
         _, token = await new_user_with_token(container)
         await a_day_with_sam(client, token)
         refresher = container.recommender.llm_refresher
@@ -72,8 +80,8 @@ async def test_signals_refresh_the_cache_in_the_background_and_tips_come_from_it
         assert 'oo_ml_llm_generations_total{outcome="ok"} 1.0' in metrics
 
 
-async def test_a_failing_llm_leaves_the_rules_serving_and_is_counted(tmp_path, monkeypatch, proxies):
-    async with running_oo(tmp_path, monkeypatch, proxies["error"]) as (container, client):
+async def test_a_failing_llm_leaves_the_rules_serving_and_is_counted(tmp_path, monkeypatch, litellm_proxy):
+    async with running_oo(tmp_path, monkeypatch, litellm_proxy, "tip-generator-error") as (container, client):
         _, token = await new_user_with_token(container)
         await a_day_with_sam(client, token)
         assert container.recommender.llm_refresher is not None
@@ -85,8 +93,8 @@ async def test_a_failing_llm_leaves_the_rules_serving_and_is_counted(tmp_path, m
         assert 'oo_ml_llm_generations_total{outcome="error"} 1.0' in (await client.get("/metrics")).text
 
 
-async def test_the_request_path_never_asks_the_llm(tmp_path, monkeypatch, proxies):
-    async with running_oo(tmp_path, monkeypatch, proxies["slow"]) as (container, client):
+async def test_the_request_path_never_asks_the_llm(tmp_path, monkeypatch, litellm_proxy):
+    async with running_oo(tmp_path, monkeypatch, litellm_proxy, "tip-generator-slow") as (container, client):
         _, token = await new_user_with_token(container)
         await a_day_with_sam(client, token, signal("profile.llm_processing_set.v1", {"allowed": False}))
         assert container.recommender.llm_refresher is not None
@@ -96,8 +104,8 @@ async def test_the_request_path_never_asks_the_llm(tmp_path, monkeypatch, proxie
         assert "oo_ml_llm_generations_total{" not in (await client.get("/metrics")).text  # never asked
 
 
-async def test_llm_processing_is_opt_in_beyond_local_mode_and_a_choice_everywhere(tmp_path, monkeypatch, proxies):
-    async with running_oo(tmp_path, monkeypatch, proxies["valid"], local_mode=False) as (container, client):
+async def test_llm_processing_is_opt_in_beyond_local_mode_and_a_choice_everywhere(tmp_path, monkeypatch, litellm_proxy):
+    async with running_oo(tmp_path, monkeypatch, litellm_proxy, local_mode=False) as (container, client):
         refresher = container.recommender.llm_refresher
         assert refresher is not None
         user_id, token = await new_user_with_token(container)
@@ -110,8 +118,8 @@ async def test_llm_processing_is_opt_in_beyond_local_mode_and_a_choice_everywher
         assert export["recommender"]["llm_cache"]["outcome"] == "ok"
 
 
-async def test_the_daily_budget_stops_refreshes(tmp_path, monkeypatch, proxies):
-    async with running_oo(tmp_path, monkeypatch, proxies["valid"], budget=1) as (container, client):
+async def test_the_daily_budget_stops_refreshes(tmp_path, monkeypatch, litellm_proxy):
+    async with running_oo(tmp_path, monkeypatch, litellm_proxy, budget=1) as (container, client):
         refresher = container.recommender.llm_refresher
         assert refresher is not None
         user_id, token = await new_user_with_token(container)
@@ -120,9 +128,9 @@ async def test_the_daily_budget_stops_refreshes(tmp_path, monkeypatch, proxies):
         assert await refresher.refresh(user_id) == "over_budget"
 
 
-async def test_llm_tips_reach_the_page_when_the_policy_picks_them(tmp_path, monkeypatch, proxies):
+async def test_llm_tips_reach_the_page_when_the_policy_picks_them(tmp_path, monkeypatch, litellm_proxy):
     monkeypatch.setenv("OO_TIP_HOLD_SECONDS", "0")  # every ask a fresh decision
-    async with running_oo(tmp_path, monkeypatch, proxies["valid"]) as (container, client):
+    async with running_oo(tmp_path, monkeypatch, litellm_proxy) as (container, client):
         container.recommender.service.seed_source = itertools.count(1).__next__  # reproducible draws
         _, token = await new_user_with_token(container)
         await a_day_with_sam(client, token)
@@ -137,8 +145,8 @@ async def test_llm_tips_reach_the_page_when_the_policy_picks_them(tmp_path, monk
         assert len(set(shown) - {None, "llm"}) >= 1  # rules' tips too: the bandit ranks them together
 
 
-async def test_the_refresh_knows_the_tips_the_person_dismissed(tmp_path, monkeypatch, proxies):
-    async with running_oo(tmp_path, monkeypatch, proxies["valid"]) as (container, client):
+async def test_the_refresh_knows_the_tips_the_person_dismissed(tmp_path, monkeypatch, litellm_proxy):
+    async with running_oo(tmp_path, monkeypatch, litellm_proxy) as (container, client):
         user_id, token = await new_user_with_token(container)
         await a_day_with_sam(client, token)
         body = await recommend_until_tip(client, token)

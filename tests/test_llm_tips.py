@@ -1,5 +1,6 @@
 """LLM tips against a real LiteLLM proxy: every path of `POST /generate` with the tip-generator —
-valid tips, invalid JSON, a hallucinated task id, a slow answer past the timeout, an error."""
+valid tips, invalid JSON, a hallucinated task id, a slow answer past the timeout, an error — each
+behind its own alias of the session's one proxy (`tests/litellm_proxy.py`)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from ml.serving.llm_validation import LlmTip, problem_with, to_candidate
 from ml.serving.rules import generate
 from oo_contracts.recommendation import GenerateRequest, UserContext, text_fingerprint
 from services.recommender.api import HttpMl
-from tests.litellm_proxy import SAM, WALK, Proxy
+from tests.litellm_proxy import SAM, SAME_VECTOR_EMBEDDER, WALK, Proxy
 from tests.ml_factory import NOON, busy_day_state, context_of, event
 
 
@@ -31,14 +32,16 @@ def context() -> UserContext:
     return context_of(busy_day_state())
 
 
-async def generate_with(proxy: Proxy, *, seconds: float = 10.0) -> tuple[MlEngine, dict[str, Any]]:
-    engine = MlEngine(llm=LlmTipGenerator(proxy.url, api_key=proxy.key, timeout=seconds))
+async def generate_with(
+    proxy: Proxy, alias: str = "tip-generator", *, seconds: float = 10.0
+) -> tuple[MlEngine, dict[str, Any]]:
+    engine = MlEngine(llm=LlmTipGenerator(proxy.url, api_key=proxy.key, timeout=seconds, alias=alias))
     response = await engine.generate(GenerateRequest(context=context(), llm=True))
     return engine, response.model_dump(mode="json")
 
 
-async def test_valid_tips_become_llm_candidates(proxies: dict[str, Proxy]) -> None:
-    engine, response = await generate_with(proxies["valid"])
+async def test_valid_tips_become_llm_candidates(litellm_proxy: Proxy) -> None:
+    engine, response = await generate_with(litellm_proxy)
     assert response["llm"] == "ok"
     candidates = response["candidates"]
     assert [(c["source"], c["kind"], c["text"], c["ref_id"]) for c in candidates] == [
@@ -49,48 +52,45 @@ async def test_valid_tips_become_llm_candidates(proxies: dict[str, Proxy]) -> No
     assert candidates[1]["features"]["urgency"] > candidates[0]["features"]["urgency"]
     assert engine.llm is not None
     assert engine.llm.outcomes.counts == {"ok": 1}
-    assert engine.llm.outcomes.dedup == {"lexical": 1}  # this proxy has no `embedder` alias
+    assert engine.llm.outcomes.dedup == {"lexical": 1}  # the proxy has no `embedder` alias
 
 
-async def test_a_hallucinated_task_id_is_dropped_and_counted(proxies: dict[str, Proxy]) -> None:
-    engine, response = await generate_with(proxies["half_hallucinated"])
+async def test_a_hallucinated_task_id_is_dropped_and_counted(litellm_proxy: Proxy) -> None:
+    engine, response = await generate_with(litellm_proxy, "tip-generator-half-hallucinated")
     assert response["llm"] == "ok"
     assert [c["ref_id"] for c in response["candidates"]] == ["t1"]
     assert engine.llm is not None
     assert engine.llm.outcomes.dropped == {"unknown_ref": 1}
 
-    engine, response = await generate_with(proxies["hallucinated"])
+    engine, response = await generate_with(litellm_proxy, "tip-generator-hallucinated")
     assert response["llm"] == "fallback:nothing_valid"
-    assert {c["source"] for c in response["candidates"]} <= {
-        "quick_win",
-        "amnesty",
-        "habit",
-        "energy_match",
-        "break",
-        "advice",
-        "checkin",
-    }
+    assert response["candidates"] == [c.model_dump(mode="json") for c in generate(context())]  # the rules, only
     assert engine.llm is not None
     assert engine.llm.outcomes.dropped == {"unknown_ref": 2}  # asked twice: one retry
 
 
 @pytest.mark.parametrize(
-    ("case", "outcome"), [("invalid_json", "invalid_json"), ("slow", "timeout"), ("error", "error")]
+    ("alias", "outcome", "seconds"),
+    [
+        ("tip-generator-invalid-json", "invalid_json", 10.0),
+        ("tip-generator-slow", "timeout", 1.0),
+        # Room for a loaded machine: an error must not become a timeout.
+        ("tip-generator-error", "error", 10.0),
+    ],
 )
 async def test_every_failure_serves_the_rules_and_is_counted(
-    proxies: dict[str, Proxy], case: str, outcome: str
+    litellm_proxy: Proxy, alias: str, outcome: str, seconds: float
 ) -> None:
-    # Only the slow case may time out; the others get room for a loaded machine (an error is not a timeout).
-    engine, response = await generate_with(proxies[case], seconds=1.0 if case == "slow" else 10.0)
+    engine, response = await generate_with(litellm_proxy, alias, seconds=seconds)
     assert response["llm"] == f"fallback:{outcome}"
-    assert response["candidates"], "the rules serve"
-    assert all(c["source"] != "llm" for c in response["candidates"])
+    assert response["candidates"] == [c.model_dump(mode="json") for c in generate(context())]  # the rules serve
     assert engine.llm is not None
     assert engine.llm.outcomes.counts == {outcome: 1}
 
 
-async def test_the_sidecar_counts_llm_outcomes_in_metrics(proxies: dict[str, Proxy]) -> None:
-    app = create_ml_app(MlEngine(llm=LlmTipGenerator(proxies["error"].url, api_key=proxies["error"].key, timeout=10.0)))
+async def test_the_sidecar_counts_llm_outcomes_in_metrics(litellm_proxy: Proxy) -> None:
+    generator = LlmTipGenerator(litellm_proxy.url, api_key=litellm_proxy.key, timeout=10.0, alias="tip-generator-error")
+    app = create_ml_app(MlEngine(llm=generator))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://ml") as client:
         body = GenerateRequest(context=context(), llm=True).model_dump(mode="json")
@@ -160,9 +160,8 @@ def test_cached_llm_tips_drop_when_stale_recently_shown_or_like_a_dismissed_one(
     assert [c.text for c in merge_cached(later, generate(later), [water, sam, gone]) if c.source == "llm"] == [sam.text]
 
 
-def test_oo_ml_eval_scores_generated_tips_with_the_judge(proxies: dict[str, Proxy]) -> None:
-    proxy = proxies["valid"]
-    env = {**os.environ, "LITELLM_URL": proxy.url, "LITELLM_API_KEY": proxy.key}
+def test_oo_ml_eval_scores_generated_tips_with_the_judge(litellm_proxy: Proxy) -> None:
+    env = {**os.environ, "LITELLM_URL": litellm_proxy.url, "LITELLM_API_KEY": litellm_proxy.key}
     done = subprocess.run(
         [sys.executable, "-m", "services", "ml", "eval", "--people", "3"],
         env=env,
@@ -186,38 +185,36 @@ def test_oo_ml_eval_without_a_proxy_says_what_is_missing() -> None:
     assert "LITELLM_URL" in done.stderr
 
 
-async def test_near_duplicates_collapse_by_the_embedder_when_the_proxy_has_one(proxies: dict[str, Proxy]) -> None:
-    proxy = proxies["hallucinated"]  # its embedder answers one vector for every text: all near-duplicates
-    client = openai.AsyncOpenAI(base_url=proxy.url, api_key=proxy.key, max_retries=0)
+async def test_near_duplicates_collapse_by_the_embedder_when_the_proxy_has_one(litellm_proxy: Proxy) -> None:
+    client = openai.AsyncOpenAI(base_url=litellm_proxy.url, api_key=litellm_proxy.key, max_retries=0)
     ctx = context()
     first = to_candidate(LlmTip(kind="advice", text="Stand up and stretch.", why="a small reset"), ctx)
     second = to_candidate(LlmTip(kind="advice", text="Drink some water.", why="a small reset"), ctx)
-    assert await collapse(client, [first, second], []) == ([first], "embedder")
-    kept, measure = await collapse(
-        openai.AsyncOpenAI(base_url=proxies["valid"].url, api_key=proxies["valid"].key), [first, second], []
-    )
-    assert (kept, measure) == ([first, second], "lexical")
+    # One vector for every text: all near-duplicates.
+    assert await collapse(client, [first, second], [], embedder=SAME_VECTOR_EMBEDDER) == ([first], "embedder")
+    # The default `embedder` alias is not on this proxy: word overlap decides, and these share few words.
+    assert await collapse(client, [first, second], []) == ([first, second], "lexical")
     await client.close()
 
 
-async def test_json_mode_for_servers_without_structured_outputs(proxies: dict[str, Proxy]) -> None:
-    proxy = proxies["valid"]
+async def test_json_mode_for_servers_without_structured_outputs(litellm_proxy: Proxy) -> None:
+    proxy = litellm_proxy
     generator = LlmTipGenerator(proxy.url, api_key=proxy.key, timeout=10.0, json_mode="json_object")
     candidates = await generator.generate(context())
     assert [c.text for c in candidates] == [WALK["text"], SAM["text"]]
     await generator.aclose()
 
 
-async def test_new_llm_tips_too_close_to_a_dismissed_one_are_dropped(proxies: dict[str, Proxy]) -> None:
-    proxy = proxies["valid"]  # no embedder here: word overlap decides
+async def test_new_llm_tips_too_close_to_a_dismissed_one_are_dropped(litellm_proxy: Proxy) -> None:
+    proxy = litellm_proxy  # at the default `embedder` alias, which this proxy lacks: word overlap decides
     generator = LlmTipGenerator(proxy.url, api_key=proxy.key, timeout=10.0)
     candidates = await generator.generate(context(), avoid=["Stand up and stretch, just for a minute."])
     assert [c.text for c in candidates] == [SAM["text"]]
     await generator.aclose()
 
 
-async def test_the_sidecar_path_generates_with_the_llm_too(proxies: dict[str, Proxy]) -> None:
-    proxy = proxies["valid"]
+async def test_the_sidecar_path_generates_with_the_llm_too(litellm_proxy: Proxy) -> None:
+    proxy = litellm_proxy
     app = create_ml_app(MlEngine(llm=LlmTipGenerator(proxy.url, api_key=proxy.key, timeout=10.0)))
     ml = HttpMl("http://ml", timeout=0.5, llm_timeout=10.0, transport=httpx.ASGITransport(app=app))
     response = await ml.generate(GenerateRequest(context=context(), llm=True))

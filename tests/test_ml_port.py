@@ -25,10 +25,10 @@ def ml_port(request):
 async def test_generate_rank_feedback_contract(ml_port):
     context = context_of(busy_day_state())
     candidates = (await ml_port.generate(GenerateRequest(context=context))).candidates
-    assert {c.source for c in candidates} >= {"quick_win", "amnesty", "habit"}
+    assert {c.source for c in candidates} >= {"energy_match", "amnesty", "habit"}
 
     ranked = await ml_port.rank(RankRequest(context=context, candidates=candidates, seed=11))
-    assert ranked.chosen is None or ranked.chosen in {c.candidate_id for c in candidates}
+    assert ranked.chosen in {c.candidate_id for c in candidates}  # this seed draws a tip, not silence
     assert 0 < ranked.propensity <= 1
     assert ranked.policy_version == "lin-ts-v1"
 

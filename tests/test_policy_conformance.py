@@ -83,7 +83,7 @@ def test_a_weaker_prior_on_the_shared_level_loosens_only_that_level_and_keeps_th
     policy = LinearThompson(prior_precision=2.0, intercept_precision=0.01)
     posterior = policy.posterior(policy.initial_state())
     across = np.zeros_like(SHARED_LEVEL)
-    across[FEATURE_NAMES.index("urgency*bias")] = 1.0
+    across[FEATURE_NAMES.index("urgency")] = 1.0
     assert SHARED_LEVEL @ posterior.covariance @ SHARED_LEVEL == pytest.approx(100.0)
     assert across @ posterior.covariance @ across == pytest.approx(0.5)
     np.testing.assert_allclose(posterior.covariance @ posterior.b, prior_mean(), atol=1e-9)

@@ -151,8 +151,13 @@ def test_revoking_a_token_from_the_cli(tmp_path, backend, request):
     user_id = oo(env, "users", "create")
     token = oo(env, "tokens", "issue", "--user", user_id, "--scope", "events:write")
     assert oo(env, "tokens", "revoke", token) == "revoked"
-    again = subprocess.run([*OO, "tokens", "revoke", token], env=env, capture_output=True, text=True, timeout=60)
-    assert again.returncode == 1
+    # Idempotent: the token is as unusable as the first time, and the answer says why.
+    assert oo(env, "tokens", "revoke", token).startswith("already unusable: no live token has this id")
+    typo = subprocess.run([*OO, "tokens", "revoke", "oo_pat_…"], env=env, capture_output=True, text=True, timeout=60)
+    assert (typo.returncode, typo.stderr.strip()) == (
+        2,
+        "oo: not a token: expected oo_pat_<16 hex digits>_<secret>, or the 16 hex digits",
+    )
     unknown = subprocess.run(
         [*OO, "tokens", "issue", "--user", "usr_missing"], env=env, capture_output=True, text=True, timeout=60
     )

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from oo_contracts.recommendation import QuietHours
 from tests.ml_factory import context_of, event, state_with
 
 
@@ -23,14 +24,14 @@ def quiet(start: int, end: int, timezone: str = "Europe/Berlin"):
 def test_quiet_hours_wrap_midnight_in_local_time(utc_hour: int, minutes_left: float) -> None:
     # 22:00–07:00 in Berlin (UTC+1 in November) is 21:00–06:00 UTC.
     at = datetime(2026, 11, 25, utc_hour, 0, tzinfo=UTC)
-    assert context_of(quiet(22, 7), at).features["quiet_minutes_left"] == minutes_left
+    assert context_of(quiet(22, 7), at).features.quiet_minutes_left == minutes_left
 
 
 def test_equal_hours_turn_quiet_hours_off_and_settings_show_them() -> None:
     state = quiet(13, 15, "UTC")
     at = datetime(2026, 11, 25, 14, 30, tzinfo=UTC)
-    assert context_of(state, at).features["quiet_minutes_left"] == 30
-    assert context_of(state, at).facts["quiet_hours"] == {"start_hour": 13, "end_hour": 15}
+    assert context_of(state, at).features.quiet_minutes_left == 30
+    assert context_of(state, at).facts.quiet_hours == QuietHours(start_hour=13, end_hour=15)
     state.apply(event("profile.quiet_hours_set.v1", {"start_hour": 9, "end_hour": 9}))
-    assert context_of(state, at).features["quiet_minutes_left"] == 0
-    assert context_of(state, at).facts["quiet_hours"] is None
+    assert context_of(state, at).features.quiet_minutes_left == 0
+    assert context_of(state, at).facts.quiet_hours is None

@@ -21,7 +21,7 @@ import numpy as np
 
 from bench.oo_bench.baselines import LinUCB
 from ml.experiments.featurize import DIMENSION, featurize
-from ml.experiments.linear_thompson import LinearThompson
+from ml.experiments.product import PRODUCT_POLICY
 from ml.features.context import assemble_context
 from ml.features.state import FeatureState
 from ml.serving.rules import SOURCES, generate
@@ -34,7 +34,6 @@ BASE_LOGIT = -2.6  # calibrated so that a random tip on a fixed schedule is wort
 VALUE = {"done": 1.0, "later": 0.3, "dismiss": 0.0, "ignored": 0.0}
 START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
 EVALUATION_USERS = range(0, 40)
-TUNING_USERS = range(1000, 1020)
 
 
 @dataclass
@@ -203,13 +202,13 @@ def decide_oo(policy_posterior, rng, ctx: UserContext, candidates: list[TipCandi
     return chosen
 
 
-def simulate(seed: int, days: int, chooser: str, params: dict[str, float] | None = None) -> tuple[float, int, int]:
+def simulate(seed: int, days: int, chooser: str) -> tuple[float, int, int]:
     """(net utility, tips shown, days) for one person under one policy."""
     person, life = Person.draw(seed), Life(seed, days)
     coins = np.random.default_rng(seed + 20_000).random((days, len(SLOT_HOURS), 3))
     state = FeatureState()
     state.apply(_event("recommender.context_observed.v1", {"timezone": "UTC", "device_class": "phone"}, START))
-    policy = LinearThompson(**(params or {}))  # type: ignore[arg-type]
+    policy = PRODUCT_POLICY
     vw = _VowpalWithSilence(seed) if chooser == "vw" else None
     linucb = LinUCB(DIMENSION, alpha=0.5) if chooser == "linucb" else None
     posterior = policy.posterior(policy.initial_state())
@@ -299,39 +298,35 @@ def simulate(seed: int, days: int, chooser: str, params: dict[str, float] | None
     return utility, shown_total, days
 
 
-def evaluate(users: range, days: int, chooser: str, params: dict[str, float] | None = None) -> np.ndarray:
-    return np.array([simulate(seed, days, chooser, params) for seed in users])
+def evaluate(users: range, days: int, chooser: str) -> np.ndarray:
+    return np.array([simulate(seed, days, chooser) for seed in users])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=len(EVALUATION_USERS))
     parser.add_argument("--days", type=int, default=60)
-    parser.add_argument("--tuning-days", type=int, default=30)
     args = parser.parse_args()
     users = range(0, args.users)
 
-    grid = [{"tip_cost": c, "noise": n} for c in (0.1, 0.25, 0.4) for n in (0.2, 0.35, 0.5)]
-    tuning = [evaluate(TUNING_USERS, args.tuning_days, "oo", params)[:, 0].mean() for params in grid]
-    best = grid[int(np.argmax(tuning))]
     print(
         f"oO-bench S2 simulator: {len(users)} evaluation users × {args.days} days × {len(SLOT_HOURS)} slots; "
-        f"oO tuned on users {TUNING_USERS.start}-{TUNING_USERS.stop - 1} over {len(grid)} configurations: {best}"
+        f"oO runs the product's policy untuned ({PRODUCT_POLICY})"
     )
     oracle = evaluate(users, args.days, "oracle")
     oracle_per_day = oracle[:, 0] / oracle[:, 2]
     choosers = (
-        ("oo", best),
-        ("oo_cap3", best),
-        ("vw", None),
-        ("linucb", None),
-        ("schedule3", None),
-        ("uniform", None),
-        ("oracle", None),
-        ("oracle_cap3", None),
+        "oo",
+        "oo_cap3",
+        "vw",
+        "linucb",
+        "schedule3",
+        "uniform",
+        "oracle",
+        "oracle_cap3",
     )
-    for chooser, params in choosers:
-        runs = oracle if chooser == "oracle" else evaluate(users, args.days, chooser, params)
+    for chooser in choosers:
+        runs = oracle if chooser == "oracle" else evaluate(users, args.days, chooser)
         per_day = runs[:, 0] / runs[:, 2]
         share = per_day.mean() / oracle_per_day.mean()
         harmed = float(np.mean(per_day < 0))

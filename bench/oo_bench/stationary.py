@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from itertools import repeat
 from typing import Any
 
@@ -24,8 +25,9 @@ import numpy as np
 
 from ml.experiments.featurize import DIMENSION, KNOWN_SOURCES, SHARED_LEVEL, featurize
 from ml.experiments.linear_thompson import LinearThompson
+from ml.features.context import day_part
 from oo_contracts.events import TipKind
-from oo_contracts.recommendation import TipCandidate, UserContext
+from oo_contracts.recommendation import ContextFeatures, TipCandidate, UserContext, UserFacts
 
 ARMS = 30
 Params = dict[str, Any]  # one configuration of a method's hyper-parameters
@@ -43,17 +45,19 @@ class World:
 
 
 def _context(rng: np.random.Generator) -> UserContext:
-    features = {
-        "energy": float(rng.integers(1, 6)),
-        "mood": float(rng.integers(1, 6)),
-        "energy_known": 1.0,
-        "local_hour": float(rng.integers(0, 24)),
-        "minutes_since_last_tip": 600.0,
-        "dismiss_rate_todo": 0.0,
-        "dismiss_rate_advice": 0.0,
-        "dismiss_rate_checkin": 0.0,
-    }
-    return UserContext(user_id="sim", features=features, facts={})
+    hour = int(rng.integers(0, 24))
+    features = ContextFeatures(
+        energy=float(rng.integers(1, 6)),
+        mood=float(rng.integers(1, 6)),
+        local_hour=float(hour),
+        weekend=float(rng.integers(0, 2)),
+        minutes_since_last_tip=600.0,
+    )
+    local = datetime(2026, 1, 5, hour, tzinfo=UTC)
+    facts = UserFacts(
+        local_time=local, timezone="UTC", day_part=day_part(hour), weekday="Monday", weekend=False, calendar_known=False
+    )
+    return UserContext(user_id="sim", features=features, facts=facts)
 
 
 def _candidate(rng: np.random.Generator, index: int) -> TipCandidate:
@@ -69,6 +73,7 @@ def _candidate(rng: np.random.Generator, index: int) -> TipCandidate:
             "urgency": float(rng.random()),
             "novelty": float(rng.random()),
             "effort": float(rng.random()),
+            "importance": float(rng.random()),
         },
     )
 

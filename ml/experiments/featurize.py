@@ -1,7 +1,13 @@
 """Candidate × context features the policies score: one fixed, named vector per candidate.
 
-Interactions (candidate basis ⊗ context basis) let one linear model learn that, say, advice works in
-the evening when mood is low and todos work in the morning.
+What a person's taste and rhythm live in, compactly:
+- each source's level, and how it shifts with low energy, low mood and the late hours;
+- the candidate's own numbers (fits the gap, urgency, importance, effort, novelty) and its own record
+  with this person (`affinity`: a person likes *this* tip), with the interactions a friend weighs
+  (effort against energy, urgency with importance);
+- the moment, shared by every tip against silence: a three-hour time-of-day basis, apart on weekdays
+  and weekends (receptive hours), busy, how many tips came in the last hours (fatigue), a tip just
+  shown, and how this kind of tip has fared lately.
 """
 
 from __future__ import annotations
@@ -10,47 +16,52 @@ import numpy as np
 
 from oo_contracts.recommendation import TipCandidate, UserContext
 
-KNOWN_SOURCES = ("quick_win", "amnesty", "habit", "energy_match", "break", "advice", "checkin", "llm")
-CANDIDATE_BASIS = (*(f"src_{s}" for s in KNOWN_SOURCES), "fits_gap", "urgency", "novelty", "effort")
-CONTEXT_BASIS = ("bias", "low_energy", "low_mood", "evening")
-EXTRA = ("kind_fatigue", "recent_tip")
-FEATURE_NAMES = (*(f"{c}*{x}" for c in CANDIDATE_BASIS for x in CONTEXT_BASIS), *EXTRA)
+KNOWN_SOURCES = ("task", "quick_win", "amnesty", "habit", "energy_match", "break", "advice", "checkin", "llm")
+SOURCE_SHIFTS = ("bias", "low_energy", "low_mood", "late")
+NUMBERS = ("fits_gap", "urgency", "importance", "effort", "novelty", "affinity")
+CROSSES = ("effort*low_energy", "effort*high_energy", "urgency*importance", "importance*high_energy")
+HOUR_BINS = 8  # three hours each
+MOMENT = (
+    *(f"hour{b * 3:02d}*{day}" for day in ("weekday", "weekend") for b in range(HOUR_BINS)),
+    "busy_now",
+    "fatigue",
+    "recent_tip",
+    "kind_dismissed",
+)
+FEATURE_NAMES = (*(f"src_{s}*{shift}" for s in KNOWN_SOURCES for shift in SOURCE_SHIFTS), *NUMBERS, *CROSSES, *MOMENT)
 DIMENSION = len(FEATURE_NAMES)
 # Every candidate has exactly one source, so the sources' bias columns sum to 1 in every row: along
 # this direction lies the level all tips share, which no choice between tips depends on.
 SHARED_LEVEL = np.array([1.0 if n.startswith("src_") and n.endswith("*bias") else 0.0 for n in FEATURE_NAMES])
 SHARED_LEVEL /= np.linalg.norm(SHARED_LEVEL)
+_SOURCE_INDEX = {s: i for i, s in enumerate(KNOWN_SOURCES)}
+_SOURCE_BLOCK = len(KNOWN_SOURCES) * len(SOURCE_SHIFTS)
 
 
-def context_basis(ctx: UserContext) -> np.ndarray:
+def _moment(ctx: UserContext, kind_dismissed: float) -> np.ndarray:
     f = ctx.features
-    hour = f["local_hour"]
-    return np.array(
-        [
-            1.0,
-            1.0 if f["energy_known"] and f["energy"] <= 2 else 0.0,
-            1.0 if f["energy_known"] and f["mood"] <= 2 else 0.0,
-            1.0 if hour >= 17 or hour < 5 else 0.0,
-        ]
-    )
-
-
-def candidate_basis(candidate: TipCandidate) -> np.ndarray:
-    source = candidate.source if candidate.source in KNOWN_SOURCES else "llm"
-    one_hot = [1.0 if s == source else 0.0 for s in KNOWN_SOURCES]
-    f = candidate.features
-    return np.array(
-        [*one_hot, f.get("fits_gap", 0.0), f.get("urgency", 0.0), f.get("novelty", 1.0), f.get("effort", 0.3)]
-    )
+    hours = np.zeros(2 * HOUR_BINS)
+    hours[(HOUR_BINS if f.weekend else 0) + min(int(f.local_hour // 3), HOUR_BINS - 1)] = 1.0
+    rest = [f.busy_now, min(f.tips_last_3h, 4.0) / 4.0, 1.0 if f.minutes_since_last_tip < 30 else 0.0, kind_dismissed]
+    return np.concatenate([hours, rest])
 
 
 def featurize(ctx: UserContext, candidates: list[TipCandidate]) -> np.ndarray:
     """A (len(candidates), DIMENSION) matrix."""
-    context = context_basis(ctx)
-    rows = []
-    for candidate in candidates:
-        interactions = np.outer(candidate_basis(candidate), context).ravel()
-        fatigue = ctx.features.get(f"dismiss_rate_{candidate.kind.value}", 0.0)
-        recent = 1.0 if ctx.features["minutes_since_last_tip"] < 30 else 0.0
-        rows.append(np.concatenate([interactions, [fatigue, recent]]))
-    return np.array(rows).reshape(len(candidates), DIMENSION)
+    f = ctx.features
+    low_energy = 1.0 if f.energy is not None and f.energy <= 2 else 0.0
+    high_energy = 1.0 if f.energy is not None and f.energy >= 4 else 0.0
+    low_mood = 1.0 if f.mood is not None and f.mood <= 2 else 0.0
+    late = 1.0 if f.local_hour >= 21 or f.local_hour < 6 else 0.0
+    shifts = np.array([1.0, low_energy, low_mood, late])
+    rows = np.zeros((len(candidates), DIMENSION))
+    for row, candidate in enumerate(candidates):
+        source = _SOURCE_INDEX.get(candidate.source, _SOURCE_INDEX["llm"])
+        start = source * len(SOURCE_SHIFTS)
+        rows[row, start : start + len(SOURCE_SHIFTS)] = shifts
+        c = candidate.features
+        numbers = [c.get(name, 0.0) for name in NUMBERS]
+        effort, urgency, importance = c.get("effort", 0.3), c.get("urgency", 0.0), c.get("importance", 0.0)
+        crosses = [effort * low_energy, effort * high_energy, urgency * importance, importance * high_energy]
+        rows[row, _SOURCE_BLOCK:] = np.concatenate([numbers, crosses, _moment(ctx, f.dismiss_rate(candidate.kind))])
+    return rows

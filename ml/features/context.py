@@ -1,35 +1,56 @@
 """Context assembly: a user's feature state, read at a moment, as the context generators and the policy see.
 
-`features` are numbers the policy scores with; `facts` are the structured, tip-relevant details a
+`features` are numbers the policy scores with; `facts` are the typed, tip-relevant details a
 generator (rule or LLM) writes from. Neither holds raw history.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Any
-from zoneinfo import ZoneInfo
+import math
+from datetime import date, datetime, time, timedelta
 
-from ml.features.state import FeatureState, habit_strength
-from oo_contracts.recommendation import UserContext
+from ml.features.state import FeatureState, HabitFact, TaskFact, habit_strength
+from oo_contracts.recommendation import (
+    ContextFeatures,
+    DayPart,
+    HabitFacts,
+    QuietHours,
+    TaskFacts,
+    UserContext,
+    UserFacts,
+)
 
 FREE_MINUTES_CAP = 240.0
+FRESH_CHECKIN_HOURS = 6.0  # an energy or mood older than this says nothing about now
+TASKS_IN_FACTS = 30
+FATIGUE_WINDOW = timedelta(hours=3)
 
 
-def local_now(state: FeatureState, now: datetime) -> datetime:
-    return now.astimezone(ZoneInfo(state.timezone))
+def day_part(hour: int) -> DayPart:
+    """The words a person uses for the hour they are in."""
+    if hour < 5:
+        return "night"
+    if hour < 7:
+        return "early morning"
+    if hour < 11:
+        return "morning"
+    if hour < 14:
+        return "midday"
+    if hour < 17:
+        return "afternoon"
+    if hour < 21:
+        return "evening"
+    return "late evening"
 
 
-def free_minutes(state: FeatureState, now: datetime) -> tuple[float, bool, float]:
-    """(minutes until the next busy block, whether busy now, minutes of the block just ended)."""
+def busy_now_and_next(state: FeatureState, now: datetime) -> tuple[bool, float | None, float]:
+    """(busy now, minutes until the next busy block or None, minutes of a block that just ended)."""
     busy_now = any(start <= now < end for start, end in state.busy)
-    if busy_now:
-        return 0.0, True, 0.0
-    upcoming = [start for start, end in state.busy if start > now]
-    gap = min(((min(upcoming) - now).total_seconds() / 60), FREE_MINUTES_CAP) if upcoming else FREE_MINUTES_CAP
-    just_ended = [(start, end) for start, end in state.busy if now - timedelta(minutes=20) <= end <= now]
-    ended_block = max(((end - start).total_seconds() / 60 for start, end in just_ended), default=0.0)
-    return gap, False, ended_block
+    upcoming = [start for start, _ in state.busy if start > now]
+    to_next = (min(upcoming) - now).total_seconds() / 60 if upcoming and not busy_now else None
+    just_ended = [(s, e) for s, e in state.busy if now - timedelta(minutes=20) <= e <= now]
+    ended = max(((e - s).total_seconds() / 60 for s, e in just_ended), default=0.0)
+    return busy_now, to_next, ended
 
 
 def minutes_of_quiet_left(state: FeatureState, local: datetime) -> float:
@@ -47,81 +68,112 @@ def minutes_of_quiet_left(state: FeatureState, local: datetime) -> float:
     return (end_at - local).total_seconds() / 60
 
 
+def _fresh(value: float | None, at: datetime | None, now: datetime) -> int | None:
+    if value is None or at is None or (now - at).total_seconds() > FRESH_CHECKIN_HOURS * 3600:
+        return None
+    return int(value)
+
+
+def _task_facts(task: TaskFact, local: datetime, now_s: float) -> TaskFacts:
+    zone = local.tzinfo
+    if task.due is not None:
+        due_day: date | None = task.due.astimezone(zone).date()
+        due_s: float | None = task.due.timestamp()
+    elif task.due_date is not None:
+        due_day = task.due_date
+        due_s = datetime.combine(task.due_date + timedelta(days=1), time(), tzinfo=zone).timestamp()
+    else:
+        due_day, due_s = None, None
+    return TaskFacts(
+        task_id=task.task_id,
+        title=task.title,
+        due_at=task.due,
+        due_date=due_day,
+        due_in_hours=None if due_s is None else round((due_s - now_s) / 3600, 2),
+        due_in_days=None if due_day is None else (due_day - local.date()).days,
+        estimated_minutes=task.estimated_minutes,
+        priority=task.priority,
+    )
+
+
+def _habit_facts(habit: HabitFact, local: datetime, now: datetime) -> HabitFacts:
+    strength = habit_strength(habit, now)
+    last_day = habit.done_days[-1] if habit.done_days else None
+    return HabitFacts(
+        habit_id=habit.habit_id,
+        name=habit.name,
+        cadence=habit.cadence,
+        window_start_hour=habit.window_start_hour,
+        window_end_hour=habit.window_end_hour,
+        effort=habit.effort,
+        duration_minutes=habit.duration_minutes,
+        done_count=habit.done_count,
+        strength=None if strength is None else round(strength, 2),
+        done_today=last_day == local.date(),
+        done_in_last_7_days=sum(1 for d in habit.done_days if 1 <= (local.date() - d).days <= 7),
+        days_since_done=None if last_day is None else (local.date() - last_day).days,
+    )
+
+
+def _task_order(task: TaskFacts) -> tuple[bool, float, int]:
+    return (task.due_in_hours is None, task.due_in_hours or 0.0, -task.priority)
+
+
 def assemble_context(user_id: str, state: FeatureState, now: datetime) -> UserContext:
-    local = local_now(state, now)
-    # Moments as POSIX seconds, each computed once: comparing datetimes whose tzinfo objects differ
-    # (a zone, pydantic's UTC, the stdlib's) asks both for their offset on every comparison.
+    local = now.astimezone(state.zone)
     now_s = now.timestamp()
-    today_end_s = local.replace(hour=23, minute=59, second=59).timestamp()
-    open_tasks = list(state.tasks.values())
-    due_s = {t.task_id: t.due.timestamp() for t in open_tasks if t.due is not None}
-    overdue = [t for t in open_tasks if due_s.get(t.task_id, now_s) < now_s]
-    due_today = [t for t in open_tasks if t.task_id in due_s and now_s <= due_s[t.task_id] <= today_end_s]
-    gap, busy_now, ended_block = free_minutes(state, now)
+    tasks = sorted((_task_facts(t, local, now_s) for t in state.tasks.values()), key=_task_order)
+    busy_now, to_next, ended = busy_now_and_next(state, now)
+    energy = _fresh(state.energy, state.energy_at, now)
+    mood = _fresh(state.mood, state.mood_at, now)
     hour = local.hour
     shown, done = state.hour_shown[hour], state.hour_done[hour]
     minutes_since_tip = (now - state.last_tip_at).total_seconds() / 60 if state.last_tip_at else 24 * 60.0
     hours_since_checkin = (now - state.last_checkin_at).total_seconds() / 3600 if state.last_checkin_at else 99.0
-    features = {
-        "overdue_count": float(len(overdue)),
-        "due_today_count": float(len(due_today)),
-        "open_task_count": float(len(open_tasks)),
-        "free_minutes": gap,
-        "busy_now": 1.0 if busy_now else 0.0,
-        "just_ended_block_minutes": ended_block,
-        "energy": state.energy if state.energy is not None else 3.0,
-        "mood": state.mood if state.mood is not None else 3.0,
-        "energy_known": 1.0 if state.energy is not None else 0.0,
-        "energy_trend": (state.energy - state.energy_ema) if state.energy is not None and state.energy_ema else 0.0,
-        "mood_trend": (state.mood - state.mood_ema) if state.mood is not None and state.mood_ema else 0.0,
-        "hours_since_checkin": min(hours_since_checkin, 99.0),
-        "completion_rate_this_hour": (done + 1.0) / (shown + 2.0),
-        "minutes_since_last_tip": min(minutes_since_tip, 24 * 60.0),
-        "local_hour": float(hour),
-        "weekend": 1.0 if local.weekday() >= 5 else 0.0,
-        "dismiss_rate_todo": state.kind_dismiss.get("todo", 0.0),
-        "dismiss_rate_advice": state.kind_dismiss.get("advice", 0.0),
-        "dismiss_rate_checkin": state.kind_dismiss.get("checkin", 0.0),
-        "quiet_minutes_left": minutes_of_quiet_left(state, local),
-        "habit_count": float(len(state.habits)),
-        "ever_checked_in": 0.0 if state.last_checkin_at is None else 1.0,
-    }
-    facts: dict[str, Any] = {
-        "local_time": local.isoformat(),
-        "timezone": state.timezone,
-        "llm_processing": state.llm_processing,
-        "dismissed_fingerprints": state.dismissed,
-        "quiet_hours": None
+    facts = UserFacts(
+        local_time=local,
+        timezone=state.timezone or "UTC",
+        day_part=day_part(hour),
+        weekday=local.strftime("%A"),
+        weekend=local.weekday() >= 5,
+        device_class=state.device_class,
+        llm_processing=state.llm_processing,
+        quiet_hours=None
         if state.quiet_hours is None
-        else {"start_hour": state.quiet_hours[0], "end_hour": state.quiet_hours[1]},
-        "weekday": local.strftime("%A"),
-        "device_class": state.device_class,
-        "tasks": [
-            {
-                "task_id": t.task_id,
-                "title": t.title,
-                "due": t.due.isoformat() if t.due else None,
-                "due_in_hours": round((due_s[t.task_id] - now_s) / 3600, 1) if t.due else None,
-                "estimated_minutes": t.estimated_minutes,
-                "priority": t.priority,
-            }
-            for t in sorted(open_tasks, key=lambda t: (t.due is None, due_s.get(t.task_id, now_s), -t.priority))[:20]
-        ],
-        "habits": [
-            {
-                "habit_id": h.habit_id,
-                "name": h.name,
-                "cadence": h.cadence,
-                "window_start_hour": h.window_start_hour,
-                "window_end_hour": h.window_end_hour,
-                "effort": h.effort,
-                "strength": round(habit_strength(h, now), 2),
-                "done_today": h.last_done_at is not None and local_now(state, h.last_done_at).date() == local.date(),
-            }
-            for h in state.habits.values()
-        ],
-        "hours_since_shown": {key: (now - at).total_seconds() / 3600 for key, at in state.last_shown.items()},
-    }
+        else QuietHours(start_hour=state.quiet_hours[0], end_hour=state.quiet_hours[1]),
+        calendar_known=state.calendar_known,
+        busy_now=busy_now,
+        minutes_to_next_busy=None if to_next is None else math.floor(to_next + 1e-9),
+        ended_block_minutes=round(ended),
+        energy=energy,
+        mood=mood,
+        ever_checked_in=state.last_checkin_at is not None,
+        tasks=tasks[:TASKS_IN_FACTS],
+        habits=[_habit_facts(h, local, now) for h in state.habits.values()],
+        dismissed_fingerprints=state.dismissed,
+        hours_since_shown={key: (now - at).total_seconds() / 3600 for key, at in state.last_shown.items()},
+        affinity=state.affinity,
+    )
+    features = ContextFeatures(
+        local_hour=hour + local.minute / 60,
+        weekend=1.0 if facts.weekend else 0.0,
+        busy_now=1.0 if busy_now else 0.0,
+        free_minutes=0.0 if busy_now else min(to_next if to_next is not None else FREE_MINUTES_CAP, FREE_MINUTES_CAP),
+        energy=None if energy is None else float(energy),
+        mood=None if mood is None else float(mood),
+        open_task_count=float(len(tasks)),
+        overdue_count=float(sum(1 for t in tasks if t.due_in_hours is not None and t.due_in_hours < 0)),
+        due_today_count=float(sum(1 for t in tasks if t.due_in_days == 0)),
+        habit_count=float(len(state.habits)),
+        hours_since_checkin=min(hours_since_checkin, 99.0),
+        minutes_since_last_tip=min(minutes_since_tip, 24 * 60.0),
+        tips_last_3h=float(sum(1 for at in state.tip_times if now - at <= FATIGUE_WINDOW)),
+        completion_rate_this_hour=(done + 1.0) / (shown + 2.0),
+        dismiss_rate_todo=state.kind_dismiss.get("todo", 0.0),
+        dismiss_rate_advice=state.kind_dismiss.get("advice", 0.0),
+        dismiss_rate_checkin=state.kind_dismiss.get("checkin", 0.0),
+        quiet_minutes_left=minutes_of_quiet_left(state, local),
+    )
     return UserContext(user_id=user_id, features=features, facts=facts)
 
 
@@ -130,18 +182,31 @@ def prompt_context(ctx: UserContext) -> dict[str, object]:
     the gap and the check-in — no history, no identifiers beyond the ids a tip may refer to."""
     f = ctx.facts
     return {
-        "local_time": f.get("local_time"),
-        "weekday": f.get("weekday"),
-        "free_minutes": int(ctx.features["free_minutes"]),
-        "busy_now": bool(ctx.features["busy_now"]),
-        "energy": ctx.features["energy"] if ctx.features["energy_known"] else None,
-        "mood": ctx.features["mood"] if ctx.features["energy_known"] else None,
+        "local_time": f.local_time.strftime("%H:%M"),
+        "day_part": f.day_part,
+        "weekday": f.weekday,
+        "minutes_to_next_busy_block": f.minutes_to_next_busy,
+        "busy_now": f.busy_now,
+        "energy": f.energy,
+        "mood": f.mood,
         "tasks": [
-            {k: t[k] for k in ("task_id", "title", "due_in_hours", "estimated_minutes", "priority")}
-            for t in f.get("tasks", [])[:10]
+            {
+                "task_id": t.task_id,
+                "title": t.title,
+                "due_in_days": t.due_in_days,
+                "estimated_minutes": t.estimated_minutes,
+                "priority": t.priority,
+            }
+            for t in f.tasks[:10]
         ],
         "habits": [
-            {k: h[k] for k in ("habit_id", "name", "window_start_hour", "window_end_hour", "done_today")}
-            for h in f.get("habits", [])
+            {
+                "habit_id": h.habit_id,
+                "name": h.name,
+                "window_start_hour": h.window_start_hour,
+                "window_end_hour": h.window_end_hour,
+                "done_today": h.done_today,
+            }
+            for h in f.habits
         ],
     }

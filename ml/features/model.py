@@ -1,25 +1,52 @@
-"""ml/features behind the `FeatureModel` port: JSON state in, JSON state out."""
+"""ml/features behind the `FeatureModel` port: the state is this module's JSON document, and every
+question about it is answered here."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from ml.features.context import assemble_context
 from ml.features.state import FeatureState
-from oo_contracts.events import EventEnvelope
-from oo_contracts.recommendation import UserContext
+from oo_contracts.events import ContextObserved, DeviceClass, EventEnvelope
+from oo_contracts.recommendation import OpaqueState, UserContext
+
+
+def _load(state: OpaqueState) -> FeatureState:
+    return FeatureState.model_validate(state)
+
+
+def _dump(state: FeatureState) -> OpaqueState:
+    return state.model_dump(mode="json")
 
 
 class IncrementalFeatures:
-    def initial_state(self) -> dict[str, Any]:
-        return FeatureState().model_dump(mode="json")
+    def initial_state(self) -> OpaqueState:
+        return _dump(FeatureState())
 
-    def apply(self, state: dict[str, Any], events: list[EventEnvelope]) -> dict[str, Any]:
-        features = FeatureState.model_validate(state)
+    def apply(self, state: OpaqueState, events: list[EventEnvelope]) -> OpaqueState:
+        features = _load(state)
         for event in events:
             features.apply(event)
-        return features.model_dump(mode="json")
+        return _dump(features)
 
-    def context(self, user_id: str, state: dict[str, Any], now: datetime) -> UserContext:
-        return assemble_context(user_id, FeatureState.model_validate(state), now)
+    def context(self, user_id: str, state: OpaqueState, now: datetime) -> UserContext:
+        return assemble_context(user_id, _load(state), now)
+
+    def context_update(
+        self, state: OpaqueState, timezone: str | None, device_class: DeviceClass | None
+    ) -> ContextObserved | None:
+        features = _load(state)
+        zone = features.timezone or timezone
+        device = device_class.value if device_class is not None else features.device_class
+        if zone is None or (zone == features.timezone and device == features.device_class):
+            return None
+        return ContextObserved(timezone=zone, device_class=DeviceClass(device))
+
+    def done_since(self, state: OpaqueState, ref_id: str, since: datetime) -> bool:
+        features = _load(state)
+        if ref_id in features.tasks:
+            return False
+        habit = features.habits.get(ref_id)
+        if habit is None:
+            return True
+        return habit.last_done_at is not None and habit.last_done_at >= since

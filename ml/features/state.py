@@ -6,26 +6,33 @@ log), so features are computed identically in both.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
 
-from oo_contracts.events import EventEnvelope
+from oo_contracts.events import EventEnvelope, Reaction
+from oo_contracts.recommendation import REWARDS
 
 RECENT_DISMISSED = 20
 HABIT_GAIN = 0.3  # a done habit closes 30% of the gap to full strength
 HABIT_DECAY_PER_MISSED_PERIOD = 0.85  # forgiving: a missed day costs 15%, never resets to zero
+HABIT_DAYS_KEPT = 28
 MOOD_EMA = 0.3
 REACTION_EMA = 0.25
 RECENT_IDS = 256
 DONE_TASKS_KEPT = 200
+TIP_TIMES_KEPT = 24
+AFFINITIES_KEPT = 200
+DEFAULT_TIMEZONE = "UTC"
 
 
 class TaskFact(BaseModel):
     task_id: str
     title: str
-    due: datetime | None = None
+    due: datetime | None = None  # due at a moment
+    due_date: date | None = None  # due on a day (all-day), in the person's zone
     estimated_minutes: int | None = None
     priority: int = 1
     added_at: datetime
@@ -38,18 +45,24 @@ class HabitFact(BaseModel):
     window_start_hour: int
     window_end_hour: int
     effort: int = 2
-    strength: float = 0.3
+    duration_minutes: int | None = None
+    strength: float = 0.0
     last_done_at: datetime | None = None
+    done_count: int = 0
+    done_days: list[date] = Field(default_factory=list)  # local days it was done on, newest last
 
 
 class FeatureState(BaseModel):
-    version: int = 1
+    version: int = 2
     tasks: dict[str, TaskFact] = Field(default_factory=dict)
     done_tasks: list[str] = Field(default_factory=list)
     habits: dict[str, HabitFact] = Field(default_factory=dict)
     busy: list[tuple[datetime, datetime]] = Field(default_factory=list)
+    calendar_known: bool = False
     energy: float | None = None
     mood: float | None = None
+    energy_at: datetime | None = None
+    mood_at: datetime | None = None
     energy_ema: float | None = None
     mood_ema: float | None = None
     last_checkin_at: datetime | None = None
@@ -58,13 +71,19 @@ class FeatureState(BaseModel):
     kind_dismiss: dict[str, float] = Field(default_factory=dict)
     kind_done: dict[str, float] = Field(default_factory=dict)
     last_tip_at: datetime | None = None
+    tip_times: list[datetime] = Field(default_factory=list)  # the last tips shown, newest last
     last_shown: dict[str, datetime] = Field(default_factory=dict)
-    timezone: str = "UTC"
+    affinity: dict[str, float] = Field(default_factory=dict)  # candidate id → its reactions' average reward
+    timezone: str | None = None  # None: never set; the context then reasons in UTC
     device_class: str = "phone"
     quiet_hours: tuple[int, int] | None = None  # local [start, end) hours; may wrap midnight
     dismissed: list[list[str]] = Field(default_factory=list)  # fingerprints of the last dismissed tips
     llm_processing: bool | None = None  # the person's choice; None: the deployment's default (ADR 0012)
     recent_event_ids: list[str] = Field(default_factory=list)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone or DEFAULT_TIMEZONE)
 
     def apply(self, event: EventEnvelope) -> bool:
         """Fold one event in; False if it was already applied (at-least-once delivery)."""
@@ -83,9 +102,12 @@ def _ema(previous: float | None, value: float, weight: float) -> float:
 
 
 def _checkin(state: FeatureState, payload: dict[str, Any], at: datetime) -> None:
-    state.energy, state.mood = float(payload["energy"]), float(payload["mood"])
-    state.energy_ema = _ema(state.energy_ema, state.energy, MOOD_EMA)
-    state.mood_ema = _ema(state.mood_ema, state.mood, MOOD_EMA)
+    if payload.get("energy") is not None:
+        state.energy, state.energy_at = float(payload["energy"]), at
+        state.energy_ema = _ema(state.energy_ema, state.energy, MOOD_EMA)
+    if payload.get("mood") is not None:
+        state.mood, state.mood_at = float(payload["mood"]), at
+        state.mood_ema = _ema(state.mood_ema, state.mood, MOOD_EMA)
     state.last_checkin_at = at
 
 
@@ -94,19 +116,21 @@ def _context(state: FeatureState, payload: dict[str, Any], _at: datetime) -> Non
     state.device_class = payload["device_class"]
 
 
+def _timezone(state: FeatureState, payload: dict[str, Any], _at: datetime) -> None:
+    state.timezone = payload["timezone"]
+
+
 def _habit_defined(state: FeatureState, payload: dict[str, Any], _at: datetime) -> None:
     previous = state.habits.get(payload["habit_id"])
-    state.habits[payload["habit_id"]] = HabitFact(
-        **payload,
-        strength=previous.strength if previous else 0.3,
-        last_done_at=previous.last_done_at if previous else None,
-    )
+    kept = previous.model_dump(include={"strength", "last_done_at", "done_count", "done_days"}) if previous else {}
+    state.habits[payload["habit_id"]] = HabitFact(**payload, **kept)
 
 
-def habit_strength(habit: HabitFact, now: datetime) -> float:
-    """Strength decayed by the periods missed since it was last done (forgiving, no streaks)."""
+def habit_strength(habit: HabitFact, now: datetime) -> float | None:
+    """Strength decayed by the periods missed since it was last done (forgiving, no streaks); None
+    for a habit never done — there is nothing to say of it yet."""
     if habit.last_done_at is None:
-        return habit.strength
+        return None
     period_days = 7 if habit.cadence == "weekly" else 1
     missed = max(0, int((now - habit.last_done_at).total_seconds() // (86400 * period_days)) - 1)
     return float(habit.strength * HABIT_DECAY_PER_MISSED_PERIOD**missed)
@@ -116,9 +140,13 @@ def _habit_done(state: FeatureState, payload: dict[str, Any], at: datetime) -> N
     habit = state.habits.get(payload["habit_id"])
     if habit is None:
         return
-    current = habit_strength(habit, at)
+    current = habit_strength(habit, at) or 0.0
     habit.strength = current + HABIT_GAIN * (1 - current)
-    habit.last_done_at = at
+    habit.last_done_at = at if habit.last_done_at is None else max(habit.last_done_at, at)
+    habit.done_count += 1
+    day = at.astimezone(state.zone).date()
+    if day not in habit.done_days:
+        habit.done_days = sorted([*habit.done_days, day])[-HABIT_DAYS_KEPT:]
 
 
 def _habit_removed(state: FeatureState, payload: dict[str, Any], _at: datetime) -> None:
@@ -137,11 +165,12 @@ def _llm_processing(state: FeatureState, payload: dict[str, Any], _at: datetime)
 def _task_added(state: FeatureState, payload: dict[str, Any], at: datetime) -> None:
     if payload["task_id"] in state.done_tasks:
         return
-    due = payload.get("due")
+    due, due_date = payload.get("due"), payload.get("due_date")
     state.tasks[payload["task_id"]] = TaskFact(
         task_id=payload["task_id"],
         title=payload["title"],
         due=datetime.fromisoformat(due) if isinstance(due, str) else due,
+        due_date=date.fromisoformat(due_date) if isinstance(due_date, str) else due_date,
         estimated_minutes=payload.get("estimated_minutes"),
         priority=payload.get("priority", 1),
         added_at=at,
@@ -155,13 +184,15 @@ def _task_completed(state: FeatureState, payload: dict[str, Any], _at: datetime)
 
 def _busy(state: FeatureState, payload: dict[str, Any], at: datetime) -> None:
     start, end = datetime.fromisoformat(payload["start"]), datetime.fromisoformat(payload["end"])
-    kept = [(s, e) for s, e in state.busy if e > at]  # the past no longer matters
+    kept = [(s, e) for s, e in state.busy if e > at - timedelta(hours=1)]  # the past no longer matters
     state.busy = sorted([*kept, (start, end)])[-50:]
+    state.calendar_known = True
 
 
 def _tip_shown(state: FeatureState, payload: dict[str, Any], at: datetime) -> None:
     state.hour_shown[payload["local_hour"]] += 1
     state.last_tip_at = at
+    state.tip_times = [*state.tip_times[-(TIP_TIMES_KEPT - 1) :], at]
     state.last_shown[payload["candidate_id"]] = at
     if len(state.last_shown) > 100:
         oldest = sorted(state.last_shown, key=lambda key: state.last_shown[key])[: len(state.last_shown) - 100]
@@ -169,7 +200,7 @@ def _tip_shown(state: FeatureState, payload: dict[str, Any], at: datetime) -> No
             del state.last_shown[key]
 
 
-def _tip_reacted(state: FeatureState, payload: dict[str, Any], _at: datetime) -> None:
+def _tip_reacted(state: FeatureState, payload: dict[str, Any], at: datetime) -> None:
     kind, reaction = payload["kind"], payload["reaction"]
     if reaction == "done":
         state.hour_done[payload["local_hour"]] += 1
@@ -177,24 +208,32 @@ def _tip_reacted(state: FeatureState, payload: dict[str, Any], _at: datetime) ->
     state.kind_dismiss[kind] = _ema(
         state.kind_dismiss.get(kind, 0.0), 1.0 if reaction == "dismiss" else 0.0, REACTION_EMA
     )
+    candidate_id = payload["candidate_id"]
+    state.affinity[candidate_id] = _ema(state.affinity.get(candidate_id, 0.0), REWARDS[Reaction(reaction)], 0.5)
+    if len(state.affinity) > AFFINITIES_KEPT:
+        del state.affinity[next(iter(state.affinity))]
     if reaction == "dismiss" and payload.get("fingerprint"):
         state.dismissed = [*state.dismissed[-(RECENT_DISMISSED - 1) :], payload["fingerprint"]]
     ref = payload.get("ref_id")
     if reaction == "done" and ref in state.tasks:
-        _task_completed(state, {"task_id": ref}, _at)
+        _task_completed(state, {"task_id": ref}, at)
     if reaction == "done" and ref in state.habits:
-        _habit_done(state, {"habit_id": ref}, _at)
+        _habit_done(state, {"habit_id": ref}, at)
 
 
 _HANDLERS = {
     "profile.checkin_recorded.v1": _checkin,
+    "profile.checkin_recorded.v2": _checkin,
     "recommender.context_observed.v1": _context,
+    "profile.timezone_set.v1": _timezone,
     "profile.habit_defined.v1": _habit_defined,
+    "profile.habit_defined.v2": _habit_defined,
     "profile.habit_done.v1": _habit_done,
     "profile.habit_removed.v1": _habit_removed,
     "profile.quiet_hours_set.v1": _quiet_hours,
     "profile.llm_processing_set.v1": _llm_processing,
     "integrations.task_added.v1": _task_added,
+    "integrations.task_added.v2": _task_added,
     "integrations.task_completed.v1": _task_completed,
     "integrations.busy_interval_recorded.v1": _busy,
     "recommender.tip_shown.v1": _tip_shown,

@@ -98,15 +98,13 @@ ADVICE = (
 )
 
 
-def time_of_day(hour: int) -> str:
-    if 5 <= hour < 11:
-        return "morning"
-    if 11 <= hour < 17:
-        return "midday"
-    if 17 <= hour < 22:
-        return "evening"
-    return "night"
-
-
-def mood_band(mood: float) -> str:
-    return "low" if mood <= 2 else "high" if mood >= 4 else "ok"
+# The library's four times of day, for each of the day parts a why names.
+LIBRARY_TIME = {
+    "early morning": "morning",
+    "morning": "morning",
+    "midday": "midday",
+    "afternoon": "midday",
+    "evening": "evening",
+    "late evening": "night",
+    "night": "night",
+}

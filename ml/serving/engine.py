@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ml.experiments.linear_thompson import LinearThompson
+from ml.experiments.product import PRODUCT_POLICY
 from ml.serving.llm import LlmFailure, LlmTipGenerator
 from ml.serving.llm_merge import merge_cached
 from ml.serving.onboarding import ONBOARDING_SOURCE
@@ -29,7 +30,7 @@ class MlEngine:
     """Implements `oo_contracts.recommendation.MlPort` in process."""
 
     def __init__(self, policy: LinearThompson | None = None, llm: LlmTipGenerator | None = None) -> None:
-        self.policy = policy or LinearThompson()
+        self.policy = policy or PRODUCT_POLICY
         self.llm = llm
 
     async def generate(self, request: GenerateRequest) -> GenerateResponse:

@@ -1,4 +1,4 @@
-"""LLM tips through the LiteLLM proxy, by alias only (`tip-generator`): no model name in code.
+"""LLM tips through the LiteLLM proxy, by alias only (`tip-generator` unless configured): no model name in code.
 
 One attempt and one retry (for a timeout, an error or an answer that is not the schema); the
 survivors of `llm_validation` become candidates with `source="llm"`. Whatever fails is counted by
@@ -21,7 +21,7 @@ from openai.types.shared_params.response_format_json_schema import JSONSchema
 from pydantic import ValidationError
 
 from ml.features.context import prompt_context
-from ml.serving.llm_dedup import collapse
+from ml.serving.llm_dedup import EMBEDDER, collapse
 from ml.serving.llm_validation import LlmTips, problem_with, response_schema, to_candidate
 from ml.serving.rules import generate as generate_rules
 from oo_contracts.recommendation import TipCandidate, UserContext
@@ -58,12 +58,21 @@ class LlmOutcomes:
 
 class LlmTipGenerator:
     def __init__(
-        self, base_url: str, *, api_key: str = "no-key", timeout: float = 10.0, json_mode: JsonMode = "json_schema"
+        self,
+        base_url: str,
+        *,
+        api_key: str = "no-key",
+        timeout: float = 10.0,
+        json_mode: JsonMode = "json_schema",
+        alias: str = TIP_GENERATOR,
+        embedder: str = EMBEDDER,
     ) -> None:
         self._client = openai.AsyncOpenAI(
             base_url=base_url.rstrip("/"), api_key=api_key, timeout=timeout, max_retries=0
         )
         self._json_mode = json_mode
+        self._alias = alias
+        self._embedder = embedder
         self.outcomes = LlmOutcomes()
 
     async def generate(self, ctx: UserContext, avoid: Sequence[str] = ()) -> list[TipCandidate]:
@@ -85,7 +94,7 @@ class LlmTipGenerator:
                 else:
                     candidates.append(to_candidate(tip, ctx))
             existing = [*(c.text for c in generate_rules(ctx)), *avoid]
-            candidates, measure = await collapse(self._client, candidates, existing)
+            candidates, measure = await collapse(self._client, candidates, existing, embedder=self._embedder)
             self.outcomes.dedup[measure] += 1
             if candidates:
                 self.outcomes.counts["ok"] += 1
@@ -109,7 +118,7 @@ class LlmTipGenerator:
                 else {"type": "json_object"}
             )
             answer = await self._client.chat.completions.create(
-                model=TIP_GENERATOR, messages=messages, response_format=response_format, temperature=0.7
+                model=self._alias, messages=messages, response_format=response_format, temperature=0.7
             )
         except openai.APITimeoutError as error:
             raise LlmFailure("timeout") from error

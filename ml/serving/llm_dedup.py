@@ -22,14 +22,14 @@ log = logging.getLogger(__name__)
 
 
 async def collapse(
-    client: openai.AsyncOpenAI, fresh: list[TipCandidate], existing: list[str]
+    client: openai.AsyncOpenAI, fresh: list[TipCandidate], existing: list[str], *, embedder: str = EMBEDDER
 ) -> tuple[list[TipCandidate], str]:
     """The fresh candidates not too close to an existing text (the rules' tips, the tips the person
     dismissed) or to each other, and which measure decided (`embedder` or `lexical`)."""
     texts = [*existing, *(c.text for c in fresh)]
     try:
         # One request per text ties each vector to its text, whatever a provider does with batches.
-        answers = await asyncio.gather(*(client.embeddings.create(model=EMBEDDER, input=text) for text in texts))
+        answers = await asyncio.gather(*(client.embeddings.create(model=embedder, input=text) for text in texts))
         vectors = np.array([answer.data[0].embedding for answer in answers], dtype=float)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-12
     except (openai.OpenAIError, ValueError, IndexError) as error:

@@ -32,8 +32,8 @@ def lexically_distinct(fresh: list[TipCandidate], seen: list[frozenset[str]]) ->
 
 
 def merge_cached(ctx: UserContext, rules: list[TipCandidate], cached: list[TipCandidate]) -> list[TipCandidate]:
-    refs = {t["task_id"] for t in ctx.facts.get("tasks", [])} | {h["habit_id"] for h in ctx.facts.get("habits", [])}
-    shown = ctx.facts.get("hours_since_shown", {})
+    refs = {t.task_id for t in ctx.facts.tasks} | {h.habit_id for h in ctx.facts.habits}
+    shown = ctx.facts.hours_since_shown
     current = [
         c
         for c in cached
@@ -41,5 +41,5 @@ def merge_cached(ctx: UserContext, rules: list[TipCandidate], cached: list[TipCa
         and shown.get(c.candidate_id, LLM_COOLDOWN_HOURS) >= LLM_COOLDOWN_HOURS
     ]
     seen = [frozenset(text_fingerprint(c.text)) for c in rules]
-    seen += [frozenset(f) for f in ctx.facts.get("dismissed_fingerprints", [])]
+    seen += [frozenset(f) for f in ctx.facts.dismissed_fingerprints]
     return [*rules, *lexically_distinct(current, seen)]

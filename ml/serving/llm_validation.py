@@ -34,11 +34,38 @@ SHAMING = (
     "still haven't",
     "again?",
 )
-# Timing claims a tip may make only when a task's due time bears them out (hours from now).
-DUE_CLAIMS: dict[str, Callable[[float], bool]] = {
-    "due today": lambda hours: -12 < hours < 24,
-    "due tomorrow": lambda hours: 12 <= hours < 48,
+# Timing claims a tip may make only when a task's due day bears them out (calendar days from today).
+DUE_CLAIMS: dict[str, Callable[[int], bool]] = {
+    "due today": lambda days: days == 0,
+    "due tomorrow": lambda days: days == 1,
+    "due yesterday": lambda days: days == -1,
 }
+# Words for the moment and the person's state: said only when the context bears them out.
+DAY_WORDS: dict[str, frozenset[str]] = {
+    "morning": frozenset({"early morning", "morning"}),
+    "midday": frozenset({"midday"}),
+    "lunch": frozenset({"midday"}),
+    "afternoon": frozenset({"afternoon"}),
+    "evening": frozenset({"evening", "late evening"}),
+    "tonight": frozenset({"evening", "late evening", "night"}),
+    "night": frozenset({"late evening", "night"}),
+}
+GAP = re.compile(r"\bgap\b|before your next|until your next|free for")
+ENERGY_CLAIMS: dict[str, Callable[[int], bool]] = {
+    "energy is high": lambda level: level >= 4,
+    "high energy": lambda level: level >= 4,
+    "energy is low": lambda level: level <= 2,
+    "low energy": lambda level: level <= 2,
+    "tired": lambda level: level <= 2,
+}
+MOOD_CLAIMS: dict[str, Callable[[int], bool]] = {
+    "mood is low": lambda level: level <= 2,
+    "feeling down": lambda level: level <= 2,
+    "mood is good": lambda level: level >= 4,
+    "feeling good": lambda level: level >= 4,
+}
+# A habit's record is the rules' to state, from the person's completions; an LLM is not given it.
+HABIT_RECORD = re.compile(r"\bkept up\b|\bstreak\b|\d+ ?%|\bin a row\b|\bof the last\b")
 NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
@@ -80,51 +107,70 @@ def response_schema() -> dict[str, Any]:
 
 def problem_with(tip: LlmTip, ctx: UserContext) -> str | None:
     """Why this tip may not be shown, or None when it passes."""
-    tasks = {t["task_id"]: t for t in ctx.facts.get("tasks", [])}
-    habits = {h["habit_id"]: h for h in ctx.facts.get("habits", [])}
+    tasks = {t.task_id: t for t in ctx.facts.tasks}
+    habits = {h.habit_id for h in ctx.facts.habits}
     if tip.ref_id is not None and tip.ref_id not in tasks and tip.ref_id not in habits:
         return "unknown_ref"
     if tip.kind == "todo" and tip.ref_id is None:
         return "todo_without_ref"
-    words = f"{tip.text} {tip.why}".lower()
-    if any(word in words for word in SHAMING):
-        return "shaming"
     claims = f"{tip.text} {tip.why}".lower()
+    if any(word in claims for word in SHAMING):
+        return "shaming"
     named = [tasks[tip.ref_id]] if tip.ref_id in tasks else list(tasks.values())
     for phrase, holds in DUE_CLAIMS.items():
-        if phrase in claims and not any(t.get("due_in_hours") is not None and holds(t["due_in_hours"]) for t in named):
+        if phrase in claims and not any(t.due_in_days is not None and holds(t.due_in_days) for t in named):
             return "unsupported_fact"
+    if unsupported_moment(claims, ctx):
+        return "unsupported_fact"
     known = known_numbers(ctx)
     if any(number not in known for number in NUMBER.findall(f"{tip.text} {tip.why}")):
         return "unsupported_fact"
     return None
 
 
+def unsupported_moment(claims: str, ctx: UserContext) -> bool:
+    """A claim about the moment or the person's state that the context does not bear out."""
+    f = ctx.facts
+    if any(f.day_part not in parts for word, parts in DAY_WORDS.items() if re.search(rf"\b{word}\b", claims)):
+        return True
+    if GAP.search(claims) and f.minutes_to_next_busy is None:
+        return True
+    for word, level_holds in ENERGY_CLAIMS.items():
+        if word in claims and (f.energy is None or not level_holds(f.energy)):
+            return True
+    for word, level_holds in MOOD_CLAIMS.items():
+        if word in claims and (f.mood is None or not level_holds(f.mood)):
+            return True
+    return bool(HABIT_RECORD.search(claims))
+
+
 def known_numbers(ctx: UserContext) -> set[str]:
     """Every number a tip may state: the ones in the person's tasks, habits, gap, counts and check-in."""
     numbers: set[float] = set()
-    for task in ctx.facts.get("tasks", []):
-        numbers.update(float(n) for n in NUMBER.findall(task["title"]))
-        numbers.update(v for v in (task.get("estimated_minutes"), task.get("priority")) if v is not None)
-        if task.get("due_in_hours") is not None:
-            hours = abs(task["due_in_hours"])
-            numbers.update({round(hours), hours // 24, round(hours / 24)})
-    for habit in ctx.facts.get("habits", []):
-        numbers.update(float(n) for n in NUMBER.findall(habit["name"]))
-        numbers.update({habit["window_start_hour"], habit["window_end_hour"]})
-    f = ctx.features
-    numbers.update(int(f[k]) for k in ("free_minutes", "overdue_count", "due_today_count", "open_task_count"))
-    numbers.update(int(f[k]) for k in ("energy", "mood", "local_hour") if k in f)
-    numbers.add(int(f.get("local_hour", 0)) % 12 or 12)
+    for task in ctx.facts.tasks:
+        numbers.update(float(n) for n in NUMBER.findall(task.title))
+        numbers.update(v for v in (task.estimated_minutes, task.priority) if v is not None)
+        if task.due_in_days is not None:
+            numbers.add(abs(task.due_in_days))
+    for habit in ctx.facts.habits:
+        numbers.update(float(n) for n in NUMBER.findall(habit.name))
+        numbers.update({habit.window_start_hour, habit.window_end_hour})
+        if habit.duration_minutes:
+            numbers.add(habit.duration_minutes)
+    f = ctx.facts
+    if f.minutes_to_next_busy is not None:
+        numbers.add(f.minutes_to_next_busy)
+    numbers.update(v for v in (f.energy, f.mood) if v is not None)
+    numbers.update({len(f.tasks), f.local_time.hour, f.local_time.hour % 12 or 12})
     return {f"{int(n)}" if float(n).is_integer() else f"{n:g}" for n in numbers}
 
 
 def to_candidate(tip: LlmTip, ctx: UserContext) -> TipCandidate:
-    tasks = {t["task_id"]: t for t in ctx.facts.get("tasks", [])}
+    tasks = {t.task_id: t for t in ctx.facts.tasks}
     task = tasks.get(tip.ref_id or "")
-    due = task.get("due_in_hours") if task else None
+    due = task.due_in_hours if task else None
     key = hashlib.sha256(tip.text.lower().encode()).hexdigest()[:12]
-    since = ctx.facts.get("hours_since_shown", {}).get(f"llm:{key}")
+    since = ctx.facts.hours_since_shown.get(f"llm:{key}")
     return TipCandidate(
         candidate_id=f"llm:{key}",
         kind=TipKind(tip.kind),
@@ -132,10 +178,13 @@ def to_candidate(tip: LlmTip, ctx: UserContext) -> TipCandidate:
         why=tip.why,
         source="llm",
         ref_id=tip.ref_id,
+        reasons=["llm"],
         features={
             "fits_gap": 1.0,
             "urgency": 0.0 if due is None else 1.0 if due <= 0 else 1.0 / (1.0 + due / 24.0),
+            "importance": 0.0 if task is None else (task.priority - 1) / 3.0,
             "effort": 0.3,
             "novelty": 1.0 if since is None else min(since / 48.0, 1.0),
+            "affinity": ctx.facts.affinity.get(f"llm:{key}", 0.0),
         },
     )

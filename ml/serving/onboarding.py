@@ -17,24 +17,12 @@ ONBOARDING_COOLDOWN_HOURS = 2.0
 
 def onboarding_step(ctx: UserContext) -> TipCandidate | None:
     """The next first-run step for a person with no tasks and no habits yet, if any is left."""
-    f = ctx.features
-    if f["open_task_count"] or f["habit_count"]:
+    f = ctx.facts
+    if f.tasks or f.habits:
         return None
-    if not f["ever_checked_in"]:
-        return _step(
-            "checkin",
-            TipKind.checkin,
-            "How are you right now?",
-            "a first check-in · tips then fit your energy",
-            TipPrompt.checkin,
-        )
-    return _step(
-        "habit",
-        TipKind.advice,
-        "Name one small habit you'd like to keep.",
-        "no habits yet · oO will suggest it in its usual hours",
-        TipPrompt.habit,
-    )
+    if not f.ever_checked_in:
+        return _step("checkin", TipKind.checkin, "How are you right now?", "no check-in yet", TipPrompt.checkin)
+    return _step("habit", TipKind.advice, "Name one small habit you'd like to keep.", "no habits yet", TipPrompt.habit)
 
 
 def _step(key: str, kind: TipKind, text: str, why: str, prompt: TipPrompt) -> TipCandidate:
@@ -44,6 +32,6 @@ def _step(key: str, kind: TipKind, text: str, why: str, prompt: TipPrompt) -> Ti
         text=text,
         why=why,
         source=ONBOARDING_SOURCE,
-        features={"fits_gap": 1.0, "urgency": 0.0, "effort": 0.0, "novelty": 1.0},
+        features={"fits_gap": 1.0, "urgency": 0.0, "importance": 0.3, "effort": 0.0, "novelty": 1.0},
         prompt=prompt,
     )

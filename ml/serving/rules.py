@@ -1,21 +1,27 @@
-"""Rule generators: one per signal source. Each candidate says why, from the facts that produced it.
+"""Rule generators: what a thoughtful friend would consider now, each with a why of recorded facts.
 
-Cooldowns: a candidate shown less than its source's cooldown ago is not proposed again. Nothing is
-proposed for a task already done (done tasks leave the feature state).
+One candidate per task: the reasons of every rule that wants it (due soon, fits the gap, matches the
+energy, long overdue) are merged into it, so no task enters a decision twice. The moment decides
+what is considered at all: nothing while the person is busy; late at night only rest, a habit in its
+window or a task due within hours; low energy keeps heavy tasks out; high energy with an important
+task due soon keeps trivial, distant ones out. Cooldowns: a candidate shown less than its cooldown
+ago is not proposed again, and makes way for the next best.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass, field
 
-from ml.serving.advice_library import ADVICE, mood_band, time_of_day
-from ml.serving.onboarding import ONBOARDING_COOLDOWN_HOURS, onboarding_step
+from ml.serving import phrases
+from ml.serving.advice_library import ADVICE, LIBRARY_TIME, Advice
+from ml.serving.onboarding import ONBOARDING_COOLDOWN_HOURS, ONBOARDING_SOURCE, onboarding_step
 from oo_contracts.events import TipKind
-from oo_contracts.recommendation import TipCandidate, TipPrompt, UserContext
+from oo_contracts.recommendation import HabitFacts, TaskFacts, TipCandidate, TipPrompt, UserContext
 
-SOURCES = ("quick_win", "amnesty", "habit", "energy_match", "break", "advice", "checkin")
+SOURCES = ("task", "quick_win", "amnesty", "habit", "energy_match", "break", "advice", "checkin")
 COOLDOWN_HOURS = {
+    "task": 3.0,
     "quick_win": 3.0,
     "amnesty": 48.0,
     "habit": 6.0,
@@ -24,284 +30,311 @@ COOLDOWN_HOURS = {
     "advice": 72.0,
     "checkin": 4.0,
 }
-QUICK_WIN_MAX_MINUTES = 30
+QUICK_MINUTES = 15
 AMNESTY_AFTER_DAYS = 3
+TASK_CANDIDATES = 4
+NIGHT_FROM, NIGHT_UNTIL = 22, 6
+NIGHT_URGENT_HOURS = 3.0  # late at night, only a task due this soon is worth it
+CHECKIN_AFTER_HOURS = 6.0
 
 
-def _duration(minutes: float, *, adjective: bool = False) -> str:
-    """25 → "25 minutes" ("25-minute"); 115 → "2 hours" ("2-hour"); 135 → "2.5 hours"."""
-    if minutes < 90:
-        return f"{int(minutes)}-minute" if adjective else f"{int(minutes)} minutes"
-    hours = round(minutes / 30) / 2
-    number = f"{hours:g}"
-    return f"{number}-hour" if adjective else f"{number} hours"
+def _is_night(ctx: UserContext) -> bool:
+    hour = ctx.facts.local_time.hour
+    return hour >= NIGHT_FROM or hour < NIGHT_UNTIL
 
 
-def _due_phrase(hours: float | None) -> str | None:
-    if hours is None:
-        return None
-    if hours < 0:
-        days = int(-hours // 24)
-        return "due today, already past" if days == 0 else f"waiting since {days} day{'s' * (days > 1)} ago"
-    if hours < 24:
-        return "due today" if hours < 12 else "due within a day"
-    if hours < 48:
-        return "due tomorrow"
-    return f"due in {int(hours // 24)} days"
+def _hours_since_shown(ctx: UserContext, candidate_id: str) -> float | None:
+    return ctx.facts.hours_since_shown.get(candidate_id)
 
 
-def _candidate_id(source: str, key: str) -> str:
-    return f"{source}:{key}"
+def _shown_within(ctx: UserContext, candidate_id: str, hours: float) -> bool:
+    since = _hours_since_shown(ctx, candidate_id)
+    return since is not None and since < hours
 
 
-def _candidate(
-    source: str, kind: TipKind, key: str, text: str, why: list[str], ref: str | None, ctx: UserContext, **extra: float
-) -> TipCandidate:
-    since = ctx.facts.get("hours_since_shown", {}).get(_candidate_id(source, key))
-    features = {
-        "fits_gap": extra.get("fits_gap", 0.0),
-        "urgency": extra.get("urgency", 0.0),
-        "effort": extra.get("effort", 0.3),
-        "novelty": 1.0 if since is None else min(since / 48.0, 1.0),
-    }
-    return TipCandidate(
-        candidate_id=_candidate_id(source, key),
-        kind=kind,
-        text=text,
-        why=" · ".join(w for w in why if w),
-        source=source,
-        ref_id=ref,
-        features=features,
-    )
+def _resting(ctx: UserContext, candidate_id: str, sources: list[str]) -> bool:
+    return _shown_within(ctx, candidate_id, max(COOLDOWN_HOURS[s] for s in sources))
 
 
-def _in_cooldown(ctx: UserContext, source: str, candidate_id: str) -> bool:
-    since = ctx.facts.get("hours_since_shown", {}).get(candidate_id)
-    return since is not None and since < COOLDOWN_HOURS[source]
-
-
-def _resting(ctx: UserContext, source: str, key: str) -> bool:
-    """Shown less than its source's cooldown ago. Generators pass over a resting candidate to the
-    next best, so one task put off does not silence a list of fifty; `generate` drops any left."""
-    return _in_cooldown(ctx, source, _candidate_id(source, key))
-
-
-def _urgency(hours: float | None) -> float:
+def _urgency(task: TaskFacts) -> float:
+    hours = task.due_in_hours
     return 0.0 if hours is None else 1.0 if hours <= 0 else 1.0 / (1.0 + hours / 24.0)
 
 
-def quick_win(ctx: UserContext) -> list[TipCandidate]:
-    gap = ctx.features["free_minutes"]
-    if ctx.features["busy_now"] or gap < 5:
-        return []
-    fitting = [
-        t
-        for t in ctx.facts["tasks"]
-        if t["estimated_minutes"]
-        and t["estimated_minutes"] <= min(gap, QUICK_WIN_MAX_MINUTES)
-        and not _resting(ctx, "quick_win", t["task_id"])
-    ]
-    fitting.sort(key=lambda t: (-_urgency(t["due_in_hours"]), -t["priority"], t["estimated_minutes"]))
-    return [
-        _candidate(
-            "quick_win",
-            TipKind.todo,
-            t["task_id"],
-            t["title"],
-            [
-                _due_phrase(t["due_in_hours"]) or "",
-                f"fits your {_duration(gap, adjective=True)} gap",
-                f"about {t['estimated_minutes']} min",
-            ],
-            t["task_id"],
-            ctx,
-            fits_gap=1.0,
-            urgency=_urgency(t["due_in_hours"]),
-            effort=t["estimated_minutes"] / 60.0,
-        )
-        for t in fitting[:2]
-    ]
+def _novelty(ctx: UserContext, candidate_id: str) -> float:
+    since = _hours_since_shown(ctx, candidate_id)
+    return 1.0 if since is None else min(since / 48.0, 1.0)
 
 
-def amnesty(ctx: UserContext) -> list[TipCandidate]:
-    old = [
-        t
-        for t in ctx.facts["tasks"]
-        if t["due_in_hours"] is not None
-        and t["due_in_hours"] <= -24 * AMNESTY_AFTER_DAYS
-        and not _resting(ctx, "amnesty", t["task_id"])
-    ]
-    old.sort(key=lambda t: t["due_in_hours"])
-    return [
-        _candidate(
-            "amnesty",
-            TipKind.todo,
-            t["task_id"],
-            f"Still want “{t['title']}”? Give it a new day, or let it go.",
-            [_due_phrase(t["due_in_hours"]) or "", "a fresh date is a fine answer"],
-            t["task_id"],
-            ctx,
-            urgency=0.5,
-            effort=0.1,
+def _known(ctx: UserContext, candidate_id: str) -> dict[str, float]:
+    """What the person's record says of this very candidate: how new it is, how they took it."""
+    return {"novelty": _novelty(ctx, candidate_id), "affinity": ctx.facts.affinity.get(candidate_id, 0.0)}
+
+
+@dataclass
+class _TaskView:
+    """One task's case for being suggested now: the rules that want it, and the why they make."""
+
+    task: TaskFacts
+    rules: list[str] = field(default_factory=list)
+    clauses: list[str] = field(default_factory=list)
+
+    @property
+    def source(self) -> str:
+        for rule in ("amnesty", "energy_match", "quick_win"):
+            if rule in self.rules:
+                return rule
+        return "task"
+
+
+def _task_case(ctx: UserContext, task: TaskFacts) -> _TaskView | None:
+    f = ctx.facts
+    energy, minutes, days = f.energy, task.estimated_minutes, task.due_in_days
+    view = _TaskView(task)
+    due_soon = days is not None and -AMNESTY_AFTER_DAYS < days <= 1
+    if days is not None and days <= -AMNESTY_AFTER_DAYS:
+        view.rules.append("amnesty")  # the question is whether to keep it, not how to do it
+        view.clauses = [c for c in (phrases.due(task, f.local_time.tzinfo), phrases.priority(task.priority)) if c]
+        return view
+    if due_soon:
+        view.rules.append("task")
+    if task.priority >= 3:
+        view.rules.append("task")
+    fits_gap = minutes is not None and f.minutes_to_next_busy is not None and minutes <= f.minutes_to_next_busy
+    if minutes is not None and minutes <= QUICK_MINUTES and (fits_gap or f.minutes_to_next_busy is None):
+        view.rules.append("quick_win")
+    if energy is not None and energy >= 4 and (task.priority >= 3 or (minutes or 0) >= 30 or due_soon):
+        view.rules.append("energy_match")
+    if energy is not None and energy <= 2 and minutes is not None and minutes <= QUICK_MINUTES:
+        view.rules.append("energy_match")
+    if not view.rules:
+        return None
+    view.clauses = [
+        c
+        for c in (
+            phrases.due(task, f.local_time.tzinfo),
+            phrases.energy(energy) if "energy_match" in view.rules else None,
+            phrases.gap(f.minutes_to_next_busy) if fits_gap and f.minutes_to_next_busy is not None else None,
+            phrases.about(minutes) if minutes is not None else None,
+            phrases.priority(task.priority),
         )
-        for t in old[:1]
-    ]
+        if c
+    ][:3]
+    return view
+
+
+def _fits_the_moment(ctx: UserContext, task: TaskFacts, important_due: bool) -> bool:
+    f = ctx.facts
+    minutes = task.estimated_minutes
+    hours = task.due_in_hours
+    due_within = hours is not None and 0 < hours <= NIGHT_URGENT_HOURS
+    if _is_night(ctx) and not (due_within and task.due_at is not None):
+        return False
+    if task.due_in_days is not None and task.due_in_days <= -AMNESTY_AFTER_DAYS:
+        return True  # a new date or letting it go takes seconds, whatever the task's size
+    if f.energy is not None and f.energy <= 2 and (minutes is None or minutes > QUICK_MINUTES):
+        return task.due_in_days is not None and task.due_in_days <= 0 and task.due_at is not None and due_within
+    if f.minutes_to_next_busy is not None and minutes is not None and minutes > f.minutes_to_next_busy:
+        return False
+    trivial_and_distant = task.priority <= 2 and (task.due_in_days is None or task.due_in_days > 2)
+    return not (important_due and trivial_and_distant)
+
+
+def tasks(ctx: UserContext) -> list[TipCandidate]:
+    f = ctx.facts
+    high_energy = f.energy is not None and f.energy >= 4
+    important_due = high_energy and any(
+        t.priority >= 3 and t.due_in_days is not None and t.due_in_days <= 2 for t in f.tasks
+    )
+    views = []
+    for task in f.tasks:
+        if not _fits_the_moment(ctx, task, important_due):
+            continue
+        view = _task_case(ctx, task)
+        if view is None or _resting(ctx, _task_id(task), view.rules):
+            continue
+        views.append(view)
+    views.sort(key=lambda v: (-_urgency(v.task) * v.task.priority, -v.task.priority, v.task.estimated_minutes or 60))
+    return [_task_candidate(ctx, view) for view in views[:TASK_CANDIDATES]]
+
+
+def _task_id(task: TaskFacts) -> str:
+    return f"task:{task.task_id}"
+
+
+def _task_candidate(ctx: UserContext, view: _TaskView) -> TipCandidate:
+    task, source = view.task, view.source
+    title = task.title
+    text = {
+        "amnesty": f"Still want “{title}”? Give it a new day, or let it go.",
+        "energy_match": f"Use the energy: {title}"
+        if ctx.facts.energy is not None and ctx.facts.energy >= 4
+        else f"Something light: {title}",
+    }.get(source, title)
+    minutes = task.estimated_minutes
+    gap = ctx.facts.minutes_to_next_busy
+    return TipCandidate(
+        candidate_id=_task_id(task),
+        kind=TipKind.todo,
+        text=text,
+        why=" · ".join(view.clauses),
+        source=source,
+        ref_id=task.task_id,
+        reasons=sorted(set(view.rules)),
+        features={
+            "fits_gap": 1.0 if minutes is not None and (gap is None or minutes <= gap) else 0.0,
+            "urgency": _urgency(task),
+            "importance": (task.priority - 1) / 3.0,
+            "effort": min((minutes or 30) / 60.0, 1.0),
+            **_known(ctx, _task_id(task)),
+        },
+    )
 
 
 def habit(ctx: UserContext) -> list[TipCandidate]:
-    hour = ctx.features["local_hour"]
+    hour = ctx.facts.local_time.hour
     due = [
         h
-        for h in ctx.facts["habits"]
-        if not h["done_today"]
-        and h["window_start_hour"] <= hour < h["window_end_hour"]
-        and not _resting(ctx, "habit", h["habit_id"])
+        for h in ctx.facts.habits
+        if not h.done_today
+        and h.window_start_hour <= hour < h.window_end_hour
+        and not _resting(ctx, f"habit:{h.habit_id}", ["habit"])
     ]
-    return [
-        _candidate(
-            "habit",
-            TipKind.todo,
-            h["habit_id"],
-            f"Time for {h['name']}.",
-            [
-                f"your usual {h['window_start_hour']:02d}–{h['window_end_hour']:02d} window",
-                f"kept up {int(h['strength'] * 100)}% lately",
-            ],
-            h["habit_id"],
-            ctx,
-            fits_gap=1.0 if not ctx.features["busy_now"] else 0.0,
-            urgency=0.6,
-            effort=h["effort"] / 3.0,
-        )
-        for h in due[:2]
-    ]
+    return [_habit_candidate(ctx, h) for h in due[:2]]
 
 
-def energy_match(ctx: UserContext) -> list[TipCandidate]:
-    if not ctx.features["energy_known"] or ctx.features["busy_now"]:
-        return []
-    energy, tasks = ctx.features["energy"], ctx.facts["tasks"]
-    sized = [t for t in tasks if t["estimated_minutes"] and not _resting(ctx, "energy_match", t["task_id"])]
-    if energy >= 4 and sized:
-        task = max(sized, key=lambda t: (t["priority"], t["estimated_minutes"]))
-        why = ["your energy is high", f"about {task['estimated_minutes']} min", _due_phrase(task["due_in_hours"]) or ""]
-        return [
-            _candidate(
-                "energy_match",
-                TipKind.todo,
-                task["task_id"],
-                f"Use the energy: {task['title']}",
-                why,
-                task["task_id"],
-                ctx,
-                urgency=_urgency(task["due_in_hours"]),
-                effort=min(task["estimated_minutes"] / 60.0, 1.0),
-                fits_gap=1.0 if task["estimated_minutes"] <= ctx.features["free_minutes"] else 0.0,
-            )
-        ]
-    if energy <= 2 and sized:
-        task = min(sized, key=lambda t: t["estimated_minutes"])
-        if task["estimated_minutes"] <= 15:
-            return [
-                _candidate(
-                    "energy_match",
-                    TipKind.todo,
-                    task["task_id"],
-                    f"Something light: {task['title']}",
-                    ["energy is low", f"only about {task['estimated_minutes']} min"],
-                    task["task_id"],
-                    ctx,
-                    urgency=_urgency(task["due_in_hours"]),
-                    effort=0.1,
-                    fits_gap=1.0,
-                )
-            ]
-    return []
+def _habit_candidate(ctx: UserContext, h: HabitFacts) -> TipCandidate:
+    clauses = [phrases.window(h), phrases.habit_record(h, h.done_in_last_7_days)]
+    if h.duration_minutes:
+        clauses.append(phrases.about(h.duration_minutes))
+    return TipCandidate(
+        candidate_id=f"habit:{h.habit_id}",
+        kind=TipKind.todo,
+        text=f"Time for {h.name}.",
+        why=" · ".join(clauses),
+        source="habit",
+        ref_id=h.habit_id,
+        reasons=["habit"],
+        features={
+            "fits_gap": 1.0,
+            "urgency": 0.6,
+            "importance": 0.5,
+            "effort": (h.duration_minutes or 20 * h.effort) / 60.0,
+            **_known(ctx, f"habit:{h.habit_id}"),
+        },
+    )
 
 
 def take_a_break(ctx: UserContext) -> list[TipCandidate]:
-    block = ctx.features["just_ended_block_minutes"]
-    if block < 90:
+    block = ctx.facts.ended_block_minutes
+    if block < 90 or _resting(ctx, "break:after-block", ["break"]):
         return []
     return [
-        _candidate(
-            "break",
-            TipKind.advice,
-            "after-block",
-            "Stand up, drink some water, and look out a window.",
-            [f"after {_duration(block)} of busy time"],
-            None,
-            ctx,
-            fits_gap=1.0,
-            effort=0.0,
+        TipCandidate(
+            candidate_id="break:after-block",
+            kind=TipKind.advice,
+            text="Stand up, drink some water, and look out a window.",
+            why=phrases.after_block(block),
+            source="break",
+            reasons=["break"],
+            features={
+                "fits_gap": 1.0,
+                "urgency": 0.3,
+                "importance": 0.3,
+                "effort": 0.0,
+                **_known(ctx, "break:after-block"),
+            },
         )
     ]
+
+
+def _advice_fits(a: Advice, ctx: UserContext) -> bool:
+    f = ctx.facts
+    mood = "low" if f.mood is not None and f.mood <= 2 else "high" if f.mood is not None and f.mood >= 4 else "ok"
+    low_energy = f.energy is not None and f.energy <= 2
+    return (
+        LIBRARY_TIME[f.day_part] in a.times
+        and mood in a.moods
+        and (a.energy == "any" or (a.energy == "low") == low_energy)
+    )
 
 
 def advice(ctx: UserContext) -> list[TipCandidate]:
-    moment = time_of_day(int(ctx.features["local_hour"]))
-    mood = mood_band(ctx.features["mood"]) if ctx.features["energy_known"] else "ok"
-    energy = ctx.features["energy"]
-    fitting = [
-        a
-        for a in ADVICE
-        if moment in a.times and mood in a.moods and (a.energy == "any" or (a.energy == "low") == (energy <= 2))
-    ]
-    shown = ctx.facts.get("hours_since_shown", {})
-    fitting = [a for a in fitting if not _resting(ctx, "advice", a.advice_id)]
-    fitting.sort(key=lambda a: shown.get(_candidate_id("advice", a.advice_id), 1e9), reverse=True)
-    reason = {"low": "for a heavier moment", "ok": "a small reset", "high": "while you're feeling good"}[mood]
+    f = ctx.facts
+    fitting = [a for a in ADVICE if _advice_fits(a, ctx) and not _resting(ctx, f"advice:{a.advice_id}", ["advice"])]
+    # The least recently shown first: a person meets the whole library before a repeat.
+    fitting.sort(key=lambda a: _hours_since_shown(ctx, f"advice:{a.advice_id}") or 1e9, reverse=True)
+    clauses = [f.day_part, phrases.mood(f.mood) or phrases.energy(f.energy) or ""]
     return [
-        _candidate(
-            "advice", TipKind.advice, a.advice_id, a.text, [f"{moment}", reason], None, ctx, fits_gap=1.0, effort=0.05
+        TipCandidate(
+            candidate_id=f"advice:{a.advice_id}",
+            kind=TipKind.advice,
+            text=a.text,
+            why=" · ".join(c for c in clauses if c),
+            source="advice",
+            reasons=["advice"],
+            features={
+                "fits_gap": 1.0,
+                "urgency": 0.0,
+                "importance": 0.2,
+                "effort": 0.05,
+                **_known(ctx, f"advice:{a.advice_id}"),
+            },
         )
-        for a in fitting[:2]
+        for a in fitting[:1]
     ]
 
 
 def checkin(ctx: UserContext) -> list[TipCandidate]:
-    if ctx.features["hours_since_checkin"] < 6:
+    f = ctx.facts
+    if ctx.features.hours_since_checkin < CHECKIN_AFTER_HOURS or _is_night(ctx):
         return []
-    why = "no check-in yet" if ctx.features["hours_since_checkin"] >= 99 else "a few hours since your last check-in"
+    # The first-run check-in and this one are one question: "later" on either rests both.
+    if _resting(ctx, "checkin:energy", ["checkin"]) or _shown_within(
+        ctx, f"{ONBOARDING_SOURCE}:checkin", COOLDOWN_HOURS["checkin"]
+    ):
+        return []
     return [
-        _candidate(
-            "checkin",
-            TipKind.checkin,
-            "energy",
-            "How's your energy right now?",
-            [why, "it helps pick what fits"],
-            None,
-            ctx,
-            fits_gap=1.0,
-            effort=0.0,
-        ).model_copy(update={"prompt": TipPrompt.checkin})
+        TipCandidate(
+            candidate_id="checkin:energy",
+            kind=TipKind.checkin,
+            text="How are you right now?",
+            why=phrases.since_checkin(ctx.features.hours_since_checkin, f.ever_checked_in),
+            source="checkin",
+            reasons=["checkin"],
+            prompt=TipPrompt.checkin,
+            features={
+                "fits_gap": 1.0,
+                "urgency": 0.0,
+                "importance": 0.3,
+                "effort": 0.0,
+                **_known(ctx, "checkin:energy"),
+            },
+        )
     ]
 
 
-GENERATORS: tuple[Callable[[UserContext], list[TipCandidate]], ...] = (
-    quick_win,
-    amnesty,
-    habit,
-    energy_match,
-    take_a_break,
-    advice,
-    checkin,
-)
+GENERATORS: tuple[Callable[[UserContext], list[TipCandidate]], ...] = (tasks, habit, take_a_break, advice, checkin)
 
 
 def generate(ctx: UserContext) -> list[TipCandidate]:
-    """The first-run step if one is due; otherwise every rule's candidates, minus those within their
-    cooldown, one per id."""
-    shown: dict[str, Any] = ctx.facts.get("hours_since_shown", {})
+    """The first-run step if one is due; nothing while the person is busy; otherwise every rule's
+    candidates, one per id."""
     step = onboarding_step(ctx)
-    if step is not None and shown.get(step.candidate_id, ONBOARDING_COOLDOWN_HOURS) >= ONBOARDING_COOLDOWN_HOURS:
+    if step is not None and not _shown_within(ctx, step.candidate_id, ONBOARDING_COOLDOWN_HOURS):
         return [step]
+    if ctx.facts.busy_now:
+        return []
     seen: set[str] = set()
     candidates = []
     for generator in GENERATORS:
         for candidate in generator(ctx):
-            if candidate.candidate_id in seen or _in_cooldown(ctx, candidate.source, candidate.candidate_id):
-                continue
-            seen.add(candidate.candidate_id)
-            candidates.append(candidate)
+            if candidate.candidate_id not in seen:
+                seen.add(candidate.candidate_id)
+                candidates.append(candidate)
     return candidates
+
+
+def in_cooldown(ctx: UserContext, candidate: TipCandidate) -> bool:
+    """Whether a candidate (an LLM one, say) was shown less than its source's cooldown ago."""
+    return _resting(ctx, candidate.candidate_id, [candidate.source if candidate.source in COOLDOWN_HOURS else "task"])

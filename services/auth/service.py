@@ -6,15 +6,18 @@ import secrets
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Literal
 
 from oo_contracts.events import UserCreated, envelope
 from oo_contracts.export import ApiTokenRecord, IdentitySection
 from oo_contracts.identity import ALL_SCOPES, AuthMethod, Principal, Scope
 from services.auth.repository import AuthRepository
-from services.auth.tokens import NewToken, mint_token, parse_token, secret_matches
+from services.auth.tokens import NewToken, mint_token, parse_token, secret_matches, token_id_of
 from services.kernel.errors import NotFound
 from services.kernel.ports import EventPublisher
 from services.kernel.unit_of_work import UnitOfWork
+
+TokenRevocation = Literal["revoked", "not_live", "malformed"]
 
 
 def new_user_id() -> str:
@@ -59,10 +62,17 @@ class IdentityService:
         )
         return token
 
-    async def revoke_token(self, uow: UnitOfWork, token_id: str) -> bool:
-        """Revoke one token by id (the part after `oo_pat_`, or the whole token). True if it was live."""
-        parsed = parse_token(token_id)
-        return await self._repository.revoke_token(uow, parsed[0] if parsed else token_id, datetime.now(UTC))
+    async def revoke_token(self, uow: UnitOfWork, token: str) -> TokenRevocation:
+        """Revoke one token, given whole or by its id (the 16 hex digits after `oo_pat_`).
+
+        `not_live` when no live token has that id — revoked before, erased with its account, or never
+        issued — which leaves the token as unusable as `revoked` does, so revoking is idempotent
+        (as RFC 7009 has it); `malformed` when the text is neither a token nor an id."""
+        token_id = token_id_of(token)
+        if token_id is None:
+            return "malformed"
+        live = await self._repository.revoke_token(uow, token_id, datetime.now(UTC))
+        return "revoked" if live else "not_live"
 
     async def principal_for_token(self, uow: UnitOfWork, token: str) -> Principal | None:
         parsed = parse_token(token)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 PREFIX = "oo_pat_"
 _TOKEN = re.compile(r"^oo_pat_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
+_TOKEN_ID = re.compile(r"^[0-9a-f]{16}$")
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,14 @@ def parse_token(token: str) -> tuple[str, str] | None:
     """(token id, secret) of a well-formed token, else None."""
     match = _TOKEN.match(token)
     return (match.group(1), match.group(2)) if match else None
+
+
+def token_id_of(text: str) -> str | None:
+    """The token id a whole token or a bare id names, else None (neither)."""
+    parsed = parse_token(text)
+    if parsed:
+        return parsed[0]
+    return text if _TOKEN_ID.match(text) else None
 
 
 def secret_matches(secret: str, stored_sha256: str) -> bool:

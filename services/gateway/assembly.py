@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
+from services.gateway.api_docs import api_docs_router
 from services.gateway.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from services.gateway.principal import PrincipalResolver
 from services.gateway.settings import GatewaySettings
@@ -38,6 +39,9 @@ def build_http_app(
         version=API_VERSION,
         description="oO: one perfectly-timed tip. Every error carries an `ErrorBody`.",
         lifespan=lifespan,
+        # FastAPI's own docs pages load their scripts from a CDN: /docs is served from local files instead.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.http_context = HttpContext(
         database=database, resolve_principal=PrincipalResolver(identity, local_mode=settings.local_mode)
@@ -47,6 +51,7 @@ def build_http_app(
     for router in routers:
         app.include_router(router)
     app.include_router(web_router())
+    app.include_router(api_docs_router())
     # Outermost first: the request id and metrics see even a 413.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)

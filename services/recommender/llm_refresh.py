@@ -96,7 +96,7 @@ class LlmRefresher:
         if state is None:
             return "no_state"
         context = self._features.context(user_id, state, now)
-        allowed = context.facts.get("llm_processing")
+        allowed = context.facts.llm_processing
         if not (self._allowed_by_default if allowed is None else allowed):
             return "not_allowed"
         calls = cache.calls_on_day if cache is not None and cache.budget_day == day else 0

@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.sql.elements import BindParameter
 
+from oo_contracts.recommendation import OpaqueState
 from services.kernel.unit_of_work import UnitOfWork
 from services.recommender.tables import (
     recommender_decisions,
@@ -30,6 +31,15 @@ _FEATURE_STATE_LOCKED = _FEATURE_STATE.with_for_update()
 _POLICY_STATE = select(recommender_policy_state).where(recommender_policy_state.c.user_id == _USER)
 _POLICY_STATE_LOCKED = _POLICY_STATE.with_for_update()
 _ADD_DECISION = recommender_decisions.insert()
+_LATEST_DECISION = (
+    select(recommender_decisions)
+    .where(recommender_decisions.c.user_id == _USER)
+    .order_by(recommender_decisions.c.created_at.desc())
+    .limit(1)
+)
+_FEATURE_STATE_UPDATED_AT = select(recommender_feature_state.c.updated_at).where(
+    recommender_feature_state.c.user_id == _USER
+)
 
 
 def _decision_inputs(with_cache: bool) -> Any:
@@ -67,15 +77,15 @@ def _upsert(uow: UnitOfWork, table: Any) -> Any:
 class DecisionInputs:
     """What a decision reads, in one statement: the feature state, the policy's, the LLM cache row."""
 
-    feature_state: dict[str, Any] | None
-    policy_state: dict[str, Any] | None
+    feature_state: OpaqueState | None
+    policy_state: OpaqueState | None
     llm_cache: Row[Any] | None
 
 
 class RecommenderRepository:
-    async def feature_state(self, uow: UnitOfWork, user_id: str, *, lock: bool = False) -> dict[str, Any] | None:
+    async def feature_state(self, uow: UnitOfWork, user_id: str, *, lock: bool = False) -> OpaqueState | None:
         query = _FEATURE_STATE_LOCKED if lock else _FEATURE_STATE
-        state: dict[str, Any] | None = (await uow.connection.execute(query, {"user_id": user_id})).scalar_one_or_none()
+        state: OpaqueState | None = (await uow.connection.execute(query, {"user_id": user_id})).scalar_one_or_none()
         return state
 
     async def decision_inputs(self, uow: UnitOfWork, user_id: str, *, with_cache: bool) -> DecisionInputs:
@@ -87,7 +97,7 @@ class RecommenderRepository:
         cache = row if with_cache and row.cache_user_id is not None else None
         return DecisionInputs(row.state, row.policy_state, cache)
 
-    async def save_feature_state(self, uow: UnitOfWork, user_id: str, state: dict[str, Any], at: datetime) -> None:
+    async def save_feature_state(self, uow: UnitOfWork, user_id: str, state: OpaqueState, at: datetime) -> None:
         values = {"user_id": user_id, "state": state, "updated_at": at}
         await uow.connection.execute(_upsert(uow, recommender_feature_state), values)
 
@@ -96,7 +106,7 @@ class RecommenderRepository:
         return (await uow.connection.execute(query, {"user_id": user_id})).first()
 
     async def save_policy_state(
-        self, uow: UnitOfWork, user_id: str, version: str, observations: int, state: dict[str, Any], at: datetime
+        self, uow: UnitOfWork, user_id: str, version: str, observations: int, state: OpaqueState, at: datetime
     ) -> None:
         values = {
             "user_id": user_id,
@@ -116,20 +126,16 @@ class RecommenderRepository:
             query = query.with_for_update()
         return (await uow.connection.execute(query)).first()
 
-    async def pending_decision(self, uow: UnitOfWork, user_id: str, since: datetime) -> Row[Any] | None:
-        """The newest decision since `since` that showed a tip nobody has reacted to yet."""
-        query = (
-            select(recommender_decisions)
-            .where(
-                recommender_decisions.c.user_id == user_id,
-                recommender_decisions.c.created_at >= since,
-                recommender_decisions.c.chosen.is_not(None),
-                recommender_decisions.c.reaction.is_(None),
-            )
-            .order_by(recommender_decisions.c.created_at.desc())
-            .limit(1)
-        )
-        return (await uow.connection.execute(query)).first()
+    async def latest_decision(self, uow: UnitOfWork, user_id: str) -> Row[Any] | None:
+        """The person's newest decision (the answer on show, unless reacted to)."""
+        return (await uow.connection.execute(_LATEST_DECISION, {"user_id": user_id})).first()
+
+    async def feature_state_updated_at(self, uow: UnitOfWork, user_id: str) -> datetime | None:
+        """When the person's last signal was folded in."""
+        updated_at: datetime | None = (
+            await uow.connection.execute(_FEATURE_STATE_UPDATED_AT, {"user_id": user_id})
+        ).scalar_one_or_none()
+        return updated_at
 
     async def record_reaction(
         self, uow: UnitOfWork, decision_id: UUID, reaction: str, reason: str | None, at: datetime

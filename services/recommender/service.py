@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.engine import Row
 
-from oo_contracts.events import ContextObserved, DeviceClass, Reaction, TipReacted, TipShown, envelope
+from oo_contracts.events import Reaction, TipReacted, TipShown, envelope
 from oo_contracts.identity import Principal
 from oo_contracts.recommendation import (
     ONBOARDING_POLICY_VERSION,
@@ -22,12 +22,15 @@ from oo_contracts.recommendation import (
     FeedbackResponse,
     FeedbackUpdate,
     GenerateRequest,
+    HabitSetting,
     MlPort,
+    OpaqueState,
     RankRequest,
     RankResponse,
     RecommendRequest,
     RecommendResponse,
     Settings,
+    Silence,
     Tip,
     TipAction,
     TipCandidate,
@@ -77,14 +80,15 @@ class RecommendService:
         # One statement reads the feature state, the policy state and, with LLM tips on, the LLM cache.
         inputs = await self._repository.decision_inputs(uow, user_id, with_cache=self._llm_tips)
         state = inputs.feature_state or self._features.initial_state()
-        if self._context_changed(state, request):
-            await self._record_context(uow, user_id, state, request, now)
+        observed = self._features.context_update(state, request.timezone, request.device_class)
+        if observed is not None:
+            await self._publish(uow, "recommender.context_observed.v1", user_id, now, observed)
             state = await self._repository.feature_state(uow, user_id) or state
         context = self._features.context(user_id, state, now)
-        quiet_minutes = context.features.get("quiet_minutes_left", 0.0)
-        if quiet_minutes > 0:  # before the held tip: quiet hours silence even a tip on show
+        quiet_minutes = context.features.quiet_minutes_left
+        if quiet_minutes > 0:  # before the held answer: quiet hours silence even a tip on show
             return await self._quiet(uow, user_id, context, now, quiet_minutes)
-        held = await self._held_tip(uow, user_id, state, now)
+        held = await self._held(uow, user_id, state, now)
         if held is not None:
             return held
         cached = _fresh_llm_candidates(inputs.llm_cache, now)
@@ -102,14 +106,16 @@ class RecommendService:
             raise Unavailable("the ML policy chose a candidate it was not offered", code="ml_unavailable")
         decision_id = await self._log_decision(uow, user_id, now, context, candidates, ranked)
         if chosen is None:
-            retry = self._silence_retry if candidates else NOTHING_TO_SUGGEST_RETRY_SECONDS
-            return RecommendResponse(decision_id=decision_id, tip=None, retry_after=retry)
+            silence = Silence.not_now if candidates else Silence.nothing_to_suggest
+            return RecommendResponse(
+                decision_id=decision_id, tip=None, silence=silence, retry_after=self._silence_seconds(silence)
+            )
         shown = TipShown(
             decision_id=decision_id,
             candidate_id=chosen.candidate_id,
             kind=chosen.kind,
             source=chosen.source,
-            local_hour=int(context.features["local_hour"]),
+            local_hour=context.facts.local_time.hour,
         )
         await self._publish(uow, "recommender.tip_shown.v1", user_id, now, shown)
         return RecommendResponse(decision_id=decision_id, tip=_tip(chosen))
@@ -145,31 +151,53 @@ class RecommendService:
         """Quiet hours are the person's rule, not the policy's choice: nothing is shown until they end."""
         silence = RankResponse(chosen=None, propensity=1.0, policy_version=QUIET_HOURS_POLICY_VERSION)
         decision_id = await self._log_decision(uow, user_id, now, context, [], silence)
-        return RecommendResponse(decision_id=decision_id, tip=None, retry_after=max(60, math.ceil(minutes_left * 60)))
+        return RecommendResponse(
+            decision_id=decision_id,
+            tip=None,
+            silence=Silence.quiet_hours,
+            retry_after=max(60, math.ceil(minutes_left * 60)),
+        )
+
+    def _silence_seconds(self, silence: Silence) -> int:
+        return self._silence_retry if silence is Silence.not_now else NOTHING_TO_SUGGEST_RETRY_SECONDS
 
     async def settings(self, uow: UnitOfWork, principal: Principal, *, now: datetime | None = None) -> Settings:
         """The person's settings as the feature state holds them (each one set by an event)."""
         state = await self._repository.feature_state(uow, principal.user_id) or self._features.initial_state()
         facts = self._features.context(principal.user_id, state, now or datetime.now(UTC)).facts
-        return Settings.model_validate(
-            {"timezone": facts["timezone"], "quiet_hours": facts["quiet_hours"], "habits": facts["habits"]}
+        return Settings(
+            timezone=facts.timezone,
+            quiet_hours=facts.quiet_hours,
+            habits=[HabitSetting.model_validate(h.model_dump()) for h in facts.habits],
         )
 
-    async def _held_tip(
-        self, uow: UnitOfWork, user_id: str, state: dict[str, Any], now: datetime
-    ) -> RecommendResponse | None:
-        """Like a watch face, the tip on show stays until the person reacts (or it gets stale), so
-        opening the page twice shows the same thing and one glance is one decision."""
-        if not self._tip_hold:
+    async def _held(self, uow: UnitOfWork, user_id: str, state: OpaqueState, now: datetime) -> RecommendResponse | None:
+        """Like a watch face, the answer on show stays: a tip until the person reacts (or it gets stale),
+        a silence until its `retry_after` ends or a new signal arrives. Opening the page twice, or on a
+        second device, shows the same thing, and one glance is one decision."""
+        latest = await self._repository.latest_decision(uow, user_id)
+        if latest is None or latest.reaction is not None:
             return None
-        pending = await self._repository.pending_decision(uow, user_id, now - self._tip_hold)
-        if pending is None:
+        if latest.chosen is None:
+            return await self._held_silence(uow, user_id, latest, now)
+        if not self._tip_hold or latest.created_at < now - self._tip_hold:
             return None
-        candidate = _chosen_candidate(pending.candidates, pending.chosen)
-        if candidate.ref_id and _done_since(state, candidate.ref_id, pending.created_at):
+        candidate = _chosen_candidate(latest.candidates, latest.chosen)
+        if candidate.ref_id and self._features.done_since(state, candidate.ref_id, latest.created_at):
             return None
+        return RecommendResponse(decision_id=latest.decision_id, tip=_tip(candidate))
 
-        return RecommendResponse(decision_id=pending.decision_id, tip=_tip(candidate))
+    async def _held_silence(
+        self, uow: UnitOfWork, user_id: str, latest: Row[Any], now: datetime
+    ) -> RecommendResponse | None:
+        if latest.policy_version == QUIET_HOURS_POLICY_VERSION:
+            return None  # quiet hours are read from the clock at each ask
+        silence = Silence.not_now if latest.candidates else Silence.nothing_to_suggest
+        left = self._silence_seconds(silence) - (now - latest.created_at).total_seconds()
+        signal_at = await self._repository.feature_state_updated_at(uow, user_id)
+        if left <= 0 or (signal_at is not None and signal_at > latest.created_at):
+            return None
+        return RecommendResponse(decision_id=latest.decision_id, tip=None, silence=silence, retry_after=math.ceil(left))
 
     async def feedback(
         self, uow: UnitOfWork, principal: Principal, request: FeedbackRequest, *, now: datetime | None = None
@@ -200,7 +228,7 @@ class RecommendService:
             reaction=request.reaction,
             reason=request.reason,
             ref_id=candidate.ref_id,
-            local_hour=int(context.features["local_hour"]),
+            local_hour=context.facts.local_time.hour,
             fingerprint=text_fingerprint(candidate.text)[:40] if request.reaction is Reaction.dismiss else None,
         )
         await self._publish(uow, "recommender.tip_reacted.v1", principal.user_id, now, reacted)
@@ -228,22 +256,6 @@ class RecommendService:
             uow, user_id, policy_version, (policy.observations if policy else 0) + 1, learned.policy_state, now
         )
 
-    @staticmethod
-    def _context_changed(state: dict[str, Any], request: RecommendRequest) -> bool:
-        """A page sends its context with every ask; only a change is a signal worth an event."""
-        return (request.timezone is not None and request.timezone != state.get("timezone")) or (
-            request.device_class is not None and request.device_class.value != state.get("device_class")
-        )
-
-    async def _record_context(
-        self, uow: UnitOfWork, user_id: str, state: dict[str, Any], request: RecommendRequest, now: datetime
-    ) -> None:
-        observed = ContextObserved(
-            timezone=request.timezone or state.get("timezone", "UTC"),
-            device_class=request.device_class or DeviceClass(state.get("device_class", "phone")),
-        )
-        await self._publish(uow, "recommender.context_observed.v1", user_id, now, observed)
-
     async def _publish(self, uow: UnitOfWork, event_type: str, user_id: str, now: datetime, payload: Any) -> None:
         event = envelope(
             event_id=uuid.uuid4(),
@@ -254,17 +266,6 @@ class RecommendService:
             payload=payload,
         )
         await self._publisher.publish(uow, [event])
-
-
-def _done_since(state: dict[str, Any], ref_id: str, since: datetime) -> bool:
-    """Whether the task or habit a tip is about was done (or removed) after the tip was shown."""
-    if ref_id in state.get("tasks", {}):
-        return False
-    habit = state.get("habits", {}).get(ref_id)
-    if habit is None:
-        return True
-    done_at = habit.get("last_done_at")
-    return done_at is not None and datetime.fromisoformat(done_at) >= since
 
 
 def _tip(candidate: TipCandidate) -> Tip:

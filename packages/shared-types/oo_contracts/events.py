@@ -6,7 +6,7 @@ the ingress, the store, the export and OpenAPI all read it from this module.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from functools import cache
 from importlib import resources
@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 EVENT_TYPE_PATTERN = r"^[a-z][a-z_]*\.[a-z][a-z_]*\.v[1-9][0-9]*$"
 SourceName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.:-]*$")]
@@ -52,6 +53,24 @@ class CheckinRecorded(Payload):
     mood: int = Field(ge=1, le=5)
 
 
+Level = Annotated[int, Field(ge=1, le=5)]
+
+
+class CheckinRecordedV2(Payload):
+    """A check-in as people give it: energy, mood, or both, each on a 1–5 scale (5 the highest)."""
+
+    model_config = ConfigDict(json_schema_extra={"anyOf": [{"required": ["energy"]}, {"required": ["mood"]}]})
+
+    energy: Level | SkipJsonSchema[None] = Field(default=None, description="5 is the most energy.")
+    mood: Level | SkipJsonSchema[None] = Field(default=None, description="5 is the best mood.")
+
+    @model_validator(mode="after")
+    def _something(self) -> CheckinRecordedV2:
+        if self.energy is None and self.mood is None:
+            raise ValueError("a check-in carries energy, mood or both")
+        return self
+
+
 class DeviceClass(StrEnum):
     phone = "phone"
     tablet = "tablet"
@@ -73,6 +92,19 @@ class ContextObserved(Payload):
 
     timezone: str = Field(description="IANA time zone name, e.g. `Europe/Berlin`.", json_schema_extra=timezone_enum)
     device_class: DeviceClass
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        if value not in iana_timezones():
+            raise ValueError(f"unknown IANA time zone {value!r}")
+        return value
+
+
+class TimezoneSet(Payload):
+    """The person's own time zone, chosen by them: every local hour oO reasons with is in it."""
+
+    timezone: str = Field(description="IANA time zone name, e.g. `Europe/Berlin`.", json_schema_extra=timezone_enum)
 
     @field_validator("timezone")
     @classmethod
@@ -108,6 +140,12 @@ class HabitDefined(Payload):
         return self
 
 
+class HabitDefinedV2(HabitDefined):
+    """A habit with how long it usually takes."""
+
+    duration_minutes: int | None = Field(default=None, ge=1, le=240, description="How long it usually takes.")
+
+
 class HabitRemoved(Payload):
     """The person no longer wants tips for this habit."""
 
@@ -133,6 +171,9 @@ class HabitDone(Payload):
     habit_id: IdText
 
 
+EARLIEST_DUE_DATE, LATEST_DUE_DATE = date(2000, 1, 1), date(8999, 12, 31)
+
+
 class TaskAdded(Payload):
     """A local task (for people without Todoist, and for tests). Provider tasks arrive through the same port."""
 
@@ -141,6 +182,28 @@ class TaskAdded(Payload):
     due: AwareDatetime | None = Field(default=None, description="When it is due, with an offset; none for someday.")
     estimated_minutes: int | None = Field(default=None, ge=1, le=600)
     priority: int = Field(default=1, ge=1, le=4, description="4 is the most urgent.")
+
+
+class TaskAddedV2(Payload):
+    """A task as task apps hold it: due on a day (`due_date`, the common case), at a moment (`due`), or
+    someday (neither)."""
+
+    model_config = ConfigDict(json_schema_extra={"not": {"required": ["due", "due_date"]}})
+
+    task_id: IdText
+    title: str = Field(min_length=1, max_length=200)
+    due: AwareDatetime | None = Field(default=None, description="Due at a moment, with an offset.")
+    due_date: date | None = Field(default=None, description="Due on a day, in the person's own time zone.")
+    estimated_minutes: int | None = Field(default=None, ge=1, le=600)
+    priority: int = Field(default=1, ge=1, le=4, description="4 is the most urgent.")
+
+    @model_validator(mode="after")
+    def _one_due(self) -> TaskAddedV2:
+        if self.due is not None and self.due_date is not None:
+            raise ValueError("a task is due on a day (`due_date`) or at a moment (`due`), not both")
+        if self.due_date is not None and not EARLIEST_DUE_DATE <= self.due_date <= LATEST_DUE_DATE:
+            raise ValueError("due_date lies outside 2000–8999")
+        return self
 
 
 class TaskCompleted(Payload):
@@ -243,6 +306,26 @@ class IncomingCheckin(_IncomingBase):
     payload: CheckinRecorded
 
 
+class IncomingCheckinV2(_IncomingBase):
+    type: Literal["profile.checkin_recorded.v2"]
+    payload: CheckinRecordedV2
+
+
+class IncomingTimezoneSet(_IncomingBase):
+    type: Literal["profile.timezone_set.v1"]
+    payload: TimezoneSet
+
+
+class IncomingHabitDefinedV2(_IncomingBase):
+    type: Literal["profile.habit_defined.v2"]
+    payload: HabitDefinedV2
+
+
+class IncomingTaskAddedV2(_IncomingBase):
+    type: Literal["integrations.task_added.v2"]
+    payload: TaskAddedV2
+
+
 class IncomingContext(_IncomingBase):
     type: Literal["recommender.context_observed.v1"]
     payload: ContextObserved
@@ -290,13 +373,17 @@ class IncomingBusyInterval(_IncomingBase):
 
 IncomingEvent = Annotated[
     IncomingCheckin
+    | IncomingCheckinV2
     | IncomingContext
+    | IncomingTimezoneSet
     | IncomingHabitDefined
+    | IncomingHabitDefinedV2
     | IncomingHabitDone
     | IncomingHabitRemoved
     | IncomingQuietHours
     | IncomingLlmProcessing
     | IncomingTaskAdded
+    | IncomingTaskAddedV2
     | IncomingTaskCompleted
     | IncomingBusyInterval,
     Field(discriminator="type"),
@@ -304,13 +391,17 @@ IncomingEvent = Annotated[
 
 INGESTIBLE_TYPES: dict[str, type[Payload]] = {
     "profile.checkin_recorded.v1": CheckinRecorded,
+    "profile.checkin_recorded.v2": CheckinRecordedV2,
     "recommender.context_observed.v1": ContextObserved,
+    "profile.timezone_set.v1": TimezoneSet,
     "profile.habit_defined.v1": HabitDefined,
+    "profile.habit_defined.v2": HabitDefinedV2,
     "profile.habit_done.v1": HabitDone,
     "profile.habit_removed.v1": HabitRemoved,
     "profile.quiet_hours_set.v1": QuietHoursSet,
     "profile.llm_processing_set.v1": LlmProcessingSet,
     "integrations.task_added.v1": TaskAdded,
+    "integrations.task_added.v2": TaskAddedV2,
     "integrations.task_completed.v1": TaskCompleted,
     "integrations.busy_interval_recorded.v1": BusyInterval,
 }

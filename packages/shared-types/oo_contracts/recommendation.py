@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Literal, Protocol
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 from oo_contracts.events import (
+    ContextObserved,
     DeviceClass,
     EventEnvelope,
     Reaction,
@@ -58,7 +59,10 @@ class RecommendRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     timezone: str | None = Field(
-        default=None, description="IANA time zone of the person now.", json_schema_extra=timezone_enum
+        default=None,
+        description="IANA time zone of this device. Recorded as the person's zone only while they have none; "
+        "their zone changes with `profile.timezone_set.v1`.",
+        json_schema_extra=timezone_enum,
     )
     device_class: DeviceClass | None = None
 
@@ -70,9 +74,21 @@ class RecommendRequest(BaseModel):
         return value
 
 
+class Silence(StrEnum):
+    quiet_hours = "quiet_hours"  # the person's own quiet hours
+    not_now = "not_now"  # the policy judged nothing worth an interruption now
+    nothing_to_suggest = "nothing_to_suggest"  # no candidate at all
+
+
 class RecommendResponse(BaseModel):
     decision_id: UUID
     tip: Tip | None = Field(description="null when silence won: nothing is worth an interruption now.")
+    silence: Silence | None = Field(
+        default=None,
+        description="Why nothing is shown (null when a tip is): `quiet_hours`, `not_now` (nothing is worth an "
+        "interruption now) or `nothing_to_suggest`. A silent answer holds like a tip: asking again before "
+        "`retry_after` ends gives the same decision, until a new signal arrives.",
+    )
     retry_after: int | None = Field(default=None, description="Seconds until asking again is worthwhile.")
 
 
@@ -96,13 +112,17 @@ class HabitSetting(BaseModel):
     window_start_hour: int
     window_end_hour: int
     effort: int
-    strength: float = Field(description="How established the habit is, 0–1 (a forgiving moving average).")
+    duration_minutes: int | None = None
+    done_count: int = Field(description="Completions recorded.")
+    strength: float | None = Field(
+        description="How established the habit is, 0–1 (a forgiving moving average); null until first done."
+    )
 
 
 class Settings(BaseModel):
     """What the person has set, each by an event posted to `POST /v1/events`: the time zone
-    (`recommender.context_observed.v1`), quiet hours (`profile.quiet_hours_set.v1`) and habits
-    (`profile.habit_defined.v1`, `profile.habit_removed.v1`)."""
+    (`profile.timezone_set.v1`; until then the first device's), quiet hours (`profile.quiet_hours_set.v1`) and habits
+    (`profile.habit_defined.v2`, `profile.habit_removed.v1`)."""
 
     timezone: str
     quiet_hours: QuietHours | None
@@ -129,14 +149,125 @@ class TipCandidate(BaseModel):
     ref_id: str | None = Field(default=None, description="The task or habit it is about, if any.")
     features: dict[str, float]
     prompt: TipPrompt | None = None
+    reasons: list[str] = Field(
+        default_factory=list,
+        description="Every rule whose reason this candidate carries (one candidate per task: the reasons "
+        "of several rules are merged into it).",
+    )
+
+
+DayPart = Literal["early morning", "morning", "midday", "afternoon", "evening", "late evening", "night"]
+
+
+class TaskFacts(BaseModel):
+    """An open task as generators and the policy see it at a moment."""
+
+    model_config = ConfigDict(frozen=True)
+
+    task_id: str
+    title: str
+    due_at: AwareDatetime | None = Field(default=None, description="Due at this moment (a timed due).")
+    due_date: date | None = Field(default=None, description="The person's local day it is due on (any due).")
+    due_in_hours: float | None = Field(
+        default=None, description="Hours until it is due: the moment, or the end of its day for an all-day due."
+    )
+    due_in_days: int | None = Field(default=None, description="Local calendar days: 0 today, 1 tomorrow, −2 two ago.")
+    estimated_minutes: int | None = None
+    priority: int = 1
+
+
+class HabitFacts(BaseModel):
+    """A habit the person keeps, and what their record of it bears out."""
+
+    model_config = ConfigDict(frozen=True)
+
+    habit_id: str
+    name: str
+    cadence: str
+    window_start_hour: int
+    window_end_hour: int
+    effort: int
+    duration_minutes: int | None = None
+    done_count: int = Field(description="Completions recorded (0 for a habit never done).")
+    strength: float | None = Field(description="A forgiving 0–1 average of recent periods; none until first done.")
+    done_today: bool
+    done_in_last_7_days: int = Field(default=0, description="Of the seven days before today, those it was done on.")
+    days_since_done: int | None = None
+
+
+class UserFacts(BaseModel):
+    """What is known about a person now, typed: the generators write tips from these and nothing else."""
+
+    model_config = ConfigDict(frozen=True)
+
+    local_time: datetime = Field(description="The person's wall clock now, with their offset.")
+    timezone: str
+    day_part: DayPart
+    weekday: str
+    weekend: bool
+    device_class: str = "phone"
+    llm_processing: bool | None = None
+    quiet_hours: QuietHours | None = None
+    calendar_known: bool = Field(description="Whether any busy time was ever recorded for the person.")
+    busy_now: bool = False
+    minutes_to_next_busy: int | None = Field(
+        default=None, description="Whole minutes until the next busy block; none without one ahead."
+    )
+    ended_block_minutes: int = Field(default=0, description="Length of a busy block that ended in the last 20 min.")
+    energy: int | None = Field(default=None, description="Energy from a check-in within the last hours (1–5).")
+    mood: int | None = Field(default=None, description="Mood from a check-in within the last hours (1–5).")
+    ever_checked_in: bool = False
+    tasks: list[TaskFacts] = Field(default_factory=list)
+    habits: list[HabitFacts] = Field(default_factory=list)
+    dismissed_fingerprints: list[list[str]] = Field(default_factory=list)
+    hours_since_shown: dict[str, float] = Field(default_factory=dict)
+    affinity: dict[str, float] = Field(
+        default_factory=dict, description="Candidate id → the average reward of the person's reactions to it."
+    )
+
+
+class ContextFeatures(BaseModel):
+    """The numbers the policy scores a moment by (candidate-independent)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    local_hour: float = Field(default=12.0, description="Local hour with its minutes, 0 ≤ h < 24.")
+    weekend: float = 0.0
+    busy_now: float = 0.0
+    free_minutes: float = 240.0
+    energy: float | None = None
+    mood: float | None = None
+    open_task_count: float = 0.0
+    overdue_count: float = 0.0
+    due_today_count: float = 0.0
+    habit_count: float = 0.0
+    hours_since_checkin: float = 99.0
+    minutes_since_last_tip: float = 1440.0
+    tips_last_3h: float = Field(default=0.0, description="Tips shown in the last three hours (fatigue).")
+    completion_rate_this_hour: float = 0.5
+    dismiss_rate_todo: float = 0.0
+    dismiss_rate_advice: float = 0.0
+    dismiss_rate_checkin: float = 0.0
+    quiet_minutes_left: float = 0.0
+
+    def dismiss_rate(self, kind: TipKind) -> float:
+        return {
+            TipKind.todo: self.dismiss_rate_todo,
+            TipKind.advice: self.dismiss_rate_advice,
+            TipKind.checkin: self.dismiss_rate_checkin,
+        }[kind]
+
+
+OpaqueState = dict[str, JsonValue]
+"""A JSON document only its owner reads (the feature model's state, a policy's): stored and handed back."""
 
 
 class UserContext(BaseModel):
     """What generators and the policy may read about a person now (no raw history)."""
 
     user_id: str
-    features: dict[str, float]
-    facts: dict[str, Any] = Field(description="Structured, tip-relevant facts: open tasks, habits, next busy block.")
+    features: ContextFeatures
+    facts: UserFacts
 
 
 class GenerateRequest(BaseModel):
@@ -174,7 +305,7 @@ class GenerateResponse(BaseModel):
 class RankRequest(BaseModel):
     context: UserContext
     candidates: list[TipCandidate]
-    policy_state: dict[str, Any] | None = Field(default=None, description="The user's policy state; none: the prior.")
+    policy_state: OpaqueState | None = Field(default=None, description="The user's policy state; none: the prior.")
     seed: int | None = None
 
 
@@ -189,11 +320,11 @@ class FeedbackUpdate(BaseModel):
     context: UserContext
     candidate: TipCandidate
     reward: float
-    policy_state: dict[str, Any] | None = None
+    policy_state: OpaqueState | None = None
 
 
 class PolicyStateResponse(BaseModel):
-    policy_state: dict[str, Any]
+    policy_state: OpaqueState
 
 
 class MlPort(Protocol):
@@ -207,13 +338,27 @@ class MlPort(Protocol):
 
 
 class FeatureModel(Protocol):
-    """Turns a user's events into feature state, and state into context (ml/features, injected)."""
+    """Turns a user's events into feature state, and state into context (ml/features, injected).
 
-    def initial_state(self) -> dict[str, Any]: ...
+    The state is the model's own document: callers store it and hand it back, and ask the model
+    whatever they need to know of it."""
 
-    def apply(self, state: dict[str, Any], events: list[EventEnvelope]) -> dict[str, Any]: ...
+    def initial_state(self) -> OpaqueState: ...
 
-    def context(self, user_id: str, state: dict[str, Any], now: datetime) -> UserContext: ...
+    def apply(self, state: OpaqueState, events: list[EventEnvelope]) -> OpaqueState: ...
+
+    def context(self, user_id: str, state: OpaqueState, now: datetime) -> UserContext: ...
+
+    def context_update(
+        self, state: OpaqueState, timezone: str | None, device_class: DeviceClass | None
+    ) -> ContextObserved | None:
+        """The context worth recording from a request, if any: the device when it changed, and the
+        time zone only while the person has none (their zone is theirs to change, not a device's)."""
+        ...
+
+    def done_since(self, state: OpaqueState, ref_id: str, since: datetime) -> bool:
+        """Whether the task or habit `ref_id` was done (or removed) after `since`."""
+        ...
 
 
 # Decisions no policy made (their reactions teach no policy): first-run steps, and quiet hours.
