@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from playwright.sync_api import Browser, Page
 
@@ -279,8 +280,8 @@ def test_quiet_hours_save_only_a_whole_pair_and_every_time_is_hh_mm(browser: Bro
     assert all(re.fullmatch(r"\d\d:\d\d", t) for t in hour_options)
     assert page.locator("#habits li span").first.inner_text() == "a short walk · 00:00–24:00"
     page.get_by_role("button", name="Close").click()
-    until(page, "() => document.getElementById('status').textContent.startsWith('next look at')")
-    assert re.fullmatch(r"next look at \d\d:\d\d", page.locator("#status").inner_text())
+    until(page, "() => document.getElementById('kind').textContent === 'quiet hours'")
+    assert re.fullmatch(r"Until \d\d:\d\d\.", tip_text(page))
 
 
 SHEET_FITS = """() => {
@@ -399,7 +400,11 @@ def test_a_check_in_with_one_scale_sends_what_was_given(browser: Browser, server
         ("profile.checkin_recorded.v2", {"mood": 2})
     ]
     assert reactions(server) == [("done", None)]
-    checkins = [(e["type"], e["payload"]) for e in server.export()["events"]["events"] if "checkin" in e["type"]]
+    checkins = [
+        (e["type"], {k: v for k, v in e["payload"].items() if v is not None})
+        for e in server.export()["events"]["events"]
+        if "checkin" in e["type"]
+    ]
     assert checkins == [("profile.checkin_recorded.v2", {"mood": 2})]  # the server keeps it
 
 
@@ -459,8 +464,7 @@ def test_settings_quiet_hours_export_and_delete(browser: Browser, server: Server
     assert '"recommender"' in exported
 
     page.get_by_role("button", name="Close").click()
-    until(page, "() => document.getElementById('text').textContent.trim() === 'Nothing now.'")
-    assert "next look at" in page.locator("#status").inner_text()
+    until(page, "() => document.getElementById('kind').textContent === 'quiet hours'")
 
     page.keyboard.press("s")
     page.get_by_role("button", name="Delete my account").click()
@@ -540,3 +544,58 @@ def test_the_page_is_an_installable_pwa_with_its_shell_cached(browser: Browser, 
         "async () => (await (await caches.open('oo-shell-v1')).keys()).map(r => new URL(r.url).pathname)"
     )
     assert {"/", "/face.js", "/sdk/oo-client.js", "/manifest.webmanifest"} <= set(cached)
+
+
+# ---- what the server holds for every device: silence, quiet hours, the account's time zone ----
+
+
+def a_held_silence(server: Server, context: dict[str, str]) -> dict[str, Any]:
+    """Dismiss what comes until silence wins (not quiet hours); the server then holds that silence."""
+    walk = {"habit_id": "walk", "name": "a short walk", "window_start_hour": 0, "window_end_hour": 24}
+    server.signals(("profile.checkin_recorded.v1", {"energy": 3, "mood": 3}), ("profile.habit_defined.v1", walk))
+    for _ in range(40):
+        answer: dict[str, Any] = server.api.post("/v1/recommend", json=context).json()
+        if answer["tip"] is None:
+            assert answer["silence"] in ("not_now", "nothing_to_suggest"), answer
+            return answer
+        reacted = server.api.post("/v1/feedback", json={"decision_id": answer["decision_id"], "reaction": "dismiss"})
+        assert reacted.status_code == 200, reacted.text
+    raise AssertionError("a tip every time")
+
+
+def look_again_minute(page: Page) -> int:
+    until(page, "() => document.getElementById('status').textContent.startsWith('next look at')")
+    found = re.fullmatch(r"next look at (\d\d):(\d\d)", page.locator("#status").inner_text())
+    assert found, page.locator("#status").inner_text()
+    return int(found[1]) * 60 + int(found[2])
+
+
+def test_nothing_now_holds_across_a_reload_and_a_second_device(browser: Browser, server: Server) -> None:
+    context = {"timezone": "Europe/Berlin", "device_class": "phone"}  # as both phones below ask
+    silence = a_held_silence(server, context)
+    first = open_page(browser, server, PHONE, timezone_id="Europe/Berlin")
+    assert tip_text(first) == "Nothing now."
+    looks = [look_again_minute(first)]
+    first.reload()
+    wait_for_face(first)
+    assert tip_text(first) == "Nothing now."
+    looks.append(look_again_minute(first))
+    second = open_page(browser, server, PHONE, timezone_id="Europe/Berlin")
+    assert tip_text(second) == "Nothing now."
+    looks.append(look_again_minute(second))
+    # The server gives the seconds left, whole: the moment each page computes may cross a minute.
+    assert max(looks) - min(looks) <= 1, looks
+    again = server.api.post("/v1/recommend", json=context).json()
+    assert (again["decision_id"], again["tip"]) == (silence["decision_id"], None)
+
+
+def test_quiet_hours_are_named_on_the_face_with_their_end(browser: Browser, server: Server) -> None:
+    zone = "Asia/Tokyo"
+    hour = datetime.now(ZoneInfo(zone)).hour
+    server.api.post("/v1/recommend", json={"timezone": zone})  # the account's zone
+    server.signals(("profile.quiet_hours_set.v1", {"start_hour": hour, "end_hour": (hour + 2) % 24}))
+    page = open_page(browser, server, PHONE, timezone_id=zone)
+    assert page.locator("#kind").inner_text() == "quiet hours"
+    assert tip_text(page) == f"Until {(hour + 2) % 24:02d}:00."
+    assert page.locator("#status").inner_text() == ""  # the end is said once
+    screenshot(page, "quiet-hours-phone")

@@ -27,15 +27,19 @@ const REASONS = {
 
 let deleted = false;
 let firstTipShown = false;
-let current = null; // {decision_id, tip, retry_after}
+let current = null; // {decision_id, tip, silence, retry_after, until}
+// The account's time zone (GET /v1/me/settings): every time the face shows is in it, so two devices
+// in different zones show the same times. Until it is known, the device's own.
+let accountZone = null;
 let nextAsk = null;
 let reasonTimer = null;
 let pendingReaction = null;
 let held = null; // a reaction in its undo window: {decision, reaction, reason, timer}
 const checkin = {};
 
+// The device's zone: the server keeps it as the account's only while the account has none.
 const clientContext = () => ({
-  timezone: localStorage.getItem("oo.timezone") || Intl.DateTimeFormat().resolvedOptions().timeZone,
+  timezone: Intl.DateTimeFormat().resolvedOptions().timeZone,
   device_class: matchMedia("(max-width: 700px)").matches ? "phone" : "desktop",
 });
 
@@ -54,6 +58,22 @@ function kindLabel(tip) {
   return tip.kind === "checkin" ? "check-in" : tip.kind;
 }
 
+/** Quiet hours are the person's own rule, so the face names them (above) and says when they end. */
+function silenceText(answer) {
+  if (answer?.silence === "quiet_hours" && answer.until) {
+    return `Until ${timeOf(new Date(answer.until), accountZone ?? undefined)}.`;
+  }
+  return "Nothing now.";
+}
+
+async function learnZone() {
+  try {
+    accountZone = (await oo.settings()).timezone;
+  } catch {
+    // offline: the last zone known (or the device's) stands in
+  }
+}
+
 /** Swap the face's content without a flash: fade out, change, fade in (instant if reduced motion). */
 function render(answer) {
   current = answer;
@@ -61,8 +81,8 @@ function render(answer) {
   const apply = () => {
     const tip = answer?.tip;
     const farewell = Boolean(answer?.farewell);
-    $("kind").textContent = tip ? kindLabel(tip) : "";
-    $("text").textContent = tip ? tip.text : farewell ? "Deleted. oO has forgotten you." : "Nothing now.";
+    $("kind").textContent = tip ? kindLabel(tip) : answer?.silence === "quiet_hours" ? "quiet hours" : "";
+    $("text").textContent = tip ? tip.text : farewell ? "Deleted. oO has forgotten you." : silenceText(answer);
     $("why").textContent = tip ? tip.why : "";
     $("why-panel").hidden = true;
     $("actions").hidden = !tip;
@@ -78,8 +98,8 @@ function render(answer) {
     for (const button of document.querySelectorAll(".scale button")) button.setAttribute("aria-pressed", "false");
     face.setAttribute("aria-busy", "false");
     face.classList.remove("changing");
-    if (!tip && answer?.retry_after) {
-      status(`next look at ${timeOf(new Date(Date.now() + answer.retry_after * 1000))}`);
+    if (!tip && answer?.until && answer.silence !== "quiet_hours") {
+      status(`next look at ${timeOf(new Date(answer.until), accountZone ?? undefined)}`);
     }
   };
   if (!firstTipShown) {
@@ -97,6 +117,9 @@ async function ask() {
   try {
     await oo.flush();
     const answer = await oo.recommend(clientContext());
+    // A silence says when it ends as seconds from now; kept as a moment, a reload offline still tells it right.
+    answer.until = answer.retry_after ? Date.now() + answer.retry_after * 1000 : null;
+    if (!answer.tip) await learnZone(); // a silence shows times; a tip needs no wait for the zone
     if (deleted) return; // deleted while the answer was on its way
     localStorage.setItem(LAST_KEY, JSON.stringify(answer));
     status("");
@@ -307,9 +330,11 @@ function setUp() {
   document.addEventListener("keydown", onKey);
   setUpGestures();
   setUpSettings(oo, {
-    context: clientContext, // reads the zone the sheet just saved
     onHabitAdded: () => (current?.tip?.prompt === "habit" ? react("done") : ask()),
-    onChanged: ask,
+    onChanged: async () => {
+      await learnZone();
+      ask();
+    },
     onDeleted: () => {
       deleted = true;
       clearTimeout(nextAsk);
