@@ -599,3 +599,42 @@ def test_quiet_hours_are_named_on_the_face_with_their_end(browser: Browser, serv
     assert tip_text(page) == f"Until {(hour + 2) % 24:02d}:00."
     assert page.locator("#status").inner_text() == ""  # the end is said once
     screenshot(page, "quiet-hours-phone")
+
+
+def quiet_now_for_two_hours(server: Server, zone: str) -> str:
+    hour = datetime.now(ZoneInfo(zone)).hour
+    server.signals(("profile.quiet_hours_set.v1", {"start_hour": hour, "end_hour": (hour + 2) % 24}))
+    return f"quiet hours · Until {(hour + 2) % 24:02d}:00."
+
+
+def test_two_devices_in_different_zones_agree_on_the_account_zone_and_its_times(
+    browser: Browser, server: Server
+) -> None:
+    berlin = open_page(browser, server, PHONE, timezone_id="Europe/Berlin")  # the first device: its zone is kept
+    new_york = open_page(browser, server, PHONE, timezone_id="America/New_York")
+    assert server.api.get("/v1/me/settings").json()["timezone"] == "Europe/Berlin"
+    said = quiet_now_for_two_hours(server, "Europe/Berlin")
+    for device, page in (("Berlin", berlin), ("New York", new_york)):
+        page.reload()
+        wait_for_face(page)
+        assert f"{page.locator('#kind').inner_text()} · {tip_text(page)}" == said, device
+
+    new_york.keyboard.press("s")
+    until(new_york, "() => document.getElementById('timezone').value === 'Europe/Berlin'")
+    assert new_york.locator("#zone-offer").inner_text().startswith("This device is in America/New_York.")
+    screenshot(new_york, "zone-offer-phone")
+    new_york.get_by_role("button", name="Use it").click()
+    until(new_york, "() => document.getElementById('settings-status').textContent === 'Time zone: America/New_York.'")
+    assert server.api.get("/v1/me/settings").json()["timezone"] == "America/New_York"
+    assert not new_york.locator("#zone-offer").is_visible()
+    new_york.get_by_role("button", name="Close").click()
+
+    said = quiet_now_for_two_hours(server, "America/New_York")
+    for device, page in (("Berlin", berlin), ("New York", new_york)):
+        page.reload()
+        wait_for_face(page)
+        assert f"{page.locator('#kind').inner_text()} · {tip_text(page)}" == said, device
+        assert page.evaluate("Object.keys(localStorage).filter(k => k.includes('zone'))") == []
+    berlin.keyboard.press("s")
+    until(berlin, "() => document.getElementById('timezone').value === 'America/New_York'")
+    assert berlin.locator("#zone-offer").inner_text().startswith("This device is in Europe/Berlin.")

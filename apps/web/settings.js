@@ -13,7 +13,8 @@ const hours = (select, chosen) => {
 
 let oo = null;
 let savedQuiet = null; // the quiet hours the server holds, {start_hour, end_hour}, or null
-let hooks = { context: () => ({}), onHabitAdded: () => {}, onChanged: () => {}, onDeleted: () => {} };
+let hooks = { onHabitAdded: () => {}, onChanged: () => {}, onDeleted: () => {} };
+const deviceZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone;
 
 function say(text) {
   $("settings-status").textContent = text;
@@ -45,19 +46,28 @@ function showHabits(habits) {
   );
 }
 
-async function load() {
+/** The account's zone in the list, and an offer to take this device's when it is elsewhere. */
+function showZone(zone) {
   const zones = Intl.supportedValuesOf ? Intl.supportedValuesOf("timeZone") : [];
-  const browserZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
-  const chosenZone = localStorage.getItem("oo.timezone") || browserZone;
-  $("timezone").replaceChildren(...[...new Set([chosenZone, ...zones])].map((zone) => new Option(zone, zone)));
-  $("timezone").value = chosenZone;
+  // The browser's list leaves out aliases such as UTC, which a device or the account may be in.
+  const names = new Set([zone, ...zones, deviceZone(), "UTC"]);
+  $("timezone").replaceChildren(...[...names].map((name) => new Option(name, name)));
+  $("timezone").value = zone;
+  $("device-zone").textContent = deviceZone();
+  $("zone-offer").hidden = zone === null || zone === deviceZone();
+}
+
+async function load() {
   hours($("habit-start"), 8);
   hours($("habit-end"), 10);
   try {
     const settings = await oo.settings();
+    showZone(settings.timezone);
     showQuietHours(settings.quiet_hours);
     showHabits(settings.habits);
   } catch {
+    showZone(deviceZone());
+    $("zone-offer").hidden = true;
     showQuietHours(null);
     say("Settings could not be read right now.");
   }
@@ -73,10 +83,10 @@ export async function openSettings(focus = null) {
   (focus === "habit" ? $("habit-name") : $("timezone")).focus();
 }
 
-async function saveTimezone() {
-  const zone = $("timezone").value;
-  localStorage.setItem("oo.timezone", zone);
-  await oo.signal("recommender.context_observed.v1", hooks.context());
+/** The account's zone, for every device: the page keeps none of its own. */
+async function saveTimezone(zone) {
+  await oo.signal("profile.timezone_set.v1", { timezone: zone });
+  showZone(zone);
   say(`Time zone: ${zone}.`);
   hooks.onChanged();
 }
@@ -163,7 +173,8 @@ async function deleteAccount() {
 export function setUpSettings(client, callbacks) {
   oo = client;
   hooks = callbacks;
-  $("timezone").addEventListener("change", saveTimezone);
+  $("timezone").addEventListener("change", () => saveTimezone($("timezone").value));
+  $("use-device-zone").addEventListener("click", () => saveTimezone(deviceZone()));
   $("quiet-start").addEventListener("change", quietChosen);
   $("quiet-end").addEventListener("change", quietChosen);
   $("quiet-save").addEventListener("click", () => saveQuietHours(quietPair()));
