@@ -82,8 +82,14 @@ def server(tmp_path: Path) -> Iterator[Server]:
         yield Server(url, api)
 
 
-def open_page(browser: Browser, server: Server, viewport: ViewportSize = PHONE, **options: Any) -> Page:
+def open_page(
+    browser: Browser, server: Server, viewport: ViewportSize = PHONE, *, clock: bool = False, **options: Any
+) -> Page:
+    """A new browser context on the page, the face shown. With `clock`, the page's timers run on
+    Playwright's clock: time flows as usual, and `page.clock.run_for(ms)` moves it on at once."""
     context: BrowserContext = browser.new_context(viewport=viewport, **options)
+    if clock:
+        context.clock.install()
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
@@ -98,6 +104,13 @@ def _record_feedback(server: Server, request: Request) -> None:
     if request.url.endswith("/v1/feedback") and request.method == "POST":
         response = request.response()
         server.feedback_posts.append({"body": request.post_data_json, "status": response and response.status})
+
+
+def api_requests(page: Page) -> list[str]:
+    """The page's requests to the API from now on, as `METHOD /path`, appended as they go out."""
+    seen: list[str] = []
+    page.on("request", lambda r: seen.append(f"{r.method} {r.url.split('/', 3)[3]}") if "/v1/" in r.url else None)
+    return seen
 
 
 def until(page: Page, expression: str, arg: Any = None, timeout: float = 15.0) -> Any:

@@ -1,16 +1,20 @@
 // The settings sheet: time zone, quiet hours, habits, export, delete. Each change is an event
 // through the client's outbox (so it is kept offline too); the sheet reads back GET /v1/me/settings.
+import { hhmm } from "/time.js";
 
 const $ = (id) => document.getElementById(id);
+/** The 24 hours as options; `null` chosen shows "--:--" (nothing chosen yet). */
 const hours = (select, chosen) => {
-  select.replaceChildren(
-    ...Array.from({ length: 24 }, (_, hour) => new Option(`${String(hour).padStart(2, "0")}:00`, String(hour))),
-  );
-  select.value = String(chosen);
+  const options = Array.from({ length: 24 }, (_, hour) => new Option(hhmm(hour), String(hour)));
+  if (chosen === null) options.unshift(new Option("--:--", ""));
+  select.replaceChildren(...options);
+  select.value = chosen === null ? "" : String(chosen);
 };
 
 let oo = null;
-let hooks = { context: () => ({}), onHabitAdded: () => {}, onChanged: () => {}, onDeleted: () => {} };
+let savedQuiet = null; // the quiet hours the server holds, {start_hour, end_hour}, or null
+let hooks = { onHabitAdded: () => {}, onChanged: () => {}, onDeleted: () => {} };
+const deviceZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone;
 
 function say(text) {
   $("settings-status").textContent = text;
@@ -26,7 +30,7 @@ function showHabits(habits) {
     ...habits.map((habit) => {
       const item = document.createElement("li");
       const label = document.createElement("span");
-      label.textContent = `${habit.name} · ${habit.window_start_hour}–${habit.window_end_hour} h`;
+      label.textContent = `${habit.name} · ${hhmm(habit.window_start_hour)}–${hhmm(habit.window_end_hour)}`;
       const remove = document.createElement("button");
       remove.type = "button";
       remove.textContent = "Remove";
@@ -42,47 +46,79 @@ function showHabits(habits) {
   );
 }
 
-async function load() {
+/** The account's zone in the list, and an offer to take this device's when it is elsewhere. */
+function showZone(zone) {
   const zones = Intl.supportedValuesOf ? Intl.supportedValuesOf("timeZone") : [];
-  const browserZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
-  const chosenZone = localStorage.getItem("oo.timezone") || browserZone;
-  $("timezone").replaceChildren(...[...new Set([chosenZone, ...zones])].map((zone) => new Option(zone, zone)));
-  $("timezone").value = chosenZone;
+  // The browser's list leaves out aliases such as UTC, which a device or the account may be in.
+  const names = new Set([zone, ...zones, deviceZone(), "UTC"]);
+  $("timezone").replaceChildren(...[...names].map((name) => new Option(name, name)));
+  $("timezone").value = zone;
+  $("device-zone").textContent = deviceZone();
+  $("zone-offer").hidden = zone === null || zone === deviceZone();
+}
+
+async function load() {
   hours($("habit-start"), 8);
   hours($("habit-end"), 10);
   try {
     const settings = await oo.settings();
-    hours($("quiet-start"), settings.quiet_hours?.start_hour ?? 0);
-    hours($("quiet-end"), settings.quiet_hours?.end_hour ?? 0);
+    showZone(settings.timezone);
+    showQuietHours(settings.quiet_hours);
     showHabits(settings.habits);
-    say("");
   } catch {
-    hours($("quiet-start"), 0);
-    hours($("quiet-end"), 0);
+    showZone(deviceZone());
+    $("zone-offer").hidden = true;
+    showQuietHours(null);
     say("Settings could not be read right now.");
   }
 }
 
 export async function openSettings(focus = null) {
   const dialog = $("settings");
-  if (!dialog.open) dialog.showModal();
+  if (!dialog.open) {
+    say(""); // a message stays until the sheet's next action, or until the sheet is opened again
+    dialog.showModal();
+  }
   await load();
   (focus === "habit" ? $("habit-name") : $("timezone")).focus();
 }
 
-async function saveTimezone() {
-  const zone = $("timezone").value;
-  localStorage.setItem("oo.timezone", zone);
-  await oo.signal("recommender.context_observed.v1", hooks.context());
+/** The account's zone, for every device: the page keeps none of its own. */
+async function saveTimezone(zone) {
+  await oo.signal("profile.timezone_set.v1", { timezone: zone });
+  showZone(zone);
   say(`Time zone: ${zone}.`);
   hooks.onChanged();
 }
 
-async function saveQuietHours() {
-  const start_hour = Number($("quiet-start").value);
-  const end_hour = Number($("quiet-end").value);
-  await oo.signal("profile.quiet_hours_set.v1", { start_hour, end_hour });
-  say(start_hour === end_hour ? "No quiet hours." : `Quiet from ${start_hour}:00 to ${end_hour}:00.`);
+function showQuietHours(quiet) {
+  savedQuiet = quiet;
+  hours($("quiet-start"), quiet?.start_hour ?? null);
+  hours($("quiet-end"), quiet?.end_hour ?? null);
+  quietChosen();
+}
+
+/** The pair as chosen now, or null while either end is still "--:--". */
+function quietPair() {
+  const [start, end] = [$("quiet-start").value, $("quiet-end").value];
+  return start === "" || end === "" ? null : { start_hour: Number(start), end_hour: Number(end) };
+}
+
+/** Only a whole, valid pair can be saved, and only by Save: one end alone is never sent. */
+function quietChosen() {
+  const pair = quietPair();
+  const same = pair !== null && pair.start_hour === pair.end_hour;
+  const saved = pair !== null && savedQuiet?.start_hour === pair.start_hour && savedQuiet?.end_hour === pair.end_hour;
+  $("quiet-save").disabled = pair === null || same || saved;
+  $("quiet-off").hidden = savedQuiet === null;
+  const waiting = pair !== null && !same && !saved;
+  $("quiet-note").textContent = same ? "Pick two different hours." : waiting ? "Not saved yet." : "No tips in these hours.";
+}
+
+async function saveQuietHours(pair) {
+  await oo.signal("profile.quiet_hours_set.v1", pair ?? { start_hour: 0, end_hour: 0 }); // equal hours: off
+  showQuietHours(pair);
+  say(pair ? `Quiet from ${hhmm(pair.start_hour)} to ${hhmm(pair.end_hour)}.` : "No quiet hours.");
   hooks.onChanged();
 }
 
@@ -100,7 +136,11 @@ async function addHabit() {
   });
   $("habit-name").value = "";
   say(`Added ${name}.`);
-  await load();
+  try {
+    showHabits((await oo.settings()).habits); // only the list: a quiet-hours choice not yet saved stays
+  } catch {
+    // the habit is in the outbox; the list catches up the next time the sheet opens
+  }
   hooks.onHabitAdded();
 }
 
@@ -123,7 +163,6 @@ async function exportData() {
 async function deleteAccount() {
   try {
     await oo.deleteAccount();
-    localStorage.clear();
     $("settings").close();
     hooks.onDeleted();
   } catch (error) {
@@ -134,9 +173,12 @@ async function deleteAccount() {
 export function setUpSettings(client, callbacks) {
   oo = client;
   hooks = callbacks;
-  $("timezone").addEventListener("change", saveTimezone);
-  $("quiet-start").addEventListener("change", saveQuietHours);
-  $("quiet-end").addEventListener("change", saveQuietHours);
+  $("timezone").addEventListener("change", () => saveTimezone($("timezone").value));
+  $("use-device-zone").addEventListener("click", () => saveTimezone(deviceZone()));
+  $("quiet-start").addEventListener("change", quietChosen);
+  $("quiet-end").addEventListener("change", quietChosen);
+  $("quiet-save").addEventListener("click", () => saveQuietHours(quietPair()));
+  $("quiet-off").addEventListener("click", () => saveQuietHours(null));
   $("habit-save").addEventListener("click", addHabit);
   $("export").addEventListener("click", exportData);
   $("delete").addEventListener("click", () => {

@@ -7,6 +7,7 @@ const SHELL = [
   "/face.css",
   "/face.js",
   "/settings.js",
+  "/time.js",
   "/sdk/oo-client.js",
   "/manifest.webmanifest",
   "/icon.svg",
