@@ -13,7 +13,7 @@ from importlib import resources
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 EVENT_TYPE_PATTERN = r"^[a-z][a-z_]*\.[a-z][a-z_]*\.v[1-9][0-9]*$"
@@ -87,31 +87,30 @@ def timezone_enum(schema: dict[str, Any]) -> None:
     schema["enum"] = list(iana_timezones())
 
 
+def _known_zone(value: str) -> str:
+    if value not in iana_timezones():
+        raise ValueError(f"unknown IANA time zone {value!r}")
+    return value
+
+
+IanaZone = Annotated[
+    str,
+    AfterValidator(_known_zone),
+    Field(description="IANA time zone name, e.g. `Europe/Berlin`.", json_schema_extra=timezone_enum),
+]
+
+
 class ContextObserved(Payload):
     """The context of a request from the page: where the person's clock stands and on what device."""
 
-    timezone: str = Field(description="IANA time zone name, e.g. `Europe/Berlin`.", json_schema_extra=timezone_enum)
+    timezone: IanaZone
     device_class: DeviceClass
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        if value not in iana_timezones():
-            raise ValueError(f"unknown IANA time zone {value!r}")
-        return value
 
 
 class TimezoneSet(Payload):
     """The person's own time zone, chosen by them: every local hour oO reasons with is in it."""
 
-    timezone: str = Field(description="IANA time zone name, e.g. `Europe/Berlin`.", json_schema_extra=timezone_enum)
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        if value not in iana_timezones():
-            raise ValueError(f"unknown IANA time zone {value!r}")
-        return value
+    timezone: IanaZone
 
 
 class Cadence(StrEnum):

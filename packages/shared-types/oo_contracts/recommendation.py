@@ -13,17 +13,16 @@ from enum import StrEnum
 from typing import Literal, Protocol
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
 
 from oo_contracts.events import (
     ContextObserved,
     DeviceClass,
     EventEnvelope,
+    IanaZone,
     Reaction,
     ReactionReason,
     TipKind,
-    iana_timezones,
-    timezone_enum,
 )
 
 
@@ -58,20 +57,12 @@ class RecommendRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    timezone: str | None = Field(
+    timezone: IanaZone | None = Field(
         default=None,
         description="IANA time zone of this device. Recorded as the person's zone only while they have none; "
         "their zone changes with `profile.timezone_set.v1`.",
-        json_schema_extra=timezone_enum,
     )
     device_class: DeviceClass | None = None
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str | None) -> str | None:
-        if value is not None and value not in iana_timezones():
-            raise ValueError(f"unknown IANA time zone {value!r}")
-        return value
 
 
 class Silence(StrEnum):
@@ -103,30 +94,6 @@ class FeedbackRequest(BaseModel):
 class QuietHours(BaseModel):
     start_hour: int = Field(ge=0, le=23)
     end_hour: int = Field(ge=0, le=23)
-
-
-class HabitSetting(BaseModel):
-    habit_id: str
-    name: str
-    cadence: str
-    window_start_hour: int
-    window_end_hour: int
-    effort: int
-    duration_minutes: int | None = None
-    done_count: int = Field(description="Completions recorded.")
-    strength: float | None = Field(
-        description="How established the habit is, 0–1 (a forgiving moving average); null until first done."
-    )
-
-
-class Settings(BaseModel):
-    """What the person has set, each by an event posted to `POST /v1/events`: the time zone
-    (`profile.timezone_set.v1`; until then the first device's), quiet hours (`profile.quiet_hours_set.v1`) and habits
-    (`profile.habit_defined.v2`, `profile.habit_removed.v1`)."""
-
-    timezone: str
-    quiet_hours: QuietHours | None
-    habits: list[HabitSetting]
 
 
 class FeedbackResponse(BaseModel):
@@ -176,11 +143,7 @@ class TaskFacts(BaseModel):
     priority: int = 1
 
 
-class HabitFacts(BaseModel):
-    """A habit the person keeps, and what their record of it bears out."""
-
-    model_config = ConfigDict(frozen=True)
-
+class HabitSetting(BaseModel):
     habit_id: str
     name: str
     cadence: str
@@ -188,11 +151,30 @@ class HabitFacts(BaseModel):
     window_end_hour: int
     effort: int
     duration_minutes: int | None = None
-    done_count: int = Field(description="Completions recorded (0 for a habit never done).")
-    strength: float | None = Field(description="A forgiving 0–1 average of recent periods; none until first done.")
+    done_count: int = Field(description="Completions recorded.")
+    strength: float | None = Field(
+        description="How established the habit is, 0–1 (a forgiving moving average); null until first done."
+    )
+
+
+class HabitFacts(HabitSetting):
+    """A habit the person keeps, and what their record of it bears out at a moment."""
+
+    model_config = ConfigDict(frozen=True)
+
     done_today: bool
     done_in_last_7_days: int = Field(default=0, description="Of the seven days before today, those it was done on.")
     days_since_done: int | None = None
+
+
+class Settings(BaseModel):
+    """What the person has set, each by an event posted to `POST /v1/events`: the time zone
+    (`profile.timezone_set.v1`; until then the first device's), quiet hours (`profile.quiet_hours_set.v1`) and habits
+    (`profile.habit_defined.v2`, `profile.habit_removed.v1`)."""
+
+    timezone: str
+    quiet_hours: QuietHours | None
+    habits: list[HabitSetting]
 
 
 class UserFacts(BaseModel):
