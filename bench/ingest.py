@@ -1,7 +1,7 @@
 """Ingestion benchmark: POST /v1/events through a real `oo serve`, against a raw-driver bulk insert.
 
 Both run in this process's run on the same machine and database, so the ratio is what counts
-(absolute times on these machines are noisy). Target (issue #2): ≥ 10,000 events/s on Postgres and
+(absolute times on these machines are noisy). Target: ≥ 10,000 events/s on Postgres and
 ≥ 50% of the raw insert ceiling.
 
     uv run python -m bench.ingest [--events 50000] [--batch 500] [--concurrency 4]
