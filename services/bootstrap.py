@@ -70,6 +70,7 @@ def bootstrap(settings: Settings) -> Container:
         IncrementalFeatures(),
         events.bus,
         database.transaction,
+        auth.identity.hold_active_user,
         llm_tips=(isinstance(ml, MlEngine) and ml.llm is not None) if llm_tips is None else llm_tips,
         # ADR 0012: on a person's own machine they chose the proxy; elsewhere each person opts in.
         llm_allowed_by_default=settings.gateway.local_mode,

@@ -90,12 +90,25 @@ class IdentityService:
 
     async def local_principal(self, uow: UnitOfWork) -> Principal:
         """The one local user of local mode, created on first use (again after it deleted itself)."""
+        existing = await self.existing_local_principal(uow)
+        if existing is not None:
+            return existing
+        user_id = await self.create_user(uow, kind="local")
+        return Principal(user_id=user_id, scopes=ALL_SCOPES, method=AuthMethod.local)
+
+    async def existing_local_principal(self, uow: UnitOfWork) -> Principal | None:
+        """The local user if there is one now, its row share-locked; None creates nothing."""
         user_id = await self._repository.active_local_user(uow)
         if user_id is None:
-            user_id = await self.create_user(uow, kind="local")
-        else:
-            await self._repository.user(uow, user_id, lock=True)
+            return None
+        await self._repository.user(uow, user_id, lock=True)
         return Principal(user_id=user_id, scopes=ALL_SCOPES, method=AuthMethod.local)
+
+    async def hold_active_user(self, uow: UnitOfWork, user_id: str) -> bool:
+        """Whether the user is active, their row share-locked for the rest of `uow`: a deletion that
+        begins meanwhile waits for this transaction, so nothing is written for a user being erased."""
+        user = await self._repository.user(uow, user_id, lock=True)
+        return user is not None and user.status == "active"
 
     async def begin_deletion(self, uow: UnitOfWork, user_id: str) -> bool:
         """Mark the user as being deleted and revoke every token at once. False if no such user."""

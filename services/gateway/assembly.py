@@ -43,9 +43,8 @@ def build_http_app(
         docs_url=None,
         redoc_url=None,
     )
-    app.state.http_context = HttpContext(
-        database=database, resolve_principal=PrincipalResolver(identity, local_mode=settings.local_mode)
-    )
+    resolver = PrincipalResolver(identity, local_mode=settings.local_mode)
+    app.state.http_context = HttpContext(database=database, resolve_principal=resolver, find_principal=resolver.find)
     install_error_handlers(app)
     app.include_router(health_router(readiness, metrics))
     for router in routers:

@@ -32,6 +32,12 @@ class PrincipalResolver:
         self._local_mode = local_mode
 
     async def __call__(self, request: Request, uow: UnitOfWork) -> Principal:
+        principal = await self.find(request, uow, create_local=True)
+        assert principal is not None  # creating the local user when missing, never None
+        return principal
+
+    async def find(self, request: Request, uow: UnitOfWork, *, create_local: bool = False) -> Principal | None:
+        """The caller; in local mode None when the local user does not exist yet and may not be made here."""
         authorization = request.headers.get("authorization")
         if authorization is not None:
             scheme, _, token = authorization.partition(" ")
@@ -43,7 +49,9 @@ class PrincipalResolver:
             return principal
         if self._local_mode:
             self._check_local_request(request)
-            return await self._identity.local_principal(uow)
+            if create_local:
+                return await self._identity.local_principal(uow)
+            return await self._identity.existing_local_principal(uow)
         raise Unauthenticated("send `Authorization: Bearer <token>`")
 
     @staticmethod

@@ -21,12 +21,14 @@ from services.kernel.errors import Forbidden
 from services.kernel.unit_of_work import UnitOfWork
 
 PrincipalResolver = Callable[[Request, UnitOfWork], Awaitable[Principal]]
+PrincipalFinder = Callable[[Request, UnitOfWork], Awaitable[Principal | None]]
 
 
 @dataclass(frozen=True)
 class HttpContext:
     database: Database
-    resolve_principal: PrincipalResolver
+    resolve_principal: PrincipalResolver  # creates local mode's user when missing
+    find_principal: PrincipalFinder  # creates nothing: None when local mode's user does not exist yet
 
 
 def http_context(request: Request) -> HttpContext:
@@ -54,6 +56,25 @@ def require_scope(scope: Scope) -> Callable[..., Awaitable[Principal]]:
 
     async def _principal(request: Request, uow: CurrentUnitOfWork) -> Principal:
         principal = await require_principal(request, uow)
+        if not principal.allows(scope):
+            raise Forbidden(f"this token lacks the scope {scope.value!r}", code="insufficient_scope")
+        return principal
+
+    return _principal
+
+
+def require_scope_in_own_transaction(scope: Scope) -> Callable[..., Awaitable[Principal]]:
+    """The caller, resolved in a short read transaction of its own, for use cases that open their own
+    transactions (read, decide with none open, record) instead of the request's. Only local mode's
+    very first request writes: it makes the local user."""
+
+    async def _principal(request: Request) -> Principal:
+        context = http_context(request)
+        async with context.database.transaction(write=False) as uow:
+            principal = await context.find_principal(request, uow)
+        if principal is None:
+            async with context.database.transaction() as uow:
+                principal = await context.resolve_principal(request, uow)
         if not principal.allows(scope):
             raise Forbidden(f"this token lacks the scope {scope.value!r}", code="insufficient_scope")
         return principal

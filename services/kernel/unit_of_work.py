@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -29,3 +30,7 @@ class UnitOfWork:
                 await callback()
             except Exception:  # a subscriber's failure must not fail a committed request
                 log.exception("after_commit_callback_failed")
+
+
+Transaction = Callable[..., AbstractAsyncContextManager[UnitOfWork]]
+"""`Database.transaction`, injected: `transaction()` writes, `transaction(write=False)` only reads."""

@@ -6,13 +6,14 @@ from fastapi import APIRouter
 
 from oo_contracts.recommendation import FeatureModel, MlPort
 from services.kernel.ports import EventPublisher
+from services.kernel.unit_of_work import Transaction
 from services.recommender.data import UserRecommendations
-from services.recommender.llm_refresh import LlmRefresher, Transaction
+from services.recommender.llm_refresh import LlmRefresher
 from services.recommender.ml_client import HttpMl
 from services.recommender.projection import FeatureProjection
 from services.recommender.repository import RecommenderRepository
 from services.recommender.routes import build_router
-from services.recommender.service import RecommendService
+from services.recommender.service import RecommendService, UserHold
 from services.recommender.settings import RecommenderSettings
 
 __all__ = ["HttpMl", "RecommenderModule"]
@@ -26,6 +27,7 @@ class RecommenderModule:
         features: FeatureModel,
         publisher: EventPublisher,
         transaction: Transaction,
+        hold_active_user: UserHold,
         *,
         llm_tips: bool = False,
         llm_allowed_by_default: bool = False,
@@ -39,6 +41,8 @@ class RecommenderModule:
             ml,
             features,
             publisher,
+            transaction,
+            hold_active_user,
             silence_retry_seconds=settings.silence_retry_seconds,
             tip_hold_seconds=settings.tip_hold_seconds,
             llm_tips=llm_tips,

@@ -10,20 +10,17 @@ scheduled: read the feature state, ask ML to generate with the LLM, and cache wh
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 
 import structlog
 
 from oo_contracts.events import INGESTIBLE_TYPES, EventEnvelope
 from oo_contracts.recommendation import FeatureModel, GenerateRequest, MlPort
-from services.kernel.unit_of_work import UnitOfWork
+from services.kernel.unit_of_work import Transaction
 from services.recommender.repository import RecommenderRepository
 from services.recommender.settings import RecommenderSettings
 
 log = structlog.get_logger(__name__)
-Transaction = Callable[..., AbstractAsyncContextManager[UnitOfWork]]
 RECENT_DISMISSALS = 20
 
 

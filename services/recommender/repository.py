@@ -29,7 +29,6 @@ _USER: BindParameter[str] = bindparam("user_id")
 _FEATURE_STATE = select(recommender_feature_state.c.state).where(recommender_feature_state.c.user_id == _USER)
 _FEATURE_STATE_LOCKED = _FEATURE_STATE.with_for_update()
 _POLICY_STATE = select(recommender_policy_state).where(recommender_policy_state.c.user_id == _USER)
-_POLICY_STATE_LOCKED = _POLICY_STATE.with_for_update()
 _ADD_DECISION = recommender_decisions.insert()
 _LATEST_DECISION = (
     select(recommender_decisions)
@@ -37,15 +36,12 @@ _LATEST_DECISION = (
     .order_by(recommender_decisions.c.created_at.desc())
     .limit(1)
 )
-_FEATURE_STATE_UPDATED_AT = select(recommender_feature_state.c.updated_at).where(
-    recommender_feature_state.c.user_id == _USER
-)
 
 
 def _decision_inputs(with_cache: bool) -> Any:
     features, policy, cache = recommender_feature_state, recommender_policy_state, recommender_llm_cache
     joined = features.outerjoin(policy, policy.c.user_id == features.c.user_id)
-    columns: list[Any] = [features.c.state, policy.c.state.label("policy_state")]
+    columns: list[Any] = [features.c.state, features.c.updated_at, policy.c.state.label("policy_state")]
     if with_cache:
         joined = joined.outerjoin(cache, cache.c.user_id == features.c.user_id)
         columns += [cache.c.user_id.label("cache_user_id"), *(c for c in cache.c if c.name != "user_id")]
@@ -80,6 +76,7 @@ class DecisionInputs:
     feature_state: OpaqueState | None
     policy_state: OpaqueState | None
     llm_cache: Row[Any] | None
+    feature_updated_at: datetime | None = None  # when the person's last signal was folded in
 
 
 class RecommenderRepository:
@@ -95,47 +92,52 @@ class RecommenderRepository:
             policy = await self.policy_state(uow, user_id)
             return DecisionInputs(None, policy.state if policy else None, None)
         cache = row if with_cache and row.cache_user_id is not None else None
-        return DecisionInputs(row.state, row.policy_state, cache)
+        return DecisionInputs(row.state, row.policy_state, cache, row.updated_at)
 
     async def save_feature_state(self, uow: UnitOfWork, user_id: str, state: OpaqueState, at: datetime) -> None:
         values = {"user_id": user_id, "state": state, "updated_at": at}
         await uow.connection.execute(_upsert(uow, recommender_feature_state), values)
 
-    async def policy_state(self, uow: UnitOfWork, user_id: str, *, lock: bool = False) -> Row[Any] | None:
-        query = _POLICY_STATE_LOCKED if lock else _POLICY_STATE
-        return (await uow.connection.execute(query, {"user_id": user_id})).first()
+    async def policy_state(self, uow: UnitOfWork, user_id: str) -> Row[Any] | None:
+        return (await uow.connection.execute(_POLICY_STATE, {"user_id": user_id})).first()
 
-    async def save_policy_state(
-        self, uow: UnitOfWork, user_id: str, version: str, observations: int, state: OpaqueState, at: datetime
-    ) -> None:
-        values = {
-            "user_id": user_id,
-            "policy_version": version,
-            "observations": observations,
-            "state": state,
-            "updated_at": at,
-        }
-        await uow.connection.execute(_upsert(uow, recommender_policy_state), values)
+    async def replace_policy_state(
+        self,
+        uow: UnitOfWork,
+        user_id: str,
+        version: str,
+        seen_observations: int | None,
+        state: OpaqueState,
+        at: datetime,
+    ) -> bool:
+        """Store a policy learnt from the state that had `seen_observations` (None: no state yet), only
+        if that is still the stored one; False when another reaction moved it meanwhile."""
+        values = {"policy_version": version, "state": state, "updated_at": at}
+        if seen_observations is None:
+            insert = (postgresql.insert if uow.dialect == "postgresql" else sqlite.insert)(recommender_policy_state)
+            statement: Any = insert.values(user_id=user_id, observations=1, **values).on_conflict_do_nothing()
+        else:
+            statement = (
+                update(recommender_policy_state)
+                .where(
+                    recommender_policy_state.c.user_id == user_id,
+                    recommender_policy_state.c.observations == seen_observations,
+                )
+                .values(observations=seen_observations + 1, **values)
+            )
+        result = await uow.connection.execute(statement)
+        return bool(getattr(result, "rowcount", 0))
 
     async def add_decision(self, uow: UnitOfWork, **values: Any) -> None:
         await uow.connection.execute(_ADD_DECISION, values)
 
-    async def decision(self, uow: UnitOfWork, decision_id: UUID, *, lock: bool = False) -> Row[Any] | None:
+    async def decision(self, uow: UnitOfWork, decision_id: UUID) -> Row[Any] | None:
         query = select(recommender_decisions).where(recommender_decisions.c.decision_id == decision_id)
-        if lock:
-            query = query.with_for_update()
         return (await uow.connection.execute(query)).first()
 
     async def latest_decision(self, uow: UnitOfWork, user_id: str) -> Row[Any] | None:
         """The person's newest decision (the answer on show, unless reacted to)."""
         return (await uow.connection.execute(_LATEST_DECISION, {"user_id": user_id})).first()
-
-    async def feature_state_updated_at(self, uow: UnitOfWork, user_id: str) -> datetime | None:
-        """When the person's last signal was folded in."""
-        updated_at: datetime | None = (
-            await uow.connection.execute(_FEATURE_STATE_UPDATED_AT, {"user_id": user_id})
-        ).scalar_one_or_none()
-        return updated_at
 
     async def record_reaction(
         self, uow: UnitOfWork, decision_id: UUID, reaction: str, reason: str | None, at: datetime

@@ -14,10 +14,19 @@ from oo_contracts.recommendation import (
     RecommendResponse,
     Settings,
 )
-from services.kernel.http import AUTHENTICATED_ERRORS, BODY_ERRORS, CurrentUnitOfWork, error_responses, require_scope
+from services.kernel.http import (
+    AUTHENTICATED_ERRORS,
+    BODY_ERRORS,
+    CurrentUnitOfWork,
+    error_responses,
+    require_scope,
+    require_scope_in_own_transaction,
+)
 from services.recommender.service import RecommendService
 
 TipsCaller = Annotated[Principal, Depends(require_scope(Scope.tips))]
+# Deciding calls ML, which may take seconds: these use cases open their own short transactions.
+DecidingCaller = Annotated[Principal, Depends(require_scope_in_own_transaction(Scope.tips))]
 
 
 def build_router(service: RecommendService) -> APIRouter:
@@ -30,13 +39,12 @@ def build_router(service: RecommendService) -> APIRouter:
         responses=error_responses(*AUTHENTICATED_ERRORS, *BODY_ERRORS),
     )
     async def recommend(
-        uow: CurrentUnitOfWork,
-        principal: TipsCaller,
+        principal: DecidingCaller,
         request: Annotated[RecommendRequest | None, Body()] = None,
     ) -> RecommendResponse:
         """The one tip worth showing now, with its one-line why — or `tip: null` when silence wins,
         with `retry_after` seconds. The request's context (time zone, device) is recorded as a signal."""
-        return await service.recommend(uow, principal, request or RecommendRequest())
+        return await service.recommend(principal, request or RecommendRequest())
 
     @router.post(
         "/v1/feedback",
@@ -44,10 +52,10 @@ def build_router(service: RecommendService) -> APIRouter:
         summary="React to a tip; the policy learns at once",
         responses=error_responses(*AUTHENTICATED_ERRORS, *BODY_ERRORS, 404, 409),
     )
-    async def feedback(request: FeedbackRequest, uow: CurrentUnitOfWork, principal: TipsCaller) -> FeedbackResponse:
+    async def feedback(request: FeedbackRequest, principal: DecidingCaller) -> FeedbackResponse:
         """Done, later or not for me (with an optional reason). 404 for an unknown decision or another
         person's; 409 for a second reaction or a decision that showed nothing. Nothing changes on a 4xx."""
-        return await service.feedback(uow, principal, request)
+        return await service.feedback(principal, request)
 
     @router.get(
         "/v1/me/settings",

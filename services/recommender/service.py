@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -37,10 +39,10 @@ from oo_contracts.recommendation import (
     UserContext,
     text_fingerprint,
 )
-from services.kernel.errors import Conflict, NotFound, Unavailable
+from services.kernel.errors import Conflict, NotFound, Unauthenticated, Unavailable
 from services.kernel.ports import EventPublisher
-from services.kernel.unit_of_work import UnitOfWork
-from services.recommender.repository import RecommenderRepository
+from services.kernel.unit_of_work import Transaction, UnitOfWork
+from services.recommender.repository import DecisionInputs, RecommenderRepository
 
 ACTIONS = [
     TipAction(reaction=Reaction.done, label="Done"),
@@ -48,15 +50,26 @@ ACTIONS = [
     TipAction(reaction=Reaction.dismiss, label="Not for me"),
 ]
 NOTHING_TO_SUGGEST_RETRY_SECONDS = 1800
+POLICY_RACE_ATTEMPTS = 5
+UserHold = Callable[[UnitOfWork, str], Awaitable[bool]]
+
+
+class _PolicyMoved(Exception):
+    """Another reaction updated the person's policy between this one's read and its write."""
 
 
 class RecommendService:
+    """Each use case reads a snapshot in a short transaction, decides through `MlPort` with no
+    transaction open (the ML sidecar may take seconds), and records in a short one."""
+
     def __init__(
         self,
         repository: RecommenderRepository,
         ml: MlPort,
         features: FeatureModel,
         publisher: EventPublisher,
+        transaction: Transaction,
+        hold_active_user: UserHold,
         *,
         silence_retry_seconds: int,
         tip_hold_seconds: int = 0,
@@ -68,57 +81,83 @@ class RecommendService:
         self._ml = ml
         self._features = features
         self._publisher = publisher
+        self._transaction = transaction
+        self._hold_active_user = hold_active_user
         self._silence_retry = silence_retry_seconds
         self._tip_hold = timedelta(seconds=tip_hold_seconds)
         self._llm_tips = llm_tips
 
     async def recommend(
-        self, uow: UnitOfWork, principal: Principal, request: RecommendRequest, *, now: datetime | None = None
+        self, principal: Principal, request: RecommendRequest, *, now: datetime | None = None
     ) -> RecommendResponse:
         now = now or datetime.now(UTC)
         user_id = principal.user_id
-        # One statement reads the feature state, the policy state and, with LLM tips on, the LLM cache.
-        inputs = await self._repository.decision_inputs(uow, user_id, with_cache=self._llm_tips)
-        state = inputs.feature_state or self._features.initial_state()
-        observed = self._features.context_update(state, request.timezone, request.device_class)
+        snapshot = await self._read(user_id)
+        observed = self._features.context_update(snapshot.state, request.timezone, request.device_class)
         if observed is not None:
-            await self._publish(uow, "recommender.context_observed.v1", user_id, now, observed)
-            state = await self._repository.feature_state(uow, user_id) or state
-        context = self._features.context(user_id, state, now)
+            async with self._recording(user_id) as uow:
+                await self._publish(uow, "recommender.context_observed.v1", user_id, now, observed)
+            snapshot = await self._read(user_id)
+        context = self._features.context(user_id, snapshot.state, now)
         quiet_minutes = context.features.quiet_minutes_left
         if quiet_minutes > 0:  # before the held answer: quiet hours silence even a tip on show
-            return await self._quiet(uow, user_id, context, now, quiet_minutes)
-        held = await self._held(uow, user_id, state, now)
+            return await self._quiet(user_id, context, now, quiet_minutes)
+        held = self._held(snapshot, now)
         if held is not None:
             return held
-        cached = _fresh_llm_candidates(inputs.llm_cache, now)
+        cached = _fresh_llm_candidates(snapshot.inputs.llm_cache, now)
         candidates = (await self._ml.generate(GenerateRequest(context=context, cached_llm=cached))).candidates
         ranked = await self._ml.rank(
             RankRequest(
                 context=context,
                 candidates=candidates,
-                policy_state=inputs.policy_state,
+                policy_state=snapshot.inputs.policy_state,
                 seed=self.seed_source(),
             )
         )
         chosen = next((c for c in candidates if c.candidate_id == ranked.chosen), None)
         if ranked.chosen is not None and chosen is None:
             raise Unavailable("the ML policy chose a candidate it was not offered", code="ml_unavailable")
-        decision_id = await self._log_decision(uow, user_id, now, context, candidates, ranked)
-        if chosen is None:
-            silence = Silence.not_now if candidates else Silence.nothing_to_suggest
-            return RecommendResponse(
-                decision_id=decision_id, tip=None, silence=silence, retry_after=self._silence_seconds(silence)
+        async with self._recording(user_id) as uow:
+            # The person's feature row is this decision's lock: two asks at once record one answer.
+            await self._repository.feature_state(uow, user_id, lock=True)
+            latest = await self._repository.latest_decision(uow, user_id)
+            if latest is not None and (snapshot.latest is None or latest.decision_id != snapshot.latest.decision_id):
+                meanwhile = self._held(_Snapshot(snapshot.inputs, snapshot.state, latest, snapshot.signal_at), now)
+                if meanwhile is not None:
+                    return meanwhile
+            decision_id = await self._log_decision(uow, user_id, now, context, candidates, ranked)
+            if chosen is None:
+                silence = Silence.not_now if candidates else Silence.nothing_to_suggest
+                return RecommendResponse(
+                    decision_id=decision_id, tip=None, silence=silence, retry_after=self._silence_seconds(silence)
+                )
+            shown = TipShown(
+                decision_id=decision_id,
+                candidate_id=chosen.candidate_id,
+                kind=chosen.kind,
+                source=chosen.source,
+                local_hour=context.facts.local_time.hour,
             )
-        shown = TipShown(
-            decision_id=decision_id,
-            candidate_id=chosen.candidate_id,
-            kind=chosen.kind,
-            source=chosen.source,
-            local_hour=context.facts.local_time.hour,
-        )
-        await self._publish(uow, "recommender.tip_shown.v1", user_id, now, shown)
+            await self._publish(uow, "recommender.tip_shown.v1", user_id, now, shown)
         return RecommendResponse(decision_id=decision_id, tip=_tip(chosen))
+
+    async def _read(self, user_id: str) -> _Snapshot:
+        async with self._transaction(write=False) as uow:
+            # One statement reads the feature state, the policy state and, with LLM tips on, the LLM cache.
+            inputs = await self._repository.decision_inputs(uow, user_id, with_cache=self._llm_tips)
+            latest = await self._repository.latest_decision(uow, user_id)
+        state = inputs.feature_state or self._features.initial_state()
+        return _Snapshot(inputs, state, latest, inputs.feature_updated_at)
+
+    @asynccontextmanager
+    async def _recording(self, user_id: str) -> AsyncIterator[UnitOfWork]:
+        """A short write for a user still active: a deletion that began after the read waits for it, or
+        it finds the user gone and writes nothing."""
+        async with self._transaction() as uow:
+            if not await self._hold_active_user(uow, user_id):
+                raise Unauthenticated("this account is being deleted")
+            yield uow
 
     async def _log_decision(
         self,
@@ -145,12 +184,11 @@ class RecommendService:
         )
         return decision_id
 
-    async def _quiet(
-        self, uow: UnitOfWork, user_id: str, context: UserContext, now: datetime, minutes_left: float
-    ) -> RecommendResponse:
+    async def _quiet(self, user_id: str, context: UserContext, now: datetime, minutes_left: float) -> RecommendResponse:
         """Quiet hours are the person's rule, not the policy's choice: nothing is shown until they end."""
         silence = RankResponse(chosen=None, propensity=1.0, policy_version=QUIET_HOURS_POLICY_VERSION)
-        decision_id = await self._log_decision(uow, user_id, now, context, [], silence)
+        async with self._recording(user_id) as uow:
+            decision_id = await self._log_decision(uow, user_id, now, context, [], silence)
         return RecommendResponse(
             decision_id=decision_id,
             tip=None,
@@ -171,40 +209,50 @@ class RecommendService:
             habits=[HabitSetting.model_validate(h.model_dump()) for h in facts.habits],
         )
 
-    async def _held(self, uow: UnitOfWork, user_id: str, state: OpaqueState, now: datetime) -> RecommendResponse | None:
+    def _held(self, snapshot: _Snapshot, now: datetime) -> RecommendResponse | None:
         """Like a watch face, the answer on show stays: a tip until the person reacts (or it gets stale),
         a silence until its `retry_after` ends or a new signal arrives. Opening the page twice, or on a
         second device, shows the same thing, and one glance is one decision."""
-        latest = await self._repository.latest_decision(uow, user_id)
+        latest = snapshot.latest
         if latest is None or latest.reaction is not None:
             return None
         if latest.chosen is None:
-            return await self._held_silence(uow, user_id, latest, now)
+            return self._held_silence(latest, snapshot.signal_at, now)
         if not self._tip_hold or latest.created_at < now - self._tip_hold:
             return None
         candidate = _chosen_candidate(latest.candidates, latest.chosen)
-        if candidate.ref_id and self._features.done_since(state, candidate.ref_id, latest.created_at):
+        if candidate.ref_id and self._features.done_since(snapshot.state, candidate.ref_id, latest.created_at):
             return None
         return RecommendResponse(decision_id=latest.decision_id, tip=_tip(candidate))
 
-    async def _held_silence(
-        self, uow: UnitOfWork, user_id: str, latest: Row[Any], now: datetime
-    ) -> RecommendResponse | None:
+    def _held_silence(self, latest: Row[Any], signal_at: datetime | None, now: datetime) -> RecommendResponse | None:
         if latest.policy_version == QUIET_HOURS_POLICY_VERSION:
             return None  # quiet hours are read from the clock at each ask
         silence = Silence.not_now if latest.candidates else Silence.nothing_to_suggest
         left = self._silence_seconds(silence) - (now - latest.created_at).total_seconds()
-        signal_at = await self._repository.feature_state_updated_at(uow, user_id)
         if left <= 0 or (signal_at is not None and signal_at > latest.created_at):
             return None
         return RecommendResponse(decision_id=latest.decision_id, tip=None, silence=silence, retry_after=math.ceil(left))
 
     async def feedback(
-        self, uow: UnitOfWork, principal: Principal, request: FeedbackRequest, *, now: datetime | None = None
+        self, principal: Principal, request: FeedbackRequest, *, now: datetime | None = None
     ) -> FeedbackResponse:
+        """Read the decision and the policy, learn with no transaction open, then record the reaction and
+        the policy only if no other reaction moved the policy meanwhile (else learn again from the new)."""
         now = now or datetime.now(UTC)
-        decision = await self._repository.decision(uow, request.decision_id, lock=True)
-        if decision is None or decision.user_id != principal.user_id:
+        for _ in range(POLICY_RACE_ATTEMPTS):
+            try:
+                return await self._react(principal, request, now)
+            except _PolicyMoved:
+                continue
+        raise Unavailable("the policy is being updated by other reactions; retry", code="policy_busy")
+
+    async def _react(self, principal: Principal, request: FeedbackRequest, now: datetime) -> FeedbackResponse:
+        user_id = principal.user_id
+        async with self._transaction(write=False) as uow:
+            decision = await self._repository.decision(uow, request.decision_id)
+            policy = await self._repository.policy_state(uow, user_id)
+        if decision is None or decision.user_id != user_id:
             # Another user's decision answers exactly like an unknown one: nothing about it leaks.
             raise NotFound("no such decision", code="decision_not_found")
         if decision.chosen is None:
@@ -214,47 +262,40 @@ class RecommendService:
         candidate = _chosen_candidate(decision.candidates, decision.chosen)
         context = UserContext.model_validate(decision.context)
         learns = decision.policy_version != ONBOARDING_POLICY_VERSION
+        learned = None
         if learns:
-            await self._learn(uow, principal.user_id, decision.policy_version, context, candidate, request, now)
-        if not await self._repository.record_reaction(
-            uow, request.decision_id, request.reaction.value, request.reason.value if request.reason else None, now
-        ):
-            raise Conflict("this decision already has a reaction", code="already_reacted")
-        reacted = TipReacted(
-            decision_id=request.decision_id,
-            candidate_id=candidate.candidate_id,
-            kind=candidate.kind,
-            source=candidate.source,
-            reaction=request.reaction,
-            reason=request.reason,
-            ref_id=candidate.ref_id,
-            local_hour=context.facts.local_time.hour,
-            fingerprint=text_fingerprint(candidate.text)[:40] if request.reaction is Reaction.dismiss else None,
-        )
-        await self._publish(uow, "recommender.tip_reacted.v1", principal.user_id, now, reacted)
+            update = FeedbackUpdate(
+                context=context,
+                candidate=candidate,
+                reward=REWARDS[request.reaction],
+                policy_state=policy.state if policy else None,
+            )
+            learned = (await self._ml.feedback(update)).policy_state
+        async with self._recording(user_id) as uow:
+            reason = request.reason.value if request.reason else None
+            if not await self._repository.record_reaction(
+                uow, request.decision_id, request.reaction.value, reason, now
+            ):
+                raise Conflict("this decision already has a reaction", code="already_reacted")
+            if learned is not None:
+                seen = policy.observations if policy else None
+                if not await self._repository.replace_policy_state(
+                    uow, user_id, decision.policy_version, seen, learned, now
+                ):
+                    raise _PolicyMoved
+            reacted = TipReacted(
+                decision_id=request.decision_id,
+                candidate_id=candidate.candidate_id,
+                kind=candidate.kind,
+                source=candidate.source,
+                reaction=request.reaction,
+                reason=request.reason,
+                ref_id=candidate.ref_id,
+                local_hour=context.facts.local_time.hour,
+                fingerprint=text_fingerprint(candidate.text)[:40] if request.reaction is Reaction.dismiss else None,
+            )
+            await self._publish(uow, "recommender.tip_reacted.v1", user_id, now, reacted)
         return FeedbackResponse(decision_id=request.decision_id, reaction=request.reaction, learned=learns)
-
-    async def _learn(
-        self,
-        uow: UnitOfWork,
-        user_id: str,
-        policy_version: str,
-        context: UserContext,
-        candidate: TipCandidate,
-        request: FeedbackRequest,
-        now: datetime,
-    ) -> None:
-        policy = await self._repository.policy_state(uow, user_id, lock=True)
-        update = FeedbackUpdate(
-            context=context,
-            candidate=candidate,
-            reward=REWARDS[request.reaction],
-            policy_state=policy.state if policy else None,
-        )
-        learned = await self._ml.feedback(update)
-        await self._repository.save_policy_state(
-            uow, user_id, policy_version, (policy.observations if policy else 0) + 1, learned.policy_state, now
-        )
 
     async def _publish(self, uow: UnitOfWork, event_type: str, user_id: str, now: datetime, payload: Any) -> None:
         event = envelope(
@@ -266,6 +307,16 @@ class RecommendService:
             payload=payload,
         )
         await self._publisher.publish(uow, [event])
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """What a decision reads, in one short read transaction."""
+
+    inputs: DecisionInputs
+    state: OpaqueState
+    latest: Row[Any] | None
+    signal_at: datetime | None  # when the person's last signal was folded in
 
 
 def _tip(candidate: TipCandidate) -> Tip:

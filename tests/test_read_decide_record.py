@@ -1,0 +1,127 @@
+"""Read, decide, record: no transaction is open while ML decides, and what is recorded stays right.
+
+Two reactions learning at once both count; a held answer needs no write lock; an account deleted
+while its decision was being made gets nothing written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from oo_contracts.identity import Principal
+from oo_contracts.recommendation import (
+    FeedbackRequest,
+    FeedbackUpdate,
+    GenerateRequest,
+    GenerateResponse,
+    PolicyStateResponse,
+    RankRequest,
+    RankResponse,
+    RecommendRequest,
+)
+from services.kernel.errors import Unauthenticated
+from tests.conftest import bearer, new_user_with_token
+from tests.test_recommender import decision_row, person_with_a_day, policy_row
+
+
+class GatedMl:
+    """The real engine behind a gate: each call waits until `release` is set, as a slow sidecar would."""
+
+    def __init__(self, engine, *, gate: str, callers: int = 1) -> None:
+        self._engine = engine
+        self._gate = gate
+        self._callers = callers
+        self._waiting = 0
+        self.release = asyncio.Event()
+        self.reached = asyncio.Event()  # every expected caller is waiting at the gate
+
+    async def _wait(self, name: str) -> None:
+        if name == self._gate:
+            self._waiting += 1
+            if self._waiting == self._callers:
+                self.reached.set()
+            await self.release.wait()
+
+    async def generate(self, request: GenerateRequest) -> GenerateResponse:
+        await self._wait("generate")
+        return await self._engine.generate(request)
+
+    async def rank(self, request: RankRequest) -> RankResponse:
+        return await self._engine.rank(request)
+
+    async def feedback(self, request: FeedbackUpdate) -> PolicyStateResponse:
+        await self._wait("feedback")
+        return await self._engine.feedback(request)
+
+
+async def shown_tip(service, principal: Principal, at: datetime):
+    for minutes in range(0, 600, 31):  # a tip is held 30 minutes: past that, a new decision
+        answer = await service.recommend(principal, RecommendRequest(), now=at + timedelta(minutes=minutes))
+        if answer.tip is not None:
+            return answer
+    raise AssertionError("no tip shown")
+
+
+async def test_two_reactions_learning_at_once_both_count(client, container):
+    user_id, token = await new_user_with_token(container)
+    await person_with_a_day(client, token)
+    service = container.recommender.service
+    principal = Principal(user_id=user_id, scopes=frozenset(), method="api_token")
+    now = datetime.now(UTC)
+    first = await shown_tip(service, principal, now)
+    second = await shown_tip(service, principal, now + timedelta(hours=11))
+    assert first.decision_id != second.decision_id
+    gated = GatedMl(service._ml, gate="feedback", callers=2)
+    service._ml = gated
+
+    async def react(answer):
+        request = FeedbackRequest(decision_id=answer.decision_id, reaction="done")
+        return await service.feedback(principal, request, now=now + timedelta(hours=12))
+
+    both = asyncio.gather(react(first), react(second))
+    await gated.reached.wait()  # both read the same policy state and are learning from it
+    gated.release.set()
+    await both
+    assert (await policy_row(container, user_id)).observations == 2  # one learnt again from the other's
+    assert (await decision_row(container, str(first.decision_id))).reaction == "done"
+    assert (await decision_row(container, str(second.decision_id))).reaction == "done"
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_a_held_tip_is_served_while_another_process_holds_the_write_lock(client, container, settings):
+    user_id, token = await new_user_with_token(container)
+    await person_with_a_day(client, token)
+    service = container.recommender.service
+    principal = Principal(user_id=user_id, scopes=frozenset(), method="api_token")
+    shown = await shown_tip(service, principal, datetime.now(UTC))
+    other = sqlite3.connect(settings.core.data_dir / "oo.sqlite3", timeout=0)
+    other.execute("BEGIN IMMEDIATE")  # another process (a CLI, a backup) holds SQLite's write lock
+    try:
+        again = await asyncio.wait_for(client.post("/v1/recommend", headers=bearer(token)), timeout=5)
+    finally:
+        other.rollback()
+        other.close()
+    assert again.status_code == 200
+    assert again.json()["decision_id"] == str(shown.decision_id)
+
+
+async def test_an_account_deleted_while_its_decision_is_made_gets_nothing_written(client, container):
+    user_id, token = await new_user_with_token(container)
+    await person_with_a_day(client, token)
+    service = container.recommender.service
+    gated = GatedMl(service._ml, gate="generate")
+    service._ml = gated
+    principal = Principal(user_id=user_id, scopes=frozenset(), method="api_token")
+    deciding = asyncio.create_task(service.recommend(principal, RecommendRequest()))
+    await gated.reached.wait()  # read done, ML deciding with no transaction open
+    assert (await client.delete("/v1/me", headers=bearer(token))).status_code == 202
+    gated.release.set()
+    with pytest.raises(Unauthenticated):
+        await deciding
+    async with container.database.transaction(write=False) as uow:
+        rows = await container.recommender.user_data.export_user(uow, user_id)
+    assert rows.decisions == []
