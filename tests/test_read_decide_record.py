@@ -18,6 +18,7 @@ from oo_contracts.recommendation import (
     FeedbackUpdate,
     GenerateRequest,
     GenerateResponse,
+    MlPort,
     PolicyStateResponse,
     RankRequest,
     RankResponse,
@@ -31,7 +32,7 @@ from tests.test_recommender import decision_row, person_with_a_day, policy_row
 class GatedMl:
     """The real engine behind a gate: each call waits until `release` is set, as a slow sidecar would."""
 
-    def __init__(self, engine, *, gate: str, callers: int = 1) -> None:
+    def __init__(self, engine: MlPort, *, gate: str, callers: int = 1) -> None:
         self._engine = engine
         self._gate = gate
         self._callers = callers
