@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from ml.experiments.truth import untrue_clauses
 from ml.features.state import FeatureState
+from ml.serving.llm_validation import LlmTip, problem_with, to_candidate
 from ml.serving.rules import generate
 from tests.ml_factory import context_of, event
 
@@ -72,6 +73,33 @@ def test_every_clause_of_every_rule_why_is_true_of_the_state(person: tuple[Featu
     state, now = person
     for candidate in generate(context_of(state, now)):
         assert untrue_clauses(candidate.why, state, now, candidate.ref_id) == [], (candidate, now)
+
+
+LLM_TEXTS = [
+    "Reply now, two lines is enough.",
+    "Take a short walk.",
+    "Drink some water this evening.",
+    "Use your 25-minute gap.",
+    "Start while your energy is high.",
+    "Due tomorrow: start it.",
+]
+LLM_WHYS = ["due tomorrow", "a small reset", "kept up 30% lately", "fits your 24-minute gap", "about 10 min"]
+
+
+@given(
+    people(), st.lists(st.tuples(st.sampled_from(LLM_TEXTS), st.sampled_from(LLM_WHYS), st.integers(0, 9)), max_size=5)
+)
+@settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+def test_every_llm_tip_that_reaches_a_person_has_a_true_why(person, answers) -> None:
+    state, now = person
+    ctx = context_of(state, now)
+    refs = [None, *state.tasks, *state.habits, "t-unknown"]
+    for text, why, pick in answers:
+        ref = refs[pick % len(refs)]
+        tip = LlmTip(kind="advice" if ref is None else "todo", text=text, why=why, ref_id=ref)
+        if problem_with(tip, ctx) is None:
+            candidate = to_candidate(tip, ctx)
+            assert untrue_clauses(candidate.why, state, now, candidate.ref_id) == [], (candidate, now)
 
 
 def test_the_checker_rejects_what_the_record_does_not_bear_out() -> None:

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from ml.serving import phrases
 from oo_contracts.events import TipKind
 from oo_contracts.recommendation import TipCandidate, UserContext
 
@@ -165,6 +166,27 @@ def known_numbers(ctx: UserContext) -> set[str]:
     return {f"{int(n)}" if float(n).is_integer() else f"{n:g}" for n in numbers}
 
 
+def why_from_facts(ref_id: str | None, ctx: UserContext) -> str:
+    """The why a person sees for an LLM tip: oO's own, made of the recorded facts behind what the tip
+    names, in the rules' clauses. A model's free-text why cannot be checked clause by clause, so it is
+    only screened (`problem_with`) and never shown."""
+    f = ctx.facts
+    task = next((t for t in f.tasks if t.task_id == ref_id), None)
+    habit = next((h for h in f.habits if h.habit_id == ref_id), None)
+    if task is not None:
+        clauses = [
+            phrases.due(task, f.local_time.tzinfo),
+            phrases.about(task.estimated_minutes) if task.estimated_minutes else None,
+            phrases.priority(task.priority),
+        ]
+    elif habit is not None:
+        in_window = habit.window_start_hour <= f.local_time.hour < habit.window_end_hour
+        clauses = [phrases.window(habit) if in_window else None, phrases.habit_record(habit, habit.done_in_last_7_days)]
+    else:
+        clauses = [f.day_part, phrases.mood(f.mood) or phrases.energy(f.energy)]
+    return " · ".join(c for c in clauses if c)
+
+
 def to_candidate(tip: LlmTip, ctx: UserContext) -> TipCandidate:
     tasks = {t.task_id: t for t in ctx.facts.tasks}
     task = tasks.get(tip.ref_id or "")
@@ -175,7 +197,7 @@ def to_candidate(tip: LlmTip, ctx: UserContext) -> TipCandidate:
         candidate_id=f"llm:{key}",
         kind=TipKind(tip.kind),
         text=tip.text,
-        why=tip.why,
+        why=why_from_facts(tip.ref_id, ctx),
         source="llm",
         ref_id=tip.ref_id,
         reasons=["llm"],
