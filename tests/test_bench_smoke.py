@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 
 import httpx
 import numpy as np
 
-from bench import floor_app
+from bench import floor_app, scenarios
 from bench.oo_bench import simulator, stationary
 from bench.oo_bench.baselines import LinUCB, Uniform, VowpalSquareCB
+from bench.scenario_moments import MOMENTS
 from ml.experiments.featurize import DIMENSION
 
 
@@ -68,3 +70,19 @@ async def test_the_request_benchmarks_floor_app_logs_one_row_per_authenticated_r
     with sqlite3.connect(tmp_path / "floor.sqlite3") as database:
         rows = database.execute("SELECT user_id, snapshot FROM floor_log").fetchall()
     assert rows == [("usr_floor3", '{"state":{"energy":3,"tasks":3}}')]
+
+
+def test_scenario_labels_name_what_oo_offers_and_a_silent_stub_scores_low():
+    scenes = [scenarios.stage(moment) for moment in MOMENTS]
+    assert len(scenes) >= 24
+    assert {s.moment.name: scenarios.label_problems(s) for s in scenes if scenarios.label_problems(s)} == {}
+    report = next(m for m in MOMENTS if m.name == "morning-energy-5-report-due-tomorrow")
+    renamed = scenarios.stage(dataclasses.replace(report, good="todo:report", never="task:sock"))
+    problems = scenarios.label_problems(renamed)
+    assert problems[:2] == [
+        "todo:report names nothing oO has for this person",
+        "task:sock names nothing oO has for this person",
+    ]
+    assert problems[2].startswith("no good option is on offer")
+    good, _ = scenarios.mean_scores(scenes, lambda scene: np.eye(len(scene.options))[0])  # always silent
+    assert good < 0.5
