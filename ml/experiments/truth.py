@@ -69,7 +69,9 @@ def _due_at(m: Moment, hhmm: str, past: bool) -> bool:
     if task is None or task.due is None:
         return False
     local_due = task.due.astimezone(m.state.zone)
-    return local_due.date() == m.local.date() and local_due.strftime("%H:%M") == hhmm and (task.due <= m.now) == past
+    soon = timedelta(0) < task.due - m.now <= timedelta(hours=12)
+    today_or_soon = local_due.date() == m.local.date() or soon
+    return today_or_soon and local_due.strftime("%H:%M") == hhmm and (task.due <= m.now) == past
 
 
 def _estimate(m: Moment, minutes: int) -> bool:

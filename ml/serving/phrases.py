@@ -10,6 +10,8 @@ from datetime import tzinfo
 
 from oo_contracts.recommendation import HabitFacts, TaskFacts
 
+SAY_THE_HOUR_WITHIN = 12.0  # a timed due this close is named by its hour, "due at 00:00", even tomorrow
+
 
 def minutes(n: int) -> str:
     return f"{n} minute{'s' * (n != 1)}"
@@ -29,11 +31,12 @@ def due(task: TaskFacts, zone: tzinfo | None) -> str | None:
     days = task.due_in_days
     if days is None:
         return None
-    if days == 0:
-        if task.due_at is None:
-            return "due today"
+    hours = task.due_in_hours or 0.0
+    if task.due_at is not None and (days == 0 or 0 < hours <= SAY_THE_HOUR_WITHIN):
         at = task.due_at.astimezone(zone).strftime("%H:%M")
-        return f"due at {at}" if (task.due_in_hours or 0.0) > 0 else f"was due at {at}"
+        return f"due at {at}" if hours > 0 else f"was due at {at}"
+    if days == 0:
+        return "due today"
     if days == 1:
         return "due tomorrow"
     if days == -1:

@@ -10,6 +10,7 @@ ago is not proposed again, and makes way for the next best.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -36,6 +37,7 @@ TASK_CANDIDATES = 4
 NIGHT_FROM, NIGHT_UNTIL = 22, 6
 NIGHT_URGENT_HOURS = 3.0  # late at night, only a task due this soon is worth it
 CHECKIN_AFTER_HOURS = 6.0
+TURNED_DOWN_REST_HOURS = 24.0
 
 
 def _is_night(ctx: UserContext) -> bool:
@@ -53,7 +55,11 @@ def _shown_within(ctx: UserContext, candidate_id: str, hours: float) -> bool:
 
 
 def _resting(ctx: UserContext, candidate_id: str, sources: list[str]) -> bool:
-    return _shown_within(ctx, candidate_id, max(COOLDOWN_HOURS[s] for s in sources))
+    """Shown less than its cooldown ago; a candidate the person mostly turned down rests a day."""
+    cooldown = max(COOLDOWN_HOURS[s] for s in sources)
+    if ctx.facts.affinity.get(candidate_id, 0.0) < 0:
+        cooldown = max(cooldown, TURNED_DOWN_REST_HOURS)
+    return _shown_within(ctx, candidate_id, cooldown)
 
 
 def _urgency(task: TaskFacts) -> float:
@@ -142,8 +148,10 @@ def _fits_the_moment(ctx: UserContext, task: TaskFacts, important_due: bool) -> 
 
 def tasks(ctx: UserContext) -> list[TipCandidate]:
     f = ctx.facts
-    high_energy = f.energy is not None and f.energy >= 4
-    important_due = high_energy and any(
+    # Something important due soon keeps trivial, distant tasks out — unless energy is low, when the
+    # light ones are what fits.
+    low_energy = f.energy is not None and f.energy <= 2
+    important_due = not low_energy and any(
         t.priority >= 3 and t.due_in_days is not None and t.due_in_days <= 2 for t in f.tasks
     )
     views = []
@@ -191,12 +199,21 @@ def _task_candidate(ctx: UserContext, view: _TaskView) -> TipCandidate:
     )
 
 
+def _habit_due(ctx: UserContext, h: HabitFacts) -> bool:
+    """Not yet done in its period, and today is one of its days."""
+    if h.cadence == "weekly":
+        return h.days_since_done is None or h.days_since_done >= 7
+    if h.cadence == "weekdays" and ctx.facts.weekend:
+        return False
+    return not h.done_today
+
+
 def habit(ctx: UserContext) -> list[TipCandidate]:
     hour = ctx.facts.local_time.hour
     due = [
         h
         for h in ctx.facts.habits
-        if not h.done_today
+        if _habit_due(ctx, h)
         and h.window_start_hour <= hour < h.window_end_hour
         and not _resting(ctx, f"habit:{h.habit_id}", ["habit"])
     ]
@@ -262,8 +279,15 @@ def _advice_fits(a: Advice, ctx: UserContext) -> bool:
 def advice(ctx: UserContext) -> list[TipCandidate]:
     f = ctx.facts
     fitting = [a for a in ADVICE if _advice_fits(a, ctx) and not _resting(ctx, f"advice:{a.advice_id}", ["advice"])]
-    # The least recently shown first: a person meets the whole library before a repeat.
-    fitting.sort(key=lambda a: _hours_since_shown(ctx, f"advice:{a.advice_id}") or 1e9, reverse=True)
+    # The least recently shown first, so a person meets the whole library before a repeat; among the
+    # never shown, an order of this person's own day, so not everyone starts with the same one.
+    day = ctx.facts.local_time.date().isoformat()
+    fitting.sort(
+        key=lambda a: (
+            -(_hours_since_shown(ctx, f"advice:{a.advice_id}") or 1e9),
+            hashlib.sha256(f"{ctx.user_id}:{day}:{a.advice_id}".encode()).digest(),
+        )
+    )
     clauses = [f.day_part, phrases.mood(f.mood) or phrases.energy(f.energy) or ""]
     return [
         TipCandidate(
