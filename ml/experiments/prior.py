@@ -1,9 +1,11 @@
 """The population prior a new user starts from: a sensible first day before any reaction.
 
 Hand-set from what the design and the simulator's tuning population agree on; tips start slightly
-above silence (so a new person sees tips), gap-fitting and urgent candidates above others, heavy
-candidates below when energy is low, advice above when mood is low, any tip below right after
-another one. Values are in reward units (done = 1).
+above silence (so a new person sees tips), gap-fitting, urgent and important candidates above others,
+heavy candidates below when energy is low, advice above and chores below when mood is low, a break
+first after a long block, tasks below late at night, any tip below after a run of tips or right
+after another one, a candidate the person liked above one they turned down. Values are in reward
+units (done = 1).
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ PRIOR_MEAN: dict[str, float] = {
     "src_advice*bias": 0.1,
     "src_advice*low_mood": 0.15,
     "src_break*low_energy": 0.1,
+    # A break is proposed only right after a long busy block: then it is a friend's first thought.
+    "src_break*bias": 0.45,
+    # Low mood: gentleness before chores.
+    **{f"src_{s}*low_mood": -0.15 for s in ("task", "quick_win", "energy_match", "amnesty")},
     "src_task*late": -0.2,
     "src_quick_win*late": -0.2,
     "src_energy_match*late": -0.2,
