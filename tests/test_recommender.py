@@ -236,7 +236,7 @@ async def test_a_device_sets_the_zone_only_while_the_person_has_none_and_the_per
         for e in export["events"]["events"]
         if e["type"] == "recommender.context_observed.v1"
     ]
-    assert observed == [("Europe/Berlin", "phone"), ("Europe/Berlin", "desktop")]
+    assert observed == [("Europe/Berlin", "phone")]
     bad = await client.post("/v1/recommend", json={"timezone": "Mars/Base"}, headers=bearer(token))
     assert bad.status_code == 422
 
@@ -256,6 +256,8 @@ async def test_a_silence_holds_across_asks_until_a_new_signal(client, container)
     assert (first["tip"], first["silence"]) == (None, "nothing_to_suggest")  # busy: nothing interrupts
     again = (await client.post("/v1/recommend", headers=bearer(token))).json()
     assert again["decision_id"] == first["decision_id"]
+    desktop = (await client.post("/v1/recommend", json={"device_class": "desktop"}, headers=bearer(token))).json()
+    assert (desktop["decision_id"], desktop["silence"]) == (first["decision_id"], "nothing_to_suggest")
     assert 0 < again["retry_after"] <= first["retry_after"]
     checkin = signal("profile.checkin_recorded.v2", {"mood": 4}, datetime.now(UTC))
     assert (await client.post("/v1/events", json={"events": [checkin]}, headers=bearer(token))).status_code == 200

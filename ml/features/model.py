@@ -36,11 +36,10 @@ class IncrementalFeatures:
         self, state: OpaqueState, timezone: str | None, device_class: DeviceClass | None
     ) -> ContextObserved | None:
         features = _load(state)
-        zone = features.timezone or timezone
-        device = device_class.value if device_class is not None else features.device_class
-        if zone is None or (zone == features.timezone and device == features.device_class):
+        if features.timezone is not None or timezone is None:
             return None
-        return ContextObserved(timezone=zone, device_class=DeviceClass(device))
+        device = device_class.value if device_class is not None else features.device_class
+        return ContextObserved(timezone=timezone, device_class=DeviceClass(device))
 
     def done_since(self, state: OpaqueState, ref_id: str, since: datetime) -> bool:
         features = _load(state)

@@ -334,8 +334,9 @@ class FeatureModel(Protocol):
     def context_update(
         self, state: OpaqueState, timezone: str | None, device_class: DeviceClass | None
     ) -> ContextObserved | None:
-        """The context worth recording from a request, if any: the device when it changed, and the
-        time zone only while the person has none (their zone is theirs to change, not a device's)."""
+        """The context worth recording from a request, if any: the device's time zone while the person
+        has none. Their zone is theirs to change (`profile.timezone_set.v1`), not a device's; and a
+        person on two devices is not a new signal at each ask, which would end a held answer."""
         ...
 
     def done_since(self, state: OpaqueState, ref_id: str, since: datetime) -> bool:
