@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from ml.experiments.featurize import FEATURE_NAMES
 from ml.experiments.truth import untrue_clauses
 from ml.features.state import FeatureState
 from oo_contracts.recommendation import RankRequest, TipCandidate, UserContext
@@ -74,6 +75,9 @@ async def test_a_person_with_signals_gets_one_tip_with_a_true_why(client, contai
     state = FeatureState.model_validate(export["recommender"]["feature_state"])
     ref = next(c["ref_id"] for c in decision["candidates"] if c["candidate_id"] == tip["id"])
     assert untrue_clauses(tip["why"], state, datetime.fromisoformat(decision["created_at"]), ref) == []
+    # The log says which policy features moved the choice, with their contributions.
+    assert 0 < len(decision["effects"]) <= 8
+    assert set(decision["effects"]) <= set(FEATURE_NAMES)
 
 
 async def test_silence_is_a_null_tip_with_retry_after(client, container):

@@ -22,10 +22,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ml.experiments.featurize import DIMENSION, SHARED_LEVEL, featurize
+from ml.experiments.featurize import DIMENSION, FEATURE_NAMES, SHARED_LEVEL, featurize
 from ml.experiments.policy import PolicyState, Selection
 from ml.experiments.prior import prior_mean
 from oo_contracts.recommendation import TipCandidate, UserContext
+
+EFFECTS_LOGGED = 8
 
 
 def _pack(array: np.ndarray) -> str:
@@ -104,7 +106,17 @@ class LinearThompsonPosterior:
         counts = np.bincount(winners, minlength=len(values)) / policy.draws
         probabilities = counts if policy.allow_silence else np.concatenate([[0.0], counts])
         choice = int(winners[0]) + (0 if policy.allow_silence else 1)
-        return Selection(None if choice == 0 else choice - 1, float(probabilities[choice]), probabilities)
+        chosen = None if choice == 0 else choice - 1
+        effects = {} if chosen is None else self.effects(x[chosen], mean)
+        return Selection(chosen, float(probabilities[choice]), probabilities, effects)
+
+    @staticmethod
+    def effects(x: np.ndarray, mean: np.ndarray) -> dict[str, float]:
+        """The features that moved this candidate's expected value most, each with its contribution
+        (posterior mean × feature value), for the decision log."""
+        contributions = mean * x
+        largest = np.argsort(-np.abs(contributions))[:EFFECTS_LOGGED]
+        return {FEATURE_NAMES[i]: round(float(contributions[i]), 4) for i in largest if contributions[i] != 0.0}
 
     def update(self, x: np.ndarray, reward: float) -> None:
         shrink = self.covariance @ x

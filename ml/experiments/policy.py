@@ -7,7 +7,7 @@ candidate — and sums to 1, so every decision can be logged with its propensity
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -22,6 +22,7 @@ class Selection:
     chosen: int | None  # index into the candidates; None for silence
     propensity: float
     probabilities: np.ndarray  # [silence, candidate 0, candidate 1, ...]
+    effects: dict[str, float] = field(default_factory=dict)  # the chosen's largest feature contributions
 
 
 class Policy(Protocol):

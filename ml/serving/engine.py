@@ -52,7 +52,12 @@ class MlEngine:
         rng = np.random.default_rng(request.seed)
         selection = self.policy.select(state, request.context, request.candidates, rng)
         chosen = None if selection.chosen is None else request.candidates[selection.chosen].candidate_id
-        return RankResponse(chosen=chosen, propensity=selection.propensity, policy_version=self.policy.version)
+        return RankResponse(
+            chosen=chosen,
+            propensity=selection.propensity,
+            policy_version=self.policy.version,
+            effects=selection.effects,
+        )
 
     async def feedback(self, request: FeedbackUpdate) -> PolicyStateResponse:
         state = request.policy_state or self.policy.initial_state()

@@ -42,6 +42,7 @@ class UserRecommendations:
                     candidates=d.candidates,
                     context=d.context,
                     shadow=d.shadow,
+                    effects=d.effects,
                     reaction=d.reaction,
                     reason=d.reason,
                     reacted_at=d.reacted_at,

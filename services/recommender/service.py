@@ -181,6 +181,7 @@ class RecommendService:
             propensity=ranked.propensity,
             context=context.model_dump(mode="json"),
             shadow=ranked.shadow,
+            effects=ranked.effects,
         )
         return decision_id
 

@@ -25,7 +25,8 @@ recommender_policy_state = Table(
 )
 
 # Every decision, with what off-policy evaluation needs: the candidate set with features, the choice,
-# its propensity, the policy version, the context snapshot and shadow policies' choices.
+# its propensity, the policy version, the context snapshot, shadow policies' choices and the features
+# that moved the choice most.
 recommender_decisions = Table(
     "recommender_decisions",
     metadata,
@@ -38,6 +39,7 @@ recommender_decisions = Table(
     Column("propensity", Float(), nullable=False),
     Column("context", JsonDocument, nullable=False),
     Column("shadow", JsonDocument, nullable=False),
+    Column("effects", JsonDocument, nullable=False, server_default="{}"),
     Column("reaction", String(16), nullable=True),
     Column("reason", String(16), nullable=True),
     Column("reacted_at", UtcDateTime(), nullable=True),

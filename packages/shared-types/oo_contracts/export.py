@@ -53,6 +53,7 @@ class DecisionRecord(BaseModel):
     candidates: list[dict[str, Any]]
     context: dict[str, Any]
     shadow: dict[str, Any]
+    effects: dict[str, float]
     reaction: str | None
     reason: str | None
     reacted_at: AwareDatetime | None

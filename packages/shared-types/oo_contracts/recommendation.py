@@ -296,6 +296,11 @@ class RankResponse(BaseModel):
     propensity: float = Field(gt=0, le=1)
     policy_version: str
     shadow: dict[str, str | None] = Field(default_factory=dict, description="Shadow policies' choices.")
+    effects: dict[str, float] = Field(
+        default_factory=dict,
+        description="The policy features that moved the chosen candidate's expected value most, each with its "
+        "contribution (reward units); empty for silence.",
+    )
 
 
 class FeedbackUpdate(BaseModel):
