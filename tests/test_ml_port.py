@@ -30,7 +30,7 @@ async def test_generate_rank_feedback_contract(ml_port):
     ranked = await ml_port.rank(RankRequest(context=context, candidates=candidates, seed=11))
     assert ranked.chosen in {c.candidate_id for c in candidates}  # this seed draws a tip, not silence
     assert 0 < ranked.propensity <= 1
-    assert ranked.policy_version == "lin-ts-v1"
+    assert ranked.policy_version == "lin-ts-v2"
 
     updated = await ml_port.feedback(FeedbackUpdate(context=context, candidate=candidates[0], reward=1.0))
     assert updated.policy_state["n"] == 1
@@ -83,3 +83,15 @@ async def test_an_unreachable_ml_sidecar_is_a_503_not_a_500(container):
         response = await client.post("/v1/recommend", headers=bearer(token))
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "ml_unavailable"
+
+
+async def test_a_state_another_policy_version_left_starts_over_from_the_prior(ml_port):
+    context = context_of(busy_day_state())
+    candidates = (await ml_port.generate(GenerateRequest(context=context))).candidates
+    old = {"version": "lin-ts-v1", "n": 3, "cov": "AAAA", "b": "AAAA"}  # another shape entirely
+    ranked = await ml_port.rank(RankRequest(context=context, candidates=candidates, policy_state=old, seed=11))
+    assert ranked.policy_version == "lin-ts-v2"
+    learned = await ml_port.feedback(
+        FeedbackUpdate(context=context, candidate=candidates[0], reward=1.0, policy_state=old)
+    )
+    assert (learned.policy_state["version"], learned.policy_state["n"]) == ("lin-ts-v2", 1)

@@ -6,8 +6,9 @@ What a person's taste and rhythm live in, compactly:
   with this person (`affinity`: a person likes *this* tip), with the interactions a friend weighs
   (effort against energy, urgency with importance);
 - the moment, shared by every tip against silence: a three-hour time-of-day basis, apart on weekdays
-  and weekends (receptive hours), busy, how many tips came in the last hours (fatigue), a tip just
-  shown, and how this kind of tip has fared lately.
+  and weekends (receptive hours, learnt), this hour's done rate (receptive hours, recorded), busy,
+  how many tips came in the last hours (fatigue), a tip just shown, and how this kind of tip has
+  fared lately.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ HOUR_BINS = 8  # three hours each
 MOMENT = (
     *(f"hour{b * 3:02d}*{day}" for day in ("weekday", "weekend") for b in range(HOUR_BINS)),
     "busy_now",
+    "receptive",
     "fatigue",
     "recent_tip",
     "kind_dismissed",
@@ -42,7 +44,16 @@ def _moment(ctx: UserContext, kind_dismissed: float) -> np.ndarray:
     f = ctx.features
     hours = np.zeros(2 * HOUR_BINS)
     hours[(HOUR_BINS if f.weekend else 0) + min(int(f.local_hour // 3), HOUR_BINS - 1)] = 1.0
-    rest = [f.busy_now, min(f.tips_last_3h, 4.0) / 4.0, 1.0 if f.minutes_since_last_tip < 30 else 0.0, kind_dismissed]
+    # This hour's done rate against shown (smoothed, 0.5 with no history), centred: the person's own
+    # receptive hours as their record says, beside the basis the policy learns them on.
+    receptive = f.completion_rate_this_hour - 0.5
+    rest = [
+        f.busy_now,
+        receptive,
+        min(f.tips_last_3h, 4.0) / 4.0,
+        1.0 if f.minutes_since_last_tip < 30 else 0.0,
+        kind_dismissed,
+    ]
     return np.concatenate([hours, rest])
 
 

@@ -49,7 +49,7 @@ class LinearThompson:
     0
     """
 
-    version: str = "lin-ts-v1"
+    version: str = "lin-ts-v2"
     prior_precision: float = 2.0
     noise: float = 0.35
     tip_cost: float = 0.1

@@ -44,6 +44,7 @@ PRIOR_MEAN: dict[str, float] = {
     "importance*high_energy": 0.15,
     **{f"hour{h:02d}*{day}": -0.15 for h in (0, 3) for day in ("weekday", "weekend")},
     "busy_now": -0.3,
+    "receptive": 0.4,
     "fatigue": -0.3,
     "recent_tip": -0.35,
     "kind_dismissed": -0.3,

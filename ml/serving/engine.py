@@ -20,6 +20,7 @@ from oo_contracts.recommendation import (
     FeedbackUpdate,
     GenerateRequest,
     GenerateResponse,
+    OpaqueState,
     PolicyStateResponse,
     RankRequest,
     RankResponse,
@@ -32,6 +33,13 @@ class MlEngine:
     def __init__(self, policy: LinearThompson | None = None, llm: LlmTipGenerator | None = None) -> None:
         self.policy = policy or PRODUCT_POLICY
         self.llm = llm
+
+    def _state(self, stored: OpaqueState | None) -> OpaqueState:
+        """The person's state for this policy; one another policy version left (other features, another
+        shape) starts over from this policy's prior."""
+        if stored is None or stored.get("version") != self.policy.version:
+            return self.policy.initial_state()
+        return stored
 
     async def generate(self, request: GenerateRequest) -> GenerateResponse:
         if not (request.llm and self.llm):
@@ -48,7 +56,7 @@ class MlEngine:
         steps = [c for c in request.candidates if c.source == ONBOARDING_SOURCE]
         if steps:  # a first-run step is shown, not chosen (ml/serving/onboarding.py)
             return RankResponse(chosen=steps[0].candidate_id, propensity=1.0, policy_version=ONBOARDING_POLICY_VERSION)
-        state = request.policy_state or self.policy.initial_state()
+        state = self._state(request.policy_state)
         rng = np.random.default_rng(request.seed)
         selection = self.policy.select(state, request.context, request.candidates, rng)
         chosen = None if selection.chosen is None else request.candidates[selection.chosen].candidate_id
@@ -60,6 +68,6 @@ class MlEngine:
         )
 
     async def feedback(self, request: FeedbackUpdate) -> PolicyStateResponse:
-        state = request.policy_state or self.policy.initial_state()
+        state = self._state(request.policy_state)
         updated = self.policy.update(state, request.context, request.candidate, request.reward)
         return PolicyStateResponse(policy_state=updated)
