@@ -1,12 +1,14 @@
 """The request benchmark's second baseline: the least any decision does on oO's stack.
 
-FastAPI and oO's kernel `Database` (SQLite, the same engine and options, one transaction per request
-committed before the response), and per request only the I/O no decision can skip: find the caller's
-token, read their state, append a log row, commit. No features, candidates, policy or events.
-What separates this from bare FastAPI is the stack; what separates oO from this is oO's own work.
+FastAPI and oO's kernel `Database` (on the backend oO is measured on: the same engine and options,
+one transaction per request committed before the response), and per request only the I/O no decision
+can skip: find the caller's token, read their state, append a log row, commit. No features,
+candidates, policy or events. What separates this from bare FastAPI is the stack; what separates oO
+from this is oO's own work.
 
-Served by uvicorn like the others: `FLOOR_DATA_DIR=… uvicorn bench.floor_app:app`; bearer tokens are
-`floor_0` … `floor_{USERS - 1}`.
+Served by uvicorn like the others: `FLOOR_DATA_DIR=… uvicorn bench.floor_app:app` (SQLite, a file in
+that directory), or with `FLOOR_DATABASE_URL=postgresql://…` naming an empty database (Postgres);
+bearer tokens are `floor_0` … `floor_{USERS - 1}`.
 """
 
 from __future__ import annotations
@@ -59,7 +61,8 @@ def _sha256(text: str) -> str:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    database = Database(f"sqlite:///{os.environ['FLOOR_DATA_DIR']}/floor.sqlite3")
+    url = os.environ.get("FLOOR_DATABASE_URL") or f"sqlite:///{os.environ['FLOOR_DATA_DIR']}/floor.sqlite3"
+    database = Database(url)
     async with database.transaction() as uow:
         await uow.connection.run_sync(metadata.create_all)
         for i in range(USERS):
@@ -70,7 +73,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await uow.connection.execute(states.insert(), {"user_id": user_id, "state": {"energy": 3, "tasks": i}})
     app.state.database = database
     # The kernel's log checkpointer, scheduled as oO's api schedules it: without it the floor's log
-    # would take the safety-net checkpoint inside a commit that oO no longer takes.
+    # would take the safety-net checkpoint inside a commit that oO no longer takes (Postgres: a no-op).
     checkpointer = asyncio.create_task(run_periodically(database.checkpoint, CHECKPOINT_EVERY_SECONDS))
     yield
     checkpointer.cancel()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import sqlite3
 
+import asyncpg
 import httpx
 import numpy as np
 
@@ -13,6 +15,9 @@ from bench.oo_bench import simulator, stationary
 from bench.oo_bench.baselines import LinUCB, Uniform, VowpalSquareCB
 from bench.scenario_moments import MOMENTS
 from ml.experiments.featurize import DIMENSION
+from tests.conftest import empty_postgres_url
+
+QUERY = "SELECT user_id, snapshot FROM floor_log"
 
 
 def test_stationary_track_runs_every_policy_and_the_oracle_bounds_regret():
@@ -56,8 +61,14 @@ def test_simulator_track_is_deterministic_per_seed_and_counts_tips():
     assert -1.0 * shown <= utility <= 1.0 * shown
 
 
-async def test_the_request_benchmarks_floor_app_logs_one_row_per_authenticated_request(tmp_path, monkeypatch):
+async def test_the_request_benchmarks_floor_app_logs_one_row_per_authenticated_request(
+    backend, tmp_path, monkeypatch, request
+):
     monkeypatch.setenv("FLOOR_DATA_DIR", str(tmp_path))
+    url = None
+    if backend == "postgres":
+        url = await empty_postgres_url(request.getfixturevalue("postgres_cluster"))
+        monkeypatch.setenv("FLOOR_DATABASE_URL", url)
     app = floor_app.app
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -67,9 +78,16 @@ async def test_the_request_benchmarks_floor_app_logs_one_row_per_authenticated_r
     assert ok.status_code == 200
     assert ok.json()["tip"] is None
     assert refused.status_code == 401
-    with sqlite3.connect(tmp_path / "floor.sqlite3") as database:
-        rows = database.execute("SELECT user_id, snapshot FROM floor_log").fetchall()
-    assert rows == [("usr_floor3", '{"state":{"energy":3,"tasks":3}}')]
+    if url is None:
+        with sqlite3.connect(tmp_path / "floor.sqlite3") as database:
+            rows = [(user_id, json.loads(snapshot)) for user_id, snapshot in database.execute(QUERY)]
+    else:
+        connection = await asyncpg.connect(url)
+        try:
+            rows = [(user_id, json.loads(snapshot)) for user_id, snapshot in await connection.fetch(QUERY)]
+        finally:
+            await connection.close()
+    assert rows == [("usr_floor3", {"state": {"energy": 3, "tasks": 3}})]
 
 
 def test_scenario_labels_name_what_oo_offers_and_a_silent_stub_scores_low():
