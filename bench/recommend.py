@@ -371,9 +371,7 @@ async def _bulk_population(store: Store, count: int, stamp: object) -> None:
         ids = [f"usr_pop{i:07d}" for i in range(start, min(start + 10_000, count))]
         await store.insert("auth_users", USER_COLUMNS, [(u, "regular", "active", stamp) for u in ids])
         await store.insert("recommender_feature_state", FEATURE_COLUMNS, [(u, feature, stamp) for u in ids])
-        await store.insert(
-            "recommender_policy_state", POLICY_COLUMNS, [(u, version, 5, policy, stamp) for u in ids]
-        )
+        await store.insert("recommender_policy_state", POLICY_COLUMNS, [(u, version, 5, policy, stamp) for u in ids])
 
 
 async def _bulk_events(store: Store, per_asker: int, now: datetime) -> None:
