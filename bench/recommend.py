@@ -481,8 +481,10 @@ def main() -> None:
     )
     args = parser.parse_args()
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("OO_") and k != "DATABASE_URL"}
-    # Every request makes a fresh decision: the shown-tip hold (a cheap read) would flatter the numbers.
+    # Every request makes a fresh decision: held answers (a tip on show, a silence until its retry_after)
+    # are cheap reads and would flatter the numbers. Older checkouts ignore the setting they lack.
     base_env |= {
+        "OO_HOLD_SILENCE": "false",
         "OO_LOG_LEVEL": "WARNING",
         "OPENBLAS_NUM_THREADS": "1",
         "OMP_NUM_THREADS": "1",

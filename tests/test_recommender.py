@@ -269,6 +269,27 @@ async def test_a_silence_holds_across_asks_until_a_new_signal(client, container)
     assert after["decision_id"] != first["decision_id"]
 
 
+@pytest.fixture
+def silence_not_held(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OO_HOLD_SILENCE", "false")  # read when the container is built, after this
+
+
+async def test_with_the_silence_hold_off_every_ask_decides_anew(silence_not_held, client, container):
+    _, token = await new_user_with_token(container)
+    now = datetime.now(UTC)
+    busy = {"start": (now - timedelta(minutes=5)).isoformat(), "end": (now + timedelta(hours=1)).isoformat()}
+    task = {"task_id": "t-x", "title": "Write the report", "estimated_minutes": 10}
+    events = [
+        signal("integrations.task_added.v2", task, now - timedelta(minutes=1)),
+        signal("integrations.busy_interval_recorded.v1", busy, now - timedelta(minutes=1)),
+    ]
+    assert (await client.post("/v1/events", json={"events": events}, headers=bearer(token))).status_code == 200
+    first = (await client.post("/v1/recommend", headers=bearer(token))).json()
+    again = (await client.post("/v1/recommend", headers=bearer(token))).json()
+    assert (first["silence"], again["silence"]) == ("nothing_to_suggest", "nothing_to_suggest")
+    assert again["decision_id"] != first["decision_id"]
+
+
 async def test_quiet_hours_name_themselves_as_the_silence(client, container):
     _, token = await new_user_with_token(container)
     hour = datetime.now(UTC).hour

@@ -45,6 +45,7 @@ class RecommenderModule:
             hold_active_user,
             silence_retry_seconds=settings.silence_retry_seconds,
             tip_hold_seconds=settings.tip_hold_seconds,
+            hold_silence=settings.hold_silence,
             llm_tips=llm_tips,
         )
         self.llm_refresher = (

@@ -73,6 +73,7 @@ class RecommendService:
         *,
         silence_retry_seconds: int,
         tip_hold_seconds: int = 0,
+        hold_silence: bool = True,
         llm_tips: bool = False,
         seed_source: Callable[[], int] = lambda: secrets.randbits(63),
     ) -> None:
@@ -85,6 +86,7 @@ class RecommendService:
         self._hold_active_user = hold_active_user
         self._silence_retry = silence_retry_seconds
         self._tip_hold = timedelta(seconds=tip_hold_seconds)
+        self._hold_silence = hold_silence
         self._llm_tips = llm_tips
 
     async def recommend(
@@ -227,7 +229,7 @@ class RecommendService:
         return RecommendResponse(decision_id=latest.decision_id, tip=_tip(candidate))
 
     def _held_silence(self, latest: Row[Any], signal_at: datetime | None, now: datetime) -> RecommendResponse | None:
-        if latest.policy_version == QUIET_HOURS_POLICY_VERSION:
+        if not self._hold_silence or latest.policy_version == QUIET_HOURS_POLICY_VERSION:
             return None  # quiet hours are read from the clock at each ask
         silence = Silence.not_now if latest.candidates else Silence.nothing_to_suggest
         left = self._silence_seconds(silence) - (now - latest.created_at).total_seconds()

@@ -11,6 +11,11 @@ class RecommenderSettings(BaseSettings):
         default=30.0, gt=0, le=300, description="Timeout of a background LLM generation through the ML sidecar."
     )
     silence_retry_seconds: int = Field(default=900, ge=30, description="When to ask again after a silent decision.")
+    hold_silence: bool = Field(
+        default=True,
+        description="A silent answer stays the answer until its retry_after ends or a new signal arrives; "
+        "off: every ask decides anew (benchmarks measure decisions with it off).",
+    )
     tip_hold_seconds: int = Field(
         default=1800, ge=0, description="How long a shown tip stays the answer until the person reacts to it."
     )
