@@ -28,14 +28,21 @@ from services.recommender.tables import (
 _USER: BindParameter[str] = bindparam("user_id")
 _FEATURE_STATE = select(recommender_feature_state.c.state).where(recommender_feature_state.c.user_id == _USER)
 _FEATURE_STATE_LOCKED = _FEATURE_STATE.with_for_update()
+# The row alone: a lock that parses no state (a person with dozens of tasks has a large one).
+_FEATURE_ROW_LOCKED = (
+    select(recommender_feature_state.c.user_id).where(recommender_feature_state.c.user_id == _USER).with_for_update()
+)
 _POLICY_STATE = select(recommender_policy_state).where(recommender_policy_state.c.user_id == _USER)
 _ADD_DECISION = recommender_decisions.insert()
+# The answer on show needs neither the decision's context nor its effects: the largest JSON it holds.
+_SHOWN = [c for c in recommender_decisions.c if c.name not in ("context", "effects")]
 _LATEST_DECISION = (
-    select(recommender_decisions)
+    select(*_SHOWN)
     .where(recommender_decisions.c.user_id == _USER)
     .order_by(recommender_decisions.c.created_at.desc())
     .limit(1)
 )
+_LATEST_DECISION_ID = _LATEST_DECISION.with_only_columns(recommender_decisions.c.decision_id)
 
 
 def _decision_inputs(with_cache: bool) -> Any:
@@ -136,8 +143,16 @@ class RecommenderRepository:
         return (await uow.connection.execute(query)).first()
 
     async def latest_decision(self, uow: UnitOfWork, user_id: str) -> Row[Any] | None:
-        """The person's newest decision (the answer on show, unless reacted to)."""
+        """The person's newest decision (the answer on show, unless reacted to), without its context."""
         return (await uow.connection.execute(_LATEST_DECISION, {"user_id": user_id})).first()
+
+    async def latest_decision_id(self, uow: UnitOfWork, user_id: str) -> UUID | None:
+        latest: UUID | None = (await uow.connection.execute(_LATEST_DECISION_ID, {"user_id": user_id})).scalar()
+        return latest
+
+    async def lock_feature_row(self, uow: UnitOfWork, user_id: str) -> None:
+        """Lock the person's feature row for the rest of `uow` (on SQLite the writer lock already does)."""
+        await uow.connection.execute(_FEATURE_ROW_LOCKED, {"user_id": user_id})
 
     async def record_reaction(
         self, uow: UnitOfWork, decision_id: UUID, reaction: str, reason: str | None, at: datetime

@@ -122,9 +122,10 @@ class RecommendService:
             raise Unavailable("the ML policy chose a candidate it was not offered", code="ml_unavailable")
         async with self._recording(user_id) as uow:
             # The person's feature row is this decision's lock: two asks at once record one answer.
-            await self._repository.feature_state(uow, user_id, lock=True)
-            latest = await self._repository.latest_decision(uow, user_id)
-            if latest is not None and (snapshot.latest is None or latest.decision_id != snapshot.latest.decision_id):
+            await self._repository.lock_feature_row(uow, user_id)
+            latest_id = await self._repository.latest_decision_id(uow, user_id)
+            if latest_id is not None and latest_id != (snapshot.latest.decision_id if snapshot.latest else None):
+                latest = await self._repository.latest_decision(uow, user_id)
                 meanwhile = self._held(_Snapshot(snapshot.inputs, snapshot.state, latest, snapshot.signal_at), now)
                 if meanwhile is not None:
                     return meanwhile
