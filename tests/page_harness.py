@@ -156,3 +156,44 @@ def record(name: str, values: dict[str, Any]) -> None:
     path = ARTIFACTS / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(values, indent=2))
+
+
+def a_full_day(server: Server) -> None:
+    """Signals enough that ordinary tips (not first-run steps) come."""
+    now = datetime.now(UTC)
+    tasks = [
+        (
+            "integrations.task_added.v1",
+            {
+                "task_id": f"t{i}",
+                "title": title,
+                "estimated_minutes": 10 + 5 * i,
+                "priority": 1 + i % 4,
+                "due": (now + timedelta(hours=6 * i - 30)).isoformat(),
+            },
+        )
+        for i, title in enumerate(["Reply to Sam", "Renew passport", "Book the dentist", "Water the plants"])
+    ]
+    walk = {"habit_id": "walk", "name": "a short walk", "window_start_hour": 0, "window_end_hour": 24}
+    server.signals(
+        ("profile.checkin_recorded.v1", {"energy": 4, "mood": 4}),
+        ("profile.habit_defined.v1", walk),
+        *tasks,
+    )
+    # The policy may choose silence; ask until it shows a tip, which the page then gets (held).
+    for _ in range(30):
+        if server.api.post("/v1/recommend", json={}).json()["tip"]:
+            return
+    raise AssertionError("silence every time")
+
+
+UNDO_MS = 5000
+
+
+def let_go(page: Page) -> None:
+    """Past the undo window, on the page's clock: the held reaction goes."""
+    page.clock.run_for(UNDO_MS)
+
+
+def reactions(server: Server) -> list[tuple[str | None, str | None]]:
+    return [(d["reaction"], d["reason"]) for d in server.decisions() if d["reaction"]]
