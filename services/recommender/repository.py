@@ -151,8 +151,10 @@ class RecommenderRepository:
         return latest
 
     async def lock_feature_row(self, uow: UnitOfWork, user_id: str) -> None:
-        """Lock the person's feature row for the rest of `uow` (on SQLite the writer lock already does)."""
-        await uow.connection.execute(_FEATURE_ROW_LOCKED, {"user_id": user_id})
+        """Lock the person's feature row for the rest of `uow`. On SQLite a write transaction already holds
+        the database's one writer lock (BEGIN IMMEDIATE), and the statement would only cost time."""
+        if uow.dialect != "sqlite":
+            await uow.connection.execute(_FEATURE_ROW_LOCKED, {"user_id": user_id})
 
     async def record_reaction(
         self, uow: UnitOfWork, decision_id: UUID, reaction: str, reason: str | None, at: datetime
