@@ -7,6 +7,7 @@ generator (rule or LLM) writes from. Neither holds raw history.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from ml.features.state import FeatureState, HabitFact, TaskFact, habit_strength
@@ -15,7 +16,6 @@ from oo_contracts.recommendation import (
     DayPart,
     HabitFacts,
     QuietHours,
-    TaskFacts,
     UserContext,
     UserFacts,
 )
@@ -74,7 +74,15 @@ def _fresh(value: float | None, at: datetime | None, now: datetime) -> int | Non
     return int(value)
 
 
-def _task_facts(task: TaskFact, local: datetime, now_s: float) -> TaskFacts:
+@dataclass(frozen=True, slots=True)
+class _TaskTiming:
+    task: TaskFact
+    due_day: date | None
+    due_in_hours: float | None
+    due_in_days: int | None
+
+
+def _task_timing(task: TaskFact, local: datetime, today: date, now_s: float) -> _TaskTiming:
     zone = local.tzinfo
     if task.due is not None:
         due_day: date | None = task.due.astimezone(zone).date()
@@ -84,16 +92,32 @@ def _task_facts(task: TaskFact, local: datetime, now_s: float) -> TaskFacts:
         due_s = datetime.combine(task.due_date + timedelta(days=1), time(), tzinfo=zone).timestamp()
     else:
         due_day, due_s = None, None
-    return TaskFacts(
-        task_id=task.task_id,
-        title=task.title,
-        due_at=task.due,
-        due_date=due_day,
+    return _TaskTiming(
+        task=task,
+        due_day=due_day,
         due_in_hours=None if due_s is None else round((due_s - now_s) / 3600, 2),
-        due_in_days=None if due_day is None else (due_day - local.date()).days,
-        estimated_minutes=task.estimated_minutes,
-        priority=task.priority,
+        due_in_days=None if due_day is None else (due_day - today).days,
     )
+
+
+def _task_order(timing: _TaskTiming) -> tuple[bool, float, int]:
+    return (timing.due_in_hours is None, timing.due_in_hours or 0.0, -timing.task.priority)
+
+
+def _task_facts(timing: _TaskTiming) -> dict[str, object]:
+    """A `TaskFacts` as its fields: `UserFacts` validates the list in one call, half the time of building
+    each model in Python (and `model_construct`, pure Python, is slower than either)."""
+    task = timing.task
+    return {
+        "task_id": task.task_id,
+        "title": task.title,
+        "due_at": task.due,
+        "due_date": timing.due_day,
+        "due_in_hours": timing.due_in_hours,
+        "due_in_days": timing.due_in_days,
+        "estimated_minutes": task.estimated_minutes,
+        "priority": task.priority,
+    }
 
 
 def _habit_facts(habit: HabitFact, local: datetime, now: datetime) -> HabitFacts:
@@ -115,14 +139,11 @@ def _habit_facts(habit: HabitFact, local: datetime, now: datetime) -> HabitFacts
     )
 
 
-def _task_order(task: TaskFacts) -> tuple[bool, float, int]:
-    return (task.due_in_hours is None, task.due_in_hours or 0.0, -task.priority)
-
-
 def assemble_context(user_id: str, state: FeatureState, now: datetime) -> UserContext:
     local = now.astimezone(state.zone)
     now_s = now.timestamp()
-    tasks = sorted((_task_facts(t, local, now_s) for t in state.tasks.values()), key=_task_order)
+    today = local.date()
+    tasks = sorted((_task_timing(t, local, today, now_s) for t in state.tasks.values()), key=_task_order)
     busy_now, to_next, ended = busy_now_and_next(state, now)
     energy = _fresh(state.energy, state.energy_at, now)
     mood = _fresh(state.mood, state.mood_at, now)
@@ -148,7 +169,7 @@ def assemble_context(user_id: str, state: FeatureState, now: datetime) -> UserCo
         energy=energy,
         mood=mood,
         ever_checked_in=state.last_checkin_at is not None,
-        tasks=tasks[:TASKS_IN_FACTS],
+        tasks=[_task_facts(t) for t in tasks[:TASKS_IN_FACTS]],
         habits=[_habit_facts(h, local, now) for h in state.habits.values()],
         dismissed_fingerprints=state.dismissed,
         hours_since_shown={key: (now - at).total_seconds() / 3600 for key, at in state.last_shown.items()},

@@ -35,8 +35,10 @@ class IncrementalFeatures:
     def context_update(
         self, state: OpaqueState, timezone: str | None, device_class: DeviceClass | None
     ) -> ContextObserved | None:
+        if timezone is None:  # most asks: nothing to learn, and no need to read the state
+            return None
         features = _load(state)
-        if features.timezone is not None or timezone is None:
+        if features.timezone is not None:
             return None
         device = device_class.value if device_class is not None else features.device_class
         return ContextObserved(timezone=timezone, device_class=DeviceClass(device))
