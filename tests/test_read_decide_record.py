@@ -59,9 +59,26 @@ class GatedMl:
         return await self._engine.feedback(request)
 
 
-async def shown_tip(service, principal: Principal, at: datetime):
+class KnownCaller:
+    """A `Caller` whose principal is already known: the use cases called directly, without HTTP."""
+
+    def __init__(self, principal: Principal) -> None:
+        self.principal = principal
+
+    async def find(self, _uow: object) -> Principal:
+        return self.principal
+
+    async def make(self) -> Principal:
+        return self.principal
+
+
+def caller_of(user_id: str) -> KnownCaller:
+    return KnownCaller(Principal(user_id=user_id, scopes=frozenset(), method="api_token"))
+
+
+async def shown_tip(service, caller: KnownCaller, at: datetime):
     for minutes in range(0, 600, 31):  # a tip is held 30 minutes: past that, a new decision
-        answer = await service.recommend(principal, RecommendRequest(), now=at + timedelta(minutes=minutes))
+        answer = await service.recommend(caller, RecommendRequest(), now=at + timedelta(minutes=minutes))
         if answer.tip is not None:
             return answer
     raise AssertionError("no tip shown")
@@ -71,17 +88,17 @@ async def test_two_reactions_learning_at_once_both_count(client, container):
     user_id, token = await new_user_with_token(container)
     await person_with_a_day(client, token)
     service = container.recommender.service
-    principal = Principal(user_id=user_id, scopes=frozenset(), method="api_token")
+    caller = caller_of(user_id)
     now = datetime.now(UTC)
-    first = await shown_tip(service, principal, now)
-    second = await shown_tip(service, principal, now + timedelta(hours=11))
+    first = await shown_tip(service, caller, now)
+    second = await shown_tip(service, caller, now + timedelta(hours=11))
     assert first.decision_id != second.decision_id
     gated = GatedMl(service._ml, gate="feedback", callers=2)
     service._ml = gated
 
     async def react(answer):
         request = FeedbackRequest(decision_id=answer.decision_id, reaction="done")
-        return await service.feedback(principal, request, now=now + timedelta(hours=12))
+        return await service.feedback(caller, request, now=now + timedelta(hours=12))
 
     both = asyncio.gather(react(first), react(second))
     await gated.reached.wait()  # both read the same policy state and are learning from it
@@ -97,8 +114,8 @@ async def test_a_held_tip_is_served_while_another_process_holds_the_write_lock(c
     user_id, token = await new_user_with_token(container)
     await person_with_a_day(client, token)
     service = container.recommender.service
-    principal = Principal(user_id=user_id, scopes=frozenset(), method="api_token")
-    shown = await shown_tip(service, principal, datetime.now(UTC))
+    caller = caller_of(user_id)
+    shown = await shown_tip(service, caller, datetime.now(UTC))
     other = sqlite3.connect(settings.core.data_dir / "oo.sqlite3", timeout=0)
     other.execute("BEGIN IMMEDIATE")  # another process (a CLI, a backup) holds SQLite's write lock
     try:
@@ -116,8 +133,8 @@ async def test_an_account_deleted_while_its_decision_is_made_gets_nothing_writte
     service = container.recommender.service
     gated = GatedMl(service._ml, gate="generate")
     service._ml = gated
-    principal = Principal(user_id=user_id, scopes=frozenset(), method="api_token")
-    deciding = asyncio.create_task(service.recommend(principal, RecommendRequest()))
+    caller = caller_of(user_id)
+    deciding = asyncio.create_task(service.recommend(caller, RecommendRequest()))
     await gated.reached.wait()  # read done, ML deciding with no transaction open
     assert (await client.delete("/v1/me", headers=bearer(token))).status_code == 202
     gated.release.set()
@@ -126,3 +143,20 @@ async def test_an_account_deleted_while_its_decision_is_made_gets_nothing_writte
     async with container.database.transaction(write=False) as uow:
         rows = await container.recommender.user_data.export_user(uow, user_id)
     assert rows.decisions == []
+
+
+async def test_two_asks_at_once_record_one_answer_and_both_show_it(client, container):
+    user_id, token = await new_user_with_token(container)
+    await person_with_a_day(client, token)
+    service = container.recommender.service
+    gated = GatedMl(service._ml, gate="generate", callers=2)
+    service._ml = gated
+    caller = caller_of(user_id)
+    both = asyncio.gather(*(service.recommend(caller, RecommendRequest()) for _ in range(2)))
+    await gated.reached.wait()  # both read the same snapshot: no answer on show yet
+    gated.release.set()
+    first, second = await both
+    assert first.decision_id == second.decision_id
+    async with container.database.transaction(write=False) as uow:
+        decisions = await container.recommender.user_data.export_user(uow, user_id)
+    assert [d.decision_id for d in decisions.decisions] == [first.decision_id]

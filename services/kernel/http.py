@@ -18,6 +18,7 @@ from oo_contracts.errors import ErrorBody
 from oo_contracts.identity import Principal, Scope
 from services.kernel.database import Database
 from services.kernel.errors import Forbidden
+from services.kernel.ports import Caller
 from services.kernel.unit_of_work import UnitOfWork
 
 PrincipalResolver = Callable[[Request, UnitOfWork], Awaitable[Principal]]
@@ -63,23 +64,38 @@ def require_scope(scope: Scope) -> Callable[..., Awaitable[Principal]]:
     return _principal
 
 
-def require_scope_in_own_transaction(scope: Scope) -> Callable[..., Awaitable[Principal]]:
-    """The caller, resolved in a short read transaction of its own, for use cases that open their own
-    transactions (read, decide with none open, record) instead of the request's. Only local mode's
-    very first request writes: it makes the local user."""
+@dataclass(frozen=True)
+class _RequestCaller:
+    """`Caller` for one request: the gateway's resolver, run in the use case's own transactions."""
 
-    async def _principal(request: Request) -> Principal:
-        context = http_context(request)
-        async with context.database.transaction(write=False) as uow:
-            principal = await context.find_principal(request, uow)
-        if principal is None:
-            async with context.database.transaction() as uow:
-                principal = await context.resolve_principal(request, uow)
-        if not principal.allows(scope):
-            raise Forbidden(f"this token lacks the scope {scope.value!r}", code="insufficient_scope")
+    request: Request
+    context: HttpContext
+    scope: Scope
+
+    async def find(self, uow: UnitOfWork) -> Principal | None:
+        principal = await self.context.find_principal(self.request, uow)
+        return None if principal is None else self._allowed(principal)
+
+    async def make(self) -> Principal:
+        async with self.context.database.transaction() as uow:
+            principal = await self.context.resolve_principal(self.request, uow)
+        return self._allowed(principal)
+
+    def _allowed(self, principal: Principal) -> Principal:
+        if not principal.allows(self.scope):
+            raise Forbidden(f"this token lacks the scope {self.scope.value!r}", code="insufficient_scope")
         return principal
 
-    return _principal
+
+def require_caller(scope: Scope) -> Callable[[Request], Caller]:
+    """For use cases that open their own transactions (read, decide with none open, record): the caller
+    is looked up in the use case's first read instead of a transaction of its own, one fewer per
+    request (on Postgres, three fewer round trips)."""
+
+    def _caller(request: Request) -> Caller:
+        return _RequestCaller(request, http_context(request), scope)
+
+    return _caller
 
 
 class _FastJsonRequest(Request):

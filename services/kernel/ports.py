@@ -22,6 +22,20 @@ class EventPublisher(Protocol):
     async def publish(self, uow: UnitOfWork, events: Sequence[EventEnvelope]) -> BatchResult: ...
 
 
+class Caller(Protocol):
+    """A request's caller, for use cases that open their own transactions: looked up inside the use
+    case's first read, so that the read and the lookup are one transaction, not two."""
+
+    async def find(self, uow: UnitOfWork) -> Principal | None:
+        """The caller, checked for the scope it needs (401 or 403 if not); None only when local mode's
+        user does not exist yet, which `make` creates."""
+        ...
+
+    async def make(self) -> Principal:
+        """Local mode's very first request: the local user, made in a write of its own."""
+        ...
+
+
 class UserDataOwner(Protocol):
     """A module that holds rows keyed by a user: it exports them and erases them.
 

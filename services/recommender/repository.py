@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.sql.elements import BindParameter
@@ -33,22 +33,62 @@ _FEATURE_ROW_LOCKED = (
     select(recommender_feature_state.c.user_id).where(recommender_feature_state.c.user_id == _USER).with_for_update()
 )
 _POLICY_STATE = select(recommender_policy_state).where(recommender_policy_state.c.user_id == _USER)
-_ADD_DECISION = recommender_decisions.insert()
+_DECISIONS = recommender_decisions
+_ADD_DECISION = _DECISIONS.insert()
 # The answer on show needs neither the decision's context nor its effects: the largest JSON it holds.
-_SHOWN = [c for c in recommender_decisions.c if c.name not in ("context", "effects")]
-_LATEST_DECISION = (
-    select(*_SHOWN)
-    .where(recommender_decisions.c.user_id == _USER)
-    .order_by(recommender_decisions.c.created_at.desc())
+_SHOWN_COLUMNS = ("decision_id", "created_at", "policy_version", "candidates", "chosen", "reaction")
+_LATEST_ID = (
+    select(_DECISIONS.c.decision_id)
+    .where(_DECISIONS.c.user_id == _USER)
+    .order_by(_DECISIONS.c.created_at.desc())
     .limit(1)
+    .scalar_subquery()
 )
-_LATEST_DECISION_ID = _LATEST_DECISION.with_only_columns(recommender_decisions.c.decision_id)
+_LATEST_DECISION = select(*(_DECISIONS.c[name] for name in _SHOWN_COLUMNS)).where(
+    _DECISIONS.c.decision_id == _LATEST_ID
+)
+
+
+def _guarded_insert(*, after_one: bool) -> Any:
+    """Insert a decision only if no other was recorded since the one its snapshot saw: the check and the
+    write in one statement. (SQLite's writer lock, or the feature row's lock on Postgres, keeps a third
+    decision from slipping in between.)"""
+    seen_at, seen_id = (
+        bindparam("seen_at", type_=_DECISIONS.c.created_at.type),
+        bindparam("seen_id", type_=_DECISIONS.c.decision_id.type),
+    )
+    others = _DECISIONS.c.user_id == bindparam("user_id", type_=_DECISIONS.c.user_id.type)
+    if after_one:
+        newer = (_DECISIONS.c.created_at > seen_at) | (
+            (_DECISIONS.c.created_at == seen_at) & (_DECISIONS.c.decision_id != seen_id)
+        )
+        others = others & newer
+    values = select(*(bindparam(c.name, type_=c.type) for c in _DECISIONS.c if c.name in _DECISION_VALUES))
+    return _DECISIONS.insert().from_select(_DECISION_VALUES, values.where(~exists().where(others)))
+
+
+_DECISION_VALUES = (
+    "decision_id",
+    "user_id",
+    "created_at",
+    "policy_version",
+    "candidates",
+    "chosen",
+    "propensity",
+    "context",
+    "shadow",
+    "effects",
+)
+_ADD_DECISION_AFTER = {after_one: _guarded_insert(after_one=after_one) for after_one in (False, True)}
 
 
 def _decision_inputs(with_cache: bool) -> Any:
     features, policy, cache = recommender_feature_state, recommender_policy_state, recommender_llm_cache
-    joined = features.outerjoin(policy, policy.c.user_id == features.c.user_id)
+    joined = features.outerjoin(policy, policy.c.user_id == features.c.user_id).outerjoin(
+        _DECISIONS, _DECISIONS.c.decision_id == _LATEST_ID
+    )
     columns: list[Any] = [features.c.state, features.c.updated_at, policy.c.state.label("policy_state")]
+    columns += [_DECISIONS.c[name].label(f"shown_{name}") for name in _SHOWN_COLUMNS]
     if with_cache:
         joined = joined.outerjoin(cache, cache.c.user_id == features.c.user_id)
         columns += [cache.c.user_id.label("cache_user_id"), *(c for c in cache.c if c.name != "user_id")]
@@ -77,12 +117,32 @@ def _upsert(uow: UnitOfWork, table: Any) -> Any:
 
 
 @dataclass(frozen=True)
+class ShownDecision:
+    """A decision as the answer on show: what it showed and whether the person reacted."""
+
+    decision_id: UUID
+    created_at: datetime
+    policy_version: str
+    candidates: list[dict[str, Any]]
+    chosen: str | None
+    reaction: str | None
+
+
+def _shown(row: Row[Any] | None, prefix: str = "") -> ShownDecision | None:
+    if row is None or getattr(row, f"{prefix}decision_id") is None:
+        return None
+    return ShownDecision(**{name: getattr(row, f"{prefix}{name}") for name in _SHOWN_COLUMNS})
+
+
+@dataclass(frozen=True)
 class DecisionInputs:
-    """What a decision reads, in one statement: the feature state, the policy's, the LLM cache row."""
+    """What a decision reads, in one statement: the feature state, the policy's, the LLM cache row and
+    the person's latest decision."""
 
     feature_state: OpaqueState | None
     policy_state: OpaqueState | None
     llm_cache: Row[Any] | None
+    latest: ShownDecision | None
     feature_updated_at: datetime | None = None  # when the person's last signal was folded in
 
 
@@ -93,13 +153,15 @@ class RecommenderRepository:
         return state
 
     async def decision_inputs(self, uow: UnitOfWork, user_id: str, *, with_cache: bool) -> DecisionInputs:
-        """The feature state, the policy state and (when asked) the LLM cache row, in one statement."""
+        """The feature state, the policy state, the latest decision and (when asked) the LLM cache row, in
+        one statement."""
         row = (await uow.connection.execute(_DECISION_INPUTS[with_cache], {"user_id": user_id})).first()
-        if row is None:  # the join starts from the feature state; without one, read the policy alone
+        if row is None:  # the join starts from the feature state; without one, read the rest alone
             policy = await self.policy_state(uow, user_id)
-            return DecisionInputs(None, policy.state if policy else None, None)
+            latest = await self.latest_decision(uow, user_id)
+            return DecisionInputs(None, policy.state if policy else None, None, latest)
         cache = row if with_cache and row.cache_user_id is not None else None
-        return DecisionInputs(row.state, row.policy_state, cache, row.updated_at)
+        return DecisionInputs(row.state, row.policy_state, cache, _shown(row, "shown_"), row.updated_at)
 
     async def save_feature_state(self, uow: UnitOfWork, user_id: str, state: OpaqueState, at: datetime) -> None:
         values = {"user_id": user_id, "state": state, "updated_at": at}
@@ -138,17 +200,20 @@ class RecommenderRepository:
     async def add_decision(self, uow: UnitOfWork, **values: Any) -> None:
         await uow.connection.execute(_ADD_DECISION, values)
 
+    async def add_decision_after(self, uow: UnitOfWork, seen: ShownDecision | None, **values: Any) -> bool:
+        """Record a decision unless another was recorded after `seen` (the latest its snapshot saw, None
+        for none); False, writing nothing, when one was."""
+        guard = {} if seen is None else {"seen_at": seen.created_at, "seen_id": seen.decision_id}
+        result = await uow.connection.execute(_ADD_DECISION_AFTER[seen is not None], {**values, **guard})
+        return bool(getattr(result, "rowcount", 0))
+
     async def decision(self, uow: UnitOfWork, decision_id: UUID) -> Row[Any] | None:
         query = select(recommender_decisions).where(recommender_decisions.c.decision_id == decision_id)
         return (await uow.connection.execute(query)).first()
 
-    async def latest_decision(self, uow: UnitOfWork, user_id: str) -> Row[Any] | None:
+    async def latest_decision(self, uow: UnitOfWork, user_id: str) -> ShownDecision | None:
         """The person's newest decision (the answer on show, unless reacted to), without its context."""
-        return (await uow.connection.execute(_LATEST_DECISION, {"user_id": user_id})).first()
-
-    async def latest_decision_id(self, uow: UnitOfWork, user_id: str) -> UUID | None:
-        latest: UUID | None = (await uow.connection.execute(_LATEST_DECISION_ID, {"user_id": user_id})).scalar()
-        return latest
+        return _shown((await uow.connection.execute(_LATEST_DECISION, {"user_id": user_id})).first())
 
     async def lock_feature_row(self, uow: UnitOfWork, user_id: str) -> None:
         """Lock the person's feature row for the rest of `uow`. On SQLite a write transaction already holds

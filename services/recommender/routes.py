@@ -19,14 +19,16 @@ from services.kernel.http import (
     BODY_ERRORS,
     CurrentUnitOfWork,
     error_responses,
+    require_caller,
     require_scope,
-    require_scope_in_own_transaction,
 )
+from services.kernel.ports import Caller
 from services.recommender.service import RecommendService
 
 TipsCaller = Annotated[Principal, Depends(require_scope(Scope.tips))]
-# Deciding calls ML, which may take seconds: these use cases open their own short transactions.
-DecidingCaller = Annotated[Principal, Depends(require_scope_in_own_transaction(Scope.tips))]
+# Deciding calls ML, which may take seconds: these use cases open their own short transactions, and
+# look their caller up in the first of them.
+DecidingCaller = Annotated[Caller, Depends(require_caller(Scope.tips))]
 
 
 def build_router(service: RecommendService) -> APIRouter:
@@ -39,12 +41,12 @@ def build_router(service: RecommendService) -> APIRouter:
         responses=error_responses(*AUTHENTICATED_ERRORS, *BODY_ERRORS),
     )
     async def recommend(
-        principal: DecidingCaller,
+        caller: DecidingCaller,
         request: Annotated[RecommendRequest | None, Body()] = None,
     ) -> RecommendResponse:
         """The one tip worth showing now, with its one-line why — or `tip: null` when silence wins,
         with `retry_after` seconds. The request's context (time zone, device) is recorded as a signal."""
-        return await service.recommend(principal, request or RecommendRequest())
+        return await service.recommend(caller, request or RecommendRequest())
 
     @router.post(
         "/v1/feedback",
@@ -52,10 +54,10 @@ def build_router(service: RecommendService) -> APIRouter:
         summary="React to a tip; the policy learns at once",
         responses=error_responses(*AUTHENTICATED_ERRORS, *BODY_ERRORS, 404, 409),
     )
-    async def feedback(request: FeedbackRequest, principal: DecidingCaller) -> FeedbackResponse:
+    async def feedback(request: FeedbackRequest, caller: DecidingCaller) -> FeedbackResponse:
         """Done, later or not for me (with an optional reason). 404 for an unknown decision or another
         person's; 409 for a second reaction or a decision that showed nothing. Nothing changes on a 4xx."""
-        return await service.feedback(principal, request)
+        return await service.feedback(caller, request)
 
     @router.get(
         "/v1/me/settings",

@@ -7,7 +7,7 @@ import secrets
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -40,9 +40,9 @@ from oo_contracts.recommendation import (
     text_fingerprint,
 )
 from services.kernel.errors import Conflict, NotFound, Unauthenticated, Unavailable
-from services.kernel.ports import EventPublisher
+from services.kernel.ports import Caller, EventPublisher
 from services.kernel.unit_of_work import Transaction, UnitOfWork
-from services.recommender.repository import DecisionInputs, RecommenderRepository
+from services.recommender.repository import DecisionInputs, RecommenderRepository, ShownDecision
 
 ACTIONS = [
     TipAction(reaction=Reaction.done, label="Done"),
@@ -52,6 +52,13 @@ ACTIONS = [
 NOTHING_TO_SUGGEST_RETRY_SECONDS = 1800
 POLICY_RACE_ATTEMPTS = 5
 UserHold = Callable[[UnitOfWork, str], Awaitable[bool]]
+
+
+class _Unguarded:
+    """A decision recorded whatever else was recorded meanwhile (quiet hours: the person's rule)."""
+
+
+UNGUARDED = _Unguarded()
 
 
 class _PolicyMoved(Exception):
@@ -90,16 +97,16 @@ class RecommendService:
         self._llm_tips = llm_tips
 
     async def recommend(
-        self, principal: Principal, request: RecommendRequest, *, now: datetime | None = None
+        self, caller: Caller, request: RecommendRequest, *, now: datetime | None = None
     ) -> RecommendResponse:
         now = now or datetime.now(UTC)
-        user_id = principal.user_id
-        snapshot = await self._read(user_id)
+        snapshot = await self._read(caller)
+        user_id = snapshot.user_id
         observed = self._features.context_update(snapshot.state, request.timezone, request.device_class)
         if observed is not None:
             async with self._recording(user_id) as uow:
                 await self._publish(uow, "recommender.context_observed.v1", user_id, now, observed)
-            snapshot = await self._read(user_id)
+            snapshot = await self._read(caller)
         context = self._features.context(user_id, snapshot.state, now)
         quiet_minutes = context.features.quiet_minutes_left
         if quiet_minutes > 0:  # before the held answer: quiet hours silence even a tip on show
@@ -123,13 +130,16 @@ class RecommendService:
         async with self._recording(user_id) as uow:
             # The person's feature row is this decision's lock: two asks at once record one answer.
             await self._repository.lock_feature_row(uow, user_id)
-            latest_id = await self._repository.latest_decision_id(uow, user_id)
-            if latest_id is not None and latest_id != (snapshot.latest.decision_id if snapshot.latest else None):
+            decision_id = await self._log_decision(
+                uow, user_id, now, context, candidates, ranked, after=snapshot.latest
+            )
+            if decision_id is None:  # another ask recorded an answer since this one's read
                 latest = await self._repository.latest_decision(uow, user_id)
-                meanwhile = self._held(_Snapshot(snapshot.inputs, snapshot.state, latest, snapshot.signal_at), now)
+                meanwhile = self._held(replace(snapshot, latest=latest), now)
                 if meanwhile is not None:
                     return meanwhile
-            decision_id = await self._log_decision(uow, user_id, now, context, candidates, ranked)
+                decision_id = await self._log_decision(uow, user_id, now, context, candidates, ranked, after=latest)
+                assert decision_id is not None  # the lock this transaction holds lets no third one in
             if chosen is None:
                 silence = Silence.not_now if candidates else Silence.nothing_to_suggest
                 return RecommendResponse(
@@ -145,13 +155,22 @@ class RecommendService:
             await self._publish(uow, "recommender.tip_shown.v1", user_id, now, shown)
         return RecommendResponse(decision_id=decision_id, tip=_tip(chosen))
 
-    async def _read(self, user_id: str) -> _Snapshot:
+    async def _read(self, caller: Caller) -> _Snapshot:
+        """The caller and what a decision needs of them, in one short read."""
         async with self._transaction(write=False) as uow:
-            # One statement reads the feature state, the policy state and, with LLM tips on, the LLM cache.
-            inputs = await self._repository.decision_inputs(uow, user_id, with_cache=self._llm_tips)
-            latest = await self._repository.latest_decision(uow, user_id)
+            principal = await caller.find(uow)
+            if principal is not None:
+                return await self._read_inputs(uow, principal.user_id)
+        principal = await caller.make()  # local mode's very first request
+        async with self._transaction(write=False) as uow:
+            return await self._read_inputs(uow, principal.user_id)
+
+    async def _read_inputs(self, uow: UnitOfWork, user_id: str) -> _Snapshot:
+        # One statement reads the feature state, the policy state, the latest decision and, with LLM tips
+        # on, the LLM cache.
+        inputs = await self._repository.decision_inputs(uow, user_id, with_cache=self._llm_tips)
         state = inputs.feature_state or self._features.initial_state()
-        return _Snapshot(inputs, state, latest, inputs.feature_updated_at)
+        return _Snapshot(user_id, inputs, state, inputs.latest, inputs.feature_updated_at)
 
     @asynccontextmanager
     async def _recording(self, user_id: str) -> AsyncIterator[UnitOfWork]:
@@ -170,29 +189,35 @@ class RecommendService:
         context: UserContext,
         candidates: list[TipCandidate],
         ranked: RankResponse,
-    ) -> uuid.UUID:
-        """Every decision is logged with what off-policy evaluation needs."""
+        *,
+        after: ShownDecision | _Unguarded | None,
+    ) -> uuid.UUID | None:
+        """Every decision is logged with what off-policy evaluation needs. Unless `after` is UNGUARDED,
+        only if no other decision was recorded after `after` (None otherwise, logging nothing)."""
         decision_id = uuid.uuid4()
-        await self._repository.add_decision(
-            uow,
-            decision_id=decision_id,
-            user_id=user_id,
-            created_at=now,
-            policy_version=ranked.policy_version,
-            candidates=[c.model_dump(mode="json") for c in candidates],
-            chosen=ranked.chosen,
-            propensity=ranked.propensity,
-            context=context.model_dump(mode="json"),
-            shadow=ranked.shadow,
-            effects=ranked.effects,
-        )
-        return decision_id
+        record = {
+            "decision_id": decision_id,
+            "user_id": user_id,
+            "created_at": now,
+            "policy_version": ranked.policy_version,
+            "candidates": [c.model_dump(mode="json") for c in candidates],
+            "chosen": ranked.chosen,
+            "propensity": ranked.propensity,
+            "context": context.model_dump(mode="json"),
+            "shadow": ranked.shadow,
+            "effects": ranked.effects,
+        }
+        if isinstance(after, _Unguarded):
+            await self._repository.add_decision(uow, **record)
+            return decision_id
+        return decision_id if await self._repository.add_decision_after(uow, after, **record) else None
 
     async def _quiet(self, user_id: str, context: UserContext, now: datetime, minutes_left: float) -> RecommendResponse:
         """Quiet hours are the person's rule, not the policy's choice: nothing is shown until they end."""
         silence = RankResponse(chosen=None, propensity=1.0, policy_version=QUIET_HOURS_POLICY_VERSION)
         async with self._recording(user_id) as uow:
-            decision_id = await self._log_decision(uow, user_id, now, context, [], silence)
+            decision_id = await self._log_decision(uow, user_id, now, context, [], silence, after=UNGUARDED)
+        assert decision_id is not None
         return RecommendResponse(
             decision_id=decision_id,
             tip=None,
@@ -229,7 +254,9 @@ class RecommendService:
             return None
         return RecommendResponse(decision_id=latest.decision_id, tip=_tip(candidate))
 
-    def _held_silence(self, latest: Row[Any], signal_at: datetime | None, now: datetime) -> RecommendResponse | None:
+    def _held_silence(
+        self, latest: ShownDecision, signal_at: datetime | None, now: datetime
+    ) -> RecommendResponse | None:
         if not self._hold_silence or latest.policy_version == QUIET_HOURS_POLICY_VERSION:
             return None  # quiet hours are read from the clock at each ask
         silence = Silence.not_now if latest.candidates else Silence.nothing_to_suggest
@@ -239,23 +266,28 @@ class RecommendService:
         return RecommendResponse(decision_id=latest.decision_id, tip=None, silence=silence, retry_after=math.ceil(left))
 
     async def feedback(
-        self, principal: Principal, request: FeedbackRequest, *, now: datetime | None = None
+        self, caller: Caller, request: FeedbackRequest, *, now: datetime | None = None
     ) -> FeedbackResponse:
         """Read the decision and the policy, learn with no transaction open, then record the reaction and
         the policy only if no other reaction moved the policy meanwhile (else learn again from the new)."""
         now = now or datetime.now(UTC)
         for _ in range(POLICY_RACE_ATTEMPTS):
             try:
-                return await self._react(principal, request, now)
+                return await self._react(caller, request, now)
             except _PolicyMoved:
                 continue
         raise Unavailable("the policy is being updated by other reactions; retry", code="policy_busy")
 
-    async def _react(self, principal: Principal, request: FeedbackRequest, now: datetime) -> FeedbackResponse:
-        user_id = principal.user_id
+    async def _react(self, caller: Caller, request: FeedbackRequest, now: datetime) -> FeedbackResponse:
+        decision = policy = None
         async with self._transaction(write=False) as uow:
-            decision = await self._repository.decision(uow, request.decision_id)
-            policy = await self._repository.policy_state(uow, user_id)
+            principal = await caller.find(uow)
+            if principal is not None:
+                decision = await self._repository.decision(uow, request.decision_id)
+                policy = await self._repository.policy_state(uow, principal.user_id)
+        if principal is None:  # local mode's very first request: no decision of theirs can exist yet
+            principal = await caller.make()
+        user_id = principal.user_id
         if decision is None or decision.user_id != user_id:
             # Another user's decision answers exactly like an unknown one: nothing about it leaks.
             raise NotFound("no such decision", code="decision_not_found")
@@ -317,9 +349,10 @@ class RecommendService:
 class _Snapshot:
     """What a decision reads, in one short read transaction."""
 
+    user_id: str
     inputs: DecisionInputs
     state: OpaqueState
-    latest: Row[Any] | None
+    latest: ShownDecision | None
     signal_at: datetime | None  # when the person's last signal was folded in
 
 
