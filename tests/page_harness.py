@@ -1,10 +1,14 @@
 """The page's test harness: a real `oo serve` on the embedded default, Debian's Chromium driven by
-Playwright (never `playwright install`), screenshots kept under `test-artifacts/`."""
+Playwright (never `playwright install`), screenshots kept under `test-artifacts/`.
+
+Chromium and `oo serve` start once per test process; each test gets a fresh person (the last one's
+local user deleted) and fresh browser contexts."""
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,7 +22,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Request, ViewportSize, sync_playwright
 
 from tests.postgres_cluster import free_port
-from tests.test_processes import _env, running
+from tests.test_processes import OO, _env
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("OO_TEST_ARTIFACTS", Path(__file__).resolve().parents[1] / "test-artifacts"))
@@ -60,26 +64,85 @@ class Server:
         return list(self.export()["recommender"]["decisions"])
 
 
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    """Per test: sync Playwright keeps an event loop running while it is open, which would break the
-    suite's asyncio tests sharing this worker process."""
+@pytest.fixture(scope="session")
+def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Chromium for the whole session, its DevTools endpoint on loopback; ready when it has written the
+    port it listens on (`DevToolsActivePort` in its profile)."""
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: ./scripts/setup --test installs Debian's chromium")
-    with sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    profile = tmp_path_factory.mktemp("chromium")
+    arguments = [*CHROMIUM_ARGS, "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0"]
+    with (profile / "chromium.log").open("w") as log:
+        process = subprocess.Popen(
+            [str(CHROMIUM), *arguments, f"--user-data-dir={profile}", "about:blank"], stdout=log, stderr=log
+        )
+    try:
+        port = _wait_for_line(profile / "DevToolsActivePort", process)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def _wait_for_line(path: Path, process: subprocess.Popen[bytes]) -> str:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if path.exists() and (lines := path.read_text().splitlines()):
+            return lines[0]
+        if process.poll() is not None:
+            break
+        time.sleep(0.05)
+    raise AssertionError(f"Chromium did not start; see {path.parent / 'chromium.log'}")
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    """A fresh person: a new `oo serve` on its own SQLite, in local mode (no login on loopback)."""
+def browser(chromium: str) -> Iterator[Browser]:
+    """The session's Chromium, connected per test: sync Playwright keeps an event loop running while it
+    is open, which would break the suite's asyncio tests sharing this worker process."""
+    with sync_playwright() as driver:
+        browser = driver.chromium.connect_over_cdp(chromium)
+        yield browser
+        browser.close()  # closes the contexts this test made
+
+
+@pytest.fixture(scope="session")
+def oo_serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`oo serve` for the whole session, on its own SQLite, in local mode (no login on loopback)."""
+    data = tmp_path_factory.mktemp("page-oo")
     port = free_port()
-    env = _env(tmp_path, OO_LOG_LEVEL="WARNING", OO_TIP_HOLD_SECONDS="3600")
+    env = _env(data, OO_LOG_LEVEL="WARNING", OO_TIP_HOLD_SECONDS="3600")
     url = f"http://127.0.0.1:{port}"
-    with running(env, "serve", "--port", str(port), url=f"{url}/ready"), httpx.Client(base_url=url) as api:
-        yield Server(url, api)
+    with (data / "serve.log").open("w") as log:
+        process = subprocess.Popen([*OO, "serve", "--port", str(port)], env=env, stdout=log, stderr=log)
+    try:
+        _wait_ready(f"{url}/ready", process, data / "serve.log")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+        if process.poll() is not None:
+            break
+    raise AssertionError(f"oo serve did not become ready; see {log}")
+
+
+@pytest.fixture
+def server(oo_serve: str) -> Iterator[Server]:
+    """A fresh person: the previous test's local user is deleted, so the page's first request makes a
+    new one, with no signals, no decisions and the first-run steps ahead."""
+    with httpx.Client(base_url=oo_serve) as api:
+        response = api.delete("/v1/me")
+        assert response.status_code == 202, response.text
+        yield Server(oo_serve, api)
 
 
 def open_page(
