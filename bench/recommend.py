@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,9 +68,24 @@ def serve_baseline(module: str, env: dict[str, str], port: int) -> subprocess.Po
     return process
 
 
+@dataclass(frozen=True)
+class Sample:
+    """One server measured: closed-loop throughput, and the open loop's latencies and lost requests."""
+
+    rps: float
+    rate: float
+    p50: float
+    p99: float
+    lost: Counter[str]
+
+    def latency(self) -> str:
+        lost = "".join(f", {count} lost to {name}" for name, count in sorted(self.lost.items()))
+        return f"at {self.rate:.0f} rps p50 {self.p50:6.2f} ms  p99 {self.p99:6.2f} ms{lost}"
+
+
 def run_baseline(
     module: str, env: dict[str, str], tokens: list[str], seconds: float, latency_requests: int, rate: float
-) -> tuple[float, float, float]:
+) -> Sample:
     port = free_port()
     process = serve_baseline(module, env, port)
     try:
@@ -100,15 +116,25 @@ async def closed_loop(base: str, tokens: list[str], seconds: float, connections:
         return done / (time.perf_counter() - started)
 
 
-async def open_loop(base: str, tokens: list[str], rate: float, requests: int) -> list[float]:
+async def open_loop(base: str, tokens: list[str], rate: float, requests: int) -> tuple[list[float], Counter[str]]:
+    """Latencies of the requests answered, and the requests lost to a transport error by the error's name.
+
+    When the server cannot keep up, requests queue for seconds and a connection can be closed under one
+    (uvicorn drops a keep-alive connection idle for 5 s; a client starved of CPU leaves one idle that
+    long): such a request is counted and reported, never retried into a better number."""
     latencies: list[float] = []
+    lost: Counter[str] = Counter()
     async with httpx.AsyncClient(base_url=base, limits=httpx.Limits(max_connections=64)) as client:
 
         async def one(i: int) -> None:
             started = time.perf_counter()
-            response = await client.post(
-                "/v1/recommend", json={}, headers={"Authorization": f"Bearer {tokens[i % len(tokens)]}"}
-            )
+            try:
+                response = await client.post(
+                    "/v1/recommend", json={}, headers={"Authorization": f"Bearer {tokens[i % len(tokens)]}"}
+                )
+            except httpx.TransportError as error:
+                lost[type(error).__name__] += 1
+                return
             latencies.append((time.perf_counter() - started) * 1000)
             if response.status_code != 200:
                 raise RuntimeError(response.text[:300])
@@ -121,24 +147,22 @@ async def open_loop(base: str, tokens: list[str], rate: float, requests: int) ->
                 await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(one(i)))
         await asyncio.gather(*tasks)
-    return latencies
+    return latencies, lost
 
 
 def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1]
 
 
-def measure(
-    base: str, tokens: list[str], seconds: float, latency_requests: int, rate: float
-) -> tuple[float, float, float]:
+def measure(base: str, tokens: list[str], seconds: float, latency_requests: int, rate: float) -> Sample:
     # The client's own full collection (it has just built the population) stopped its loop for ~80 ms
     # and showed up as the server's latency: out of the collector's sight with it.
     gc.collect()
     gc.freeze()
     asyncio.run(closed_loop(base, tokens, 1.0))  # warm-up
     throughput = asyncio.run(closed_loop(base, tokens, seconds))
-    latencies = asyncio.run(open_loop(base, tokens, rate, latency_requests))
-    return throughput, pct(latencies, 50), pct(latencies, 99)
+    latencies, lost = asyncio.run(open_loop(base, tokens, rate, latency_requests))
+    return Sample(throughput, rate, pct(latencies, 50), pct(latencies, 99), lost)
 
 
 @dataclass
@@ -148,7 +172,7 @@ class Measured:
     backend: str
     floor_rps: float
     rate: float
-    cases: list[tuple[str, float, float]] = field(default_factory=list)
+    cases: list[tuple[str, Sample]] = field(default_factory=list)
 
 
 def main() -> None:
@@ -186,13 +210,9 @@ def main() -> None:
         "OO_TIP_HOLD_SECONDS": "0",
     }
 
-    bare_rps, bare_p50, bare_p99 = run_baseline(
-        "bench.bare_app", base_env, ["x"], args.seconds, args.latency_requests, args.rate
-    )
-    print(
-        f"bare FastAPI          {bare_rps:8,.0f} req/s | "
-        f"at {args.rate:.0f} rps p50 {bare_p50:6.2f} ms  p99 {bare_p99:6.2f} ms"
-    )
+    bare = run_baseline("bench.bare_app", base_env, ["x"], args.seconds, args.latency_requests, args.rate)
+    bare_rps = bare.rps
+    print(f"bare FastAPI          {bare_rps:8,.0f} req/s | {bare.latency()}")
     runs = []
     for name in ("sqlite", "postgres") if args.backend == "both" else (args.backend,):
         if name == "sqlite":
@@ -212,29 +232,29 @@ def run_backend(backend: Backend, base_env: dict[str, str], bare_rps: float, arg
     print(f"\n== {backend.name}")
     floor_tokens = [f"floor_{i}" for i in range(FLOOR_USERS)]
     with tempfile.TemporaryDirectory() as data_dir, backend.floor(Path(data_dir)) as floor_env:
-        floor_rps, floor_p50, floor_p99 = run_baseline(
+        floor = run_baseline(
             "bench.floor_app", base_env | floor_env, floor_tokens, args.seconds, args.latency_requests, args.rate
         )
+    floor_rps = floor.rps
     print(
         f"{label} floor: FastAPI + kernel, token/state/log/commit {floor_rps:8,.0f} req/s "
-        f"(ratio {floor_rps / bare_rps:.2f}) | at {args.rate:.0f} rps p50 {floor_p50:6.2f} ms  p99 {floor_p99:6.2f} ms"
+        f"(ratio {floor_rps / bare_rps:.2f}) | {floor.latency()}"
     )
     measured = Measured(backend.name, floor_rps, args.rate)
     sizes = SIZES[args.sizes]
     for users, events in sizes:
-        rps, p50, p99, mix = run_oo(backend, base_env, users, events, args.seconds, args.latency_requests, args.rate)
-        measured.cases.append((f"{users:,} users, {events:,} events/asker", rps, p99))
+        sample, mix = run_oo(backend, base_env, users, events, args.seconds, args.latency_requests, args.rate)
+        measured.cases.append((f"{users:,} users, {events:,} events/asker", sample))
         print(
-            f"{label} oO {users:>7,} users, {events:>7,} events/asker {rps:8,.0f} req/s "
-            f"(ratio {rps / bare_rps:.2f}; {rps / floor_rps:.2f} of the floor) | "
-            f"at {args.rate:.0f} rps p50 {p50:6.2f} ms  p99 {p99:6.2f} ms"
+            f"{label} oO {users:>7,} users, {events:>7,} events/asker {sample.rps:8,.0f} req/s "
+            f"(ratio {sample.rps / bare_rps:.2f}; {sample.rps / floor_rps:.2f} of the floor) | {sample.latency()}"
         )
         print(f"{label}    {mix}")
         if args.llm and (users, events) == sizes[0]:
-            on_rps, on_p50, on_p99, on_mix = run_oo_with_llm(backend, base_env, users, events, args)
+            on, on_mix = run_oo_with_llm(backend, base_env, users, events, args)
             print(
-                f"{label} oO   same, LLM candidates on    {on_rps:8,.0f} req/s (ratio {on_rps / bare_rps:.2f}; "
-                f"{on_rps / rps:.2f} of LLM off) | at {args.rate:.0f} rps p50 {on_p50:6.2f} ms  p99 {on_p99:6.2f} ms"
+                f"{label} oO   same, LLM candidates on    {on.rps:8,.0f} req/s (ratio {on.rps / bare_rps:.2f}; "
+                f"{on.rps / sample.rps:.2f} of LLM off) | {on.latency()}"
             )
             print(f"{label}    {on_mix}")
     return measured
@@ -242,7 +262,7 @@ def run_backend(backend: Backend, base_env: dict[str, str], bare_rps: float, arg
 
 def run_oo_with_llm(
     backend: Backend, base_env: dict[str, str], users: int, events: int, args: argparse.Namespace
-) -> tuple[float, float, float, str]:
+) -> tuple[Sample, str]:
     # Imported here: only this option needs the proxy, whose harness older checkouts start differently.
     from tests.litellm_proxy import start as start_proxy
 
@@ -258,9 +278,12 @@ def run_oo_with_llm(
 
 def report_targets(run: Measured, bare_rps: float) -> None:
     """Each target against the worst case measured on one backend."""
-    slowest_case, slowest, _ = min(run.cases, key=lambda case: case[1])
-    fastest = max(rps for _, rps, _ in run.cases)
-    worst_p99_case, _, worst_p99 = max(run.cases, key=lambda case: case[2])
+    slowest_case, slowest_sample = min(run.cases, key=lambda case: case[1].rps)
+    slowest = slowest_sample.rps
+    fastest = max(sample.rps for _, sample in run.cases)
+    worst_p99_case, worst_sample = max(run.cases, key=lambda case: case[1].p99)
+    worst_p99 = worst_sample.p99
+    lost = sum(sum(sample.lost.values()) for _, sample in run.cases)
     targets = [
         (
             f"core loop: ratio to bare FastAPI ≥ {ISSUE_RATIO}",
@@ -269,8 +292,8 @@ def report_targets(run: Measured, bare_rps: float) -> None:
         ),
         (
             f"p99 ≤ {P99_MS:.0f} ms at {LATENCY_RATE:.0f} req/s",
-            worst_p99 <= P99_MS and run.rate == LATENCY_RATE,
-            f"{worst_p99:.1f} ms at {run.rate:.0f} req/s ({worst_p99_case})",
+            worst_p99 <= P99_MS and run.rate == LATENCY_RATE and not lost,
+            f"{worst_p99:.1f} ms at {run.rate:.0f} req/s ({worst_p99_case}); {lost} requests lost",
         ),
         (
             "latency flat across sizes",
@@ -290,8 +313,8 @@ def report_targets(run: Measured, bare_rps: float) -> None:
 
 def run_oo(
     backend: Backend, env: dict[str, str], users: int, events: int, seconds: float, latency_requests: int, rate: float
-) -> tuple[float, float, float, str]:
-    """Throughput, p50 and p99 of one case, and the mix of the decisions it made."""
+) -> tuple[Sample, str]:
+    """One case measured, and the mix of the decisions it made."""
     with tempfile.TemporaryDirectory() as data_dir, backend.case(Path(data_dir)) as store:
         env = {**env, "OO_DATA_DIR": data_dir, **store.env}
         tokens = populate(store, env, users, events)
@@ -302,7 +325,7 @@ def run_oo(
         finally:
             server.terminate()
             server.wait(timeout=15)
-        return (*measured, asyncio.run(decision_mix(store)))
+        return measured, asyncio.run(decision_mix(store))
 
 
 if __name__ == "__main__":
