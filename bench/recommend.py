@@ -119,9 +119,9 @@ async def closed_loop(base: str, tokens: list[str], seconds: float, connections:
 async def open_loop(base: str, tokens: list[str], rate: float, requests: int) -> tuple[list[float], Counter[str]]:
     """Latencies of the requests answered, and the requests lost to a transport error by the error's name.
 
-    When the server cannot keep up, requests queue for seconds and a connection can be closed under one
-    (uvicorn drops a keep-alive connection idle for 5 s; a client starved of CPU leaves one idle that
-    long): such a request is counted and reported, never retried into a better number."""
+    When the server cannot keep up, requests queue for seconds, and in two runs on Postgres a connection
+    was closed under a queued request (`httpx.ReadError`). Such a request is counted and reported, never
+    retried into a better number."""
     latencies: list[float] = []
     lost: Counter[str] = Counter()
     async with httpx.AsyncClient(base_url=base, limits=httpx.Limits(max_connections=64)) as client:
