@@ -9,7 +9,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from oo_contracts.errors import ItemProblem
@@ -73,6 +73,14 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _integrity(_request: Request, _error: IntegrityError) -> JSONResponse:
         # A concurrent request won a uniqueness race; the transaction was rolled back whole.
         return _render(Conflict("a concurrent change conflicted with this request; retry", code="concurrent_change"))
+
+    @app.exception_handler(DataError)
+    async def _unstorable(_request: Request, error: DataError) -> JSONResponse:
+        # The contract refuses what a database cannot store; one that slips through is still the
+        # request's value, not a fault to retry (a client retrying 5xx would retry it for ever).
+        log.error("unstorable_value", error_type=type(error.orig).__name__)
+        message = "a value in this request cannot be stored; nothing was stored"
+        return _render(ApiError(message, code="unstorable_value").with_status(422))
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)

@@ -16,6 +16,8 @@ from uuid import UUID
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from oo_contracts.text import HabitName, TaskTitle
+
 EVENT_TYPE_PATTERN = r"^[a-z][a-z_]*\.[a-z][a-z_]*\.v[1-9][0-9]*$"
 SourceName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.:-]*$")]
 
@@ -126,7 +128,7 @@ class HabitDefined(Payload):
     """A habit the person wants to keep, with the window of the day it usually happens in."""
 
     habit_id: IdText
-    name: str = Field(min_length=1, max_length=80)
+    name: HabitName
     cadence: Cadence = Cadence.daily
     window_start_hour: int = Field(ge=0, le=23, description="Local hour the usual window opens.")
     window_end_hour: int = Field(ge=1, le=24, description="Local hour the usual window closes (exclusive).")
@@ -177,7 +179,7 @@ class TaskAdded(Payload):
     """A local task (for people without Todoist, and for tests). Provider tasks arrive through the same port."""
 
     task_id: IdText
-    title: str = Field(min_length=1, max_length=200)
+    title: TaskTitle
     due: AwareDatetime | None = Field(default=None, description="When it is due, with an offset; none for someday.")
     estimated_minutes: int | None = Field(default=None, ge=1, le=600)
     priority: int = Field(default=1, ge=1, le=4, description="4 is the most urgent.")
@@ -190,7 +192,7 @@ class TaskAddedV2(Payload):
     model_config = ConfigDict(json_schema_extra={"not": {"required": ["due", "due_date"]}})
 
     task_id: IdText
-    title: str = Field(min_length=1, max_length=200)
+    title: TaskTitle
     due: AwareDatetime | None = Field(default=None, description="Due at a moment, with an offset.")
     due_date: date | None = Field(default=None, description="Due on a day, in the person's own time zone.")
     estimated_minutes: int | None = Field(default=None, ge=1, le=600)
