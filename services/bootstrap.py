@@ -43,7 +43,10 @@ class Container:
         async def migrations() -> str | None:
             return await migration_problem(self.database)
 
-        return [ReadinessCheck("storage", storage), ReadinessCheck("migrations", migrations)]
+        return [
+            ReadinessCheck("storage", storage, failed="the database cannot be reached"),
+            ReadinessCheck("migrations", migrations, failed="the database's schema version cannot be read"),
+        ]
 
     async def close(self) -> None:
         await self.recommender.close()

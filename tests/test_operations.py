@@ -75,7 +75,8 @@ async def test_unknown_route_gets_the_error_body(client):
 async def test_storage_down_is_a_503_not_a_500(tmp_path):
     from tests.postgres_cluster import free_port
 
-    settings = make_settings(tmp_path, f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere")
+    port = free_port()
+    settings = make_settings(tmp_path, f"postgresql://oo_role@127.0.0.1:{port}/nowhere")
     settings.core.auto_migrate = False
     container = bootstrap(settings)
     app = create_app(container=container)
@@ -87,6 +88,13 @@ async def test_storage_down_is_a_503_not_a_500(tmp_path):
     assert write.status_code == 503
     assert write.json()["error"]["code"] == "storage_unavailable"
     assert ready.status_code == 503
+    # Said in words: `/ready` answers anyone, and the driver's text names the host, role and database.
+    assert [(item["field"], item["problem"]) for item in ready.json()["error"]["items"]] == [
+        ("storage", "the database cannot be reached"),
+        ("migrations", "the database's schema version cannot be read"),
+    ]
+    for leak in ("127.0.0.1", str(port), "oo_role", "nowhere"):
+        assert leak not in ready.text
 
 
 async def test_start_up_puts_what_it_built_out_of_the_collectors_sight(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+import structlog
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
@@ -12,11 +13,14 @@ from pydantic import BaseModel
 from oo_contracts.errors import ErrorBody, ErrorDetail, ItemProblem
 from services.kernel.metrics import Metrics
 
+log = structlog.get_logger(__name__)
+
 
 @dataclass(frozen=True)
 class ReadinessCheck:
     name: str
-    problem: Callable[[], Awaitable[str | None]]  # None when ready, else what is wrong
+    problem: Callable[[], Awaitable[str | None]]  # None when ready, else what is wrong, in words
+    failed: str  # what to say when the check cannot run at all: never the driver's text
 
 
 class Health(BaseModel):
@@ -43,7 +47,12 @@ def health_router(checks: Sequence[ReadinessCheck], metrics: Metrics) -> APIRout
             try:
                 problem = await check.problem()
             except Exception as error:  # a check that cannot run is a failed check
-                problem = f"{type(error).__name__}: {error}"
+                # `/ready` answers without authentication: a driver's text names roles, hosts and
+                # databases, so it goes to the log and the answer says what is wrong in words.
+                log.warning(
+                    "readiness_check_failed", check=check.name, error_type=type(error).__name__, error=str(error)
+                )
+                problem = check.failed
             if problem:
                 problems.append(ItemProblem(field=check.name, problem=problem))
         if problems:
