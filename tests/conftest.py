@@ -16,6 +16,7 @@ import pytest
 from fastapi import FastAPI
 
 from services.app import create_app
+from services.auth.tokens import parse_token
 from services.bootstrap import Container, bootstrap
 from services.events.settings import EventsSettings
 from services.gateway.settings import GatewaySettings
@@ -129,6 +130,14 @@ async def new_user_with_token(container: Container, *scopes: str) -> tuple[str, 
             uow, user_id, scopes=[Scope(s) for s in scopes] if scopes else ALL_SCOPES
         )
     return user_id, token.plaintext
+
+
+def secret_of(token: str) -> str:
+    """A token's secret part. Not `rsplit("_")`: a URL-safe secret may itself hold underscores, and the
+    part after the last one can be a character or two that any row or log line contains."""
+    parsed = parse_token(token)
+    assert parsed is not None, "not a well-formed token"
+    return parsed[1]
 
 
 def bearer(token: str) -> dict[str, str]:

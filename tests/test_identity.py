@@ -8,7 +8,7 @@ from sqlalchemy import text
 
 from services.app import create_app
 from services.bootstrap import Container
-from tests.conftest import LOOPBACK, bearer, new_user_with_token
+from tests.conftest import LOOPBACK, bearer, new_user_with_token, secret_of
 from tests.events_factory import checkin
 
 
@@ -58,7 +58,7 @@ async def test_a_token_without_the_scope_is_403(client, container):
 
 async def test_tokens_are_hashed_at_rest(client, container):
     _, token = await new_user_with_token(container)
-    secret = token.rsplit("_", 1)[1]
+    secret = secret_of(token)
     async with container.database.transaction(write=False) as uow:
         rows = (await uow.connection.execute(text("SELECT * FROM auth_api_tokens"))).all()
     assert rows
