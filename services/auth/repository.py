@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 
 from services.auth.tables import auth_api_tokens, auth_users
@@ -42,6 +43,21 @@ class AuthRepository:
 
     async def user(self, uow: UnitOfWork, user_id: str, *, lock: bool = False) -> Row[Any] | None:
         return (await uow.connection.execute(_USER_LOCKED if lock else _USER, {"user_id": user_id})).first()
+
+    async def add_local_user(self, uow: UnitOfWork, user_id: str, created_at: datetime) -> bool:
+        """Make the active local user unless one exists (the database's partial unique index decides);
+        False when another request made it first."""
+        insert = (postgresql.insert if uow.dialect == "postgresql" else sqlite.insert)(auth_users)
+        statement = insert.values(user_id=user_id, kind="local", status="active", created_at=created_at)
+        where = (auth_users.c.kind == "local") & (auth_users.c.status == "active")
+        result = await uow.connection.execute(
+            statement.on_conflict_do_nothing(index_elements=["kind"], index_where=where)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def users_with_status(self, uow: UnitOfWork, status: str) -> list[str]:
+        query = select(auth_users.c.user_id).where(auth_users.c.status == status).order_by(auth_users.c.created_at)
+        return list((await uow.connection.execute(query)).scalars())
 
     async def active_local_user(self, uow: UnitOfWork) -> str | None:
         return (await uow.connection.execute(_ACTIVE_LOCAL_USER)).scalar_one_or_none()

@@ -13,7 +13,7 @@ from oo_contracts.export import ApiTokenRecord, IdentitySection
 from oo_contracts.identity import ALL_SCOPES, AuthMethod, Principal, Scope
 from services.auth.repository import AuthRepository
 from services.auth.tokens import NewToken, mint_token, parse_token, secret_matches, token_id_of
-from services.kernel.errors import NotFound
+from services.kernel.errors import NotFound, Unavailable
 from services.kernel.ports import EventPublisher
 from services.kernel.unit_of_work import UnitOfWork
 
@@ -33,6 +33,10 @@ class IdentityService:
         user_id = new_user_id()
         now = datetime.now(UTC)
         await self._repository.add_user(uow, user_id, kind, now)
+        await self._user_created(uow, user_id, kind, now)
+        return user_id
+
+    async def _user_created(self, uow: UnitOfWork, user_id: str, kind: str, now: datetime) -> None:
         created = envelope(
             event_id=uuid.uuid4(),
             event_type="auth.user_created.v1",
@@ -42,7 +46,6 @@ class IdentityService:
             payload=UserCreated(kind="local" if kind == "local" else "regular"),
         )
         await self._publisher.publish(uow, [created])
-        return user_id
 
     async def issue_token(
         self, uow: UnitOfWork, user_id: str, *, scopes: Iterable[Scope] = ALL_SCOPES, name: str = "cli"
@@ -93,8 +96,15 @@ class IdentityService:
         existing = await self.existing_local_principal(uow)
         if existing is not None:
             return existing
-        user_id = await self.create_user(uow, kind="local")
-        return Principal(user_id=user_id, scopes=ALL_SCOPES, method=AuthMethod.local)
+        user_id, now = new_user_id(), datetime.now(UTC)
+        if await self._repository.add_local_user(uow, user_id, now):
+            await self._user_created(uow, user_id, "local", now)
+            return Principal(user_id=user_id, scopes=ALL_SCOPES, method=AuthMethod.local)
+        # A concurrent first request made it; on Postgres this statement sees it once that one committed.
+        made = await self.existing_local_principal(uow)
+        if made is None:
+            raise Unavailable("the local user is being made; retry", code="local_user_busy")
+        return made
 
     async def existing_local_principal(self, uow: UnitOfWork) -> Principal | None:
         """The local user if there is one now, its row share-locked; None creates nothing."""
@@ -109,6 +119,9 @@ class IdentityService:
         begins meanwhile waits for this transaction, so nothing is written for a user being erased."""
         user = await self._repository.user(uow, user_id, lock=True)
         return user is not None and user.status == "active"
+
+    async def users_being_deleted(self, uow: UnitOfWork) -> list[str]:
+        return await self._repository.users_with_status(uow, "deleting")
 
     async def begin_deletion(self, uow: UnitOfWork, user_id: str) -> bool:
         """Mark the user as being deleted and revoke every token at once. False if no such user."""

@@ -1,6 +1,6 @@
 """Tables owned by the auth module."""
 
-from sqlalchemy import Column, ForeignKey, Index, String, Table
+from sqlalchemy import Column, ForeignKey, Index, String, Table, and_
 
 from services.kernel.schema import JsonDocument, UtcDateTime, metadata
 
@@ -11,6 +11,16 @@ auth_users = Table(
     Column("kind", String(16), nullable=False),  # local | regular
     Column("status", String(16), nullable=False),  # active | deleting
     Column("created_at", UtcDateTime(), nullable=False),
+)
+# Local mode has one person: at most one active local user, held by the database (ADR 0018), so
+# concurrent first requests cannot each make one.
+_ONE_ACTIVE_LOCAL = and_(auth_users.c.kind == "local", auth_users.c.status == "active")
+Index(
+    "ux_auth_users_one_active_local",
+    auth_users.c.kind,
+    unique=True,
+    sqlite_where=_ONE_ACTIVE_LOCAL,
+    postgresql_where=_ONE_ACTIVE_LOCAL,
 )
 
 # Personal API tokens: only a SHA-256 of the secret part is kept; the token is shown once.

@@ -97,9 +97,16 @@ class PrivacyService:
         log.info("account_deleted", receipt_id=str(job.receipt_id))
 
     async def resume_pending(self) -> int:
-        """Finish every deletion a crash left half-way; returns how many were finished."""
+        """Finish every deletion a crash left half-way; returns how many were finished. A user marked as
+        being deleted without a job (a migration retired them) gets one, and is erased like any other."""
         async with self._database.transaction(write=False) as uow:
             pending = await self._repository.pending_user_ids(uow)
+            with_job = set(pending)
+            stranded = [u for u in await self._identity.users_being_deleted(uow) if u not in with_job]
+        for user_id in stranded:
+            async with self._database.transaction() as uow:
+                if await self.request_deletion(uow, user_id) is not None:
+                    pending.append(user_id)
         finished = 0
         for user_id in pending:
             if await self._run_logged(user_id):
