@@ -6,11 +6,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from sqlalchemy import func, select
+from alembic import command
+from sqlalchemy import Connection, func, select
 
-from services.bootstrap import Container
+from services.bootstrap import Container, bootstrap
 from services.events.tables import events_store
-from tests.conftest import bearer, new_user_with_token
+from services.migrations.runner import alembic_config, upgrade_to_head
+from tests.conftest import bearer, empty_postgres_url, make_settings, new_user_with_token
 from tests.events_factory import checkin, context
 
 
@@ -102,7 +104,6 @@ async def test_same_id_twice_in_one_batch_is_rejected(client, container):
 
 async def test_reused_id_with_other_content_is_a_conflict_and_stores_nothing(client, container):
     _, token = await new_user_with_token(container)
-    _, other_token = await new_user_with_token(container)
     original = checkin(2, 2)
     assert (await client.post("/v1/events", json={"events": [original]}, headers=bearer(token))).status_code == 200
     before = await stored_count(container)
@@ -113,11 +114,31 @@ async def test_reused_id_with_other_content_is_a_conflict_and_stores_nothing(cli
     assert response.status_code == 409
     assert [(i["index"], i["id"]) for i in response.json()["error"]["items"]] == [(1, original["id"])]
 
-    # Another user replaying someone else's id learns nothing of its content and stores nothing.
-    stolen = await client.post("/v1/events", json={"events": [original]}, headers=bearer(other_token))
-    assert stolen.status_code == 409
-    assert "energy" not in stolen.text
     assert await stored_count(container) == before
+
+
+async def test_event_ids_are_unique_per_person(client, container):
+    first_user, token = await new_user_with_token(container)
+    other_user, other_token = await new_user_with_token(container)
+    original = checkin(2, 2)
+    assert (await client.post("/v1/events", json={"events": [original]}, headers=bearer(token))).status_code == 200
+    before = await stored_count(container)
+
+    # Another person's event under the same id is theirs: stored, and it tells them nothing of the first.
+    same_id = {**original, "payload": {"energy": 5, "mood": 5}}
+    theirs = await client.post("/v1/events", json={"events": [same_id]}, headers=bearer(other_token))
+    assert theirs.status_code == 200, theirs.text
+    assert theirs.json() == {"stored": [original["id"]], "already_known": []}
+    assert await stored_count(container) == before + 1
+
+    # Each person's replay is still a replay, and each export holds only their own content.
+    again = await client.post("/v1/events", json={"events": [original]}, headers=bearer(token))
+    assert again.json() == {"stored": [], "already_known": [original["id"]]}
+    async with container.database.transaction(write=False) as uow:
+        mine = await container.events.user_data.export_user(uow, first_user)
+        yours = await container.events.user_data.export_user(uow, other_user)
+    assert [e.payload["energy"] for e in mine.events if str(e.id) == original["id"]] == [2]
+    assert [e.payload["energy"] for e in yours.events if str(e.id) == original["id"]] == [5]
 
 
 async def test_unparsable_json_is_a_400(client, container):
@@ -179,3 +200,39 @@ async def test_implausible_moments_are_422_not_500(client, container):
         response = await client.post("/v1/events", json={"events": [event]}, headers=bearer(token))
         assert response.status_code == 422, moment
         assert response.json()["error"]["items"][0]["field"] == "occurred_at"
+
+
+async def test_the_per_person_id_migration_keeps_every_stored_event(tmp_path, backend, request):
+    url = None
+    if backend == "postgres":
+        url = await empty_postgres_url(request.getfixturevalue("postgres_cluster"))
+    container = bootstrap(make_settings(tmp_path, url))
+    config = alembic_config(container.database.url)
+
+    def upgrade_to_0005(connection: Connection) -> None:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0005")
+
+    at = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+    rows = [
+        {
+            "event_id": uuid.uuid4(),
+            "type": "profile.checkin_recorded.v1",
+            "user_id": user,
+            "occurred_at": at,
+            "recorded_at": at,
+            "source": "test",
+            "schema_version": 1,
+            "payload": {"energy": 3, "mood": 3},
+        }
+        for user in ("usr_a", "usr_a", "usr_b")
+    ]
+    async with container.database.engine.begin() as connection:
+        await connection.run_sync(upgrade_to_0005)
+        await connection.execute(events_store.insert(), rows)
+    await upgrade_to_head(container.database)
+    async with container.database.transaction(write=False) as uow:
+        kept = (await uow.connection.execute(select(events_store.c.event_id).order_by(events_store.c.seq))).scalars()
+        ids = list(kept)
+    await container.database.dispose()
+    assert ids == [row["event_id"] for row in rows]

@@ -47,14 +47,14 @@ class Bus:
 
     async def publish(self, uow: UnitOfWork, events: Sequence[EventEnvelope]) -> BatchResult:
         inserted = await self._store.append(uow, events, recorded_at=datetime.now(UTC))
-        new = [event for event in events if event.id in inserted]
+        new = [event for event in events if (event.user_id, event.id) in inserted]
         if new:
             for projection in self._projections:
                 await projection(uow, new)
             uow.after_commit(lambda: self._dispatch(new))
         return BatchResult(
             stored=[event.id for event in new],
-            already_known=[event.id for event in events if event.id not in inserted],
+            already_known=[event.id for event in events if (event.user_id, event.id) not in inserted],
         )
 
     def recent(self, limit: int = 100) -> list[EventEnvelope]:

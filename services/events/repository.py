@@ -27,7 +27,8 @@ class StoredFact:
 
 
 class EventStoreRepository:
-    async def facts_by_id(self, uow: UnitOfWork, ids: Sequence[UUID]) -> dict[UUID, StoredFact]:
+    async def facts_by_id(self, uow: UnitOfWork, user_id: str, ids: Sequence[UUID]) -> dict[UUID, StoredFact]:
+        """What `user_id` stored under these ids; another person's events under the same ids are theirs."""
         if not ids:
             return {}
         query = select(
@@ -36,12 +37,15 @@ class EventStoreRepository:
             events_store.c.type,
             events_store.c.occurred_at,
             events_store.c.payload,
-        ).where(events_store.c.event_id.in_(ids))
+        ).where(events_store.c.user_id == user_id, events_store.c.event_id.in_(ids))
         rows = (await uow.connection.execute(query)).all()
         return {row.event_id: StoredFact(row.user_id, row.type, row.occurred_at, row.payload) for row in rows}
 
-    async def append(self, uow: UnitOfWork, events: Sequence[EventEnvelope], recorded_at: datetime) -> set[UUID]:
-        """Insert what is new; return the ids actually inserted (a concurrent replay inserts nothing).
+    async def append(
+        self, uow: UnitOfWork, events: Sequence[EventEnvelope], recorded_at: datetime
+    ) -> set[tuple[str, UUID]]:
+        """Insert what is new; return the (user id, event id) pairs actually inserted (a concurrent replay
+        inserts nothing). An event id is unique per person (ADR 0018).
 
         The hot path of ingestion: one statement per batch on the driver's own connection, inside the
         caller's transaction. SQLAlchemy Core spent ~80% of a batch's time here binding row by row
@@ -82,12 +86,14 @@ _PG_APPEND = """
 INSERT INTO events_store (event_id, type, user_id, occurred_at, source, schema_version, payload, recorded_at)
 SELECT e.*, $8::timestamptz
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::int2[], $7::jsonb[]) AS e
-ON CONFLICT (event_id) DO NOTHING
-RETURNING event_id
+ON CONFLICT (user_id, event_id) DO NOTHING
+RETURNING user_id, event_id
 """
 
 
-async def _append_postgres(driver: Any, events: Sequence[EventEnvelope], recorded_at: datetime) -> set[UUID]:
+async def _append_postgres(
+    driver: Any, events: Sequence[EventEnvelope], recorded_at: datetime
+) -> set[tuple[str, UUID]]:
     rows = await driver.fetch(
         _PG_APPEND,
         [e.id for e in events],
@@ -99,7 +105,7 @@ async def _append_postgres(driver: Any, events: Sequence[EventEnvelope], recorde
         [json.dumps(e.payload) for e in events],
         recorded_at,
     )
-    return {row[0] for row in rows}
+    return {(row[0], row[1]) for row in rows}
 
 
 _SQLITE_ROWS_PER_STATEMENT = 1000  # 8 parameters a row, far under SQLite's 32,766
@@ -107,7 +113,7 @@ _SQLITE_ROWS_PER_STATEMENT = 1000  # 8 parameters a row, far under SQLite's 32,7
 
 _SQLITE_APPEND = (
     "INSERT INTO events_store (event_id, type, user_id, occurred_at, recorded_at, source, schema_version, payload) "
-    "VALUES {values} ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+    "VALUES {values} ON CONFLICT (user_id, event_id) DO NOTHING RETURNING user_id, event_id"
 )
 
 
@@ -116,8 +122,8 @@ def _sqlite_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-async def _append_sqlite(driver: Any, events: Sequence[EventEnvelope], recorded_at: datetime) -> set[UUID]:
-    inserted: set[UUID] = set()
+async def _append_sqlite(driver: Any, events: Sequence[EventEnvelope], recorded_at: datetime) -> set[tuple[str, UUID]]:
+    inserted: set[tuple[str, UUID]] = set()
     recorded = _sqlite_time(recorded_at)
     for start in range(0, len(events), _SQLITE_ROWS_PER_STATEMENT):
         chunk = events[start : start + _SQLITE_ROWS_PER_STATEMENT]
@@ -136,6 +142,6 @@ async def _append_sqlite(driver: Any, events: Sequence[EventEnvelope], recorded_
             ]
         statement = _SQLITE_APPEND.format(values=values)
         cursor = await driver.execute(statement, parameters)
-        inserted.update(UUID(row[0]) for row in await cursor.fetchall())
+        inserted.update((row[0], UUID(row[1])) for row in await cursor.fetchall())
         await cursor.close()
     return inserted

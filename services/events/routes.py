@@ -35,9 +35,10 @@ def build_router(ingest: IngestService) -> APIRouter:
     ) -> BatchResult:
         """Store up to 500 events, all or nothing.
 
-        Idempotent by event id: a replayed event is listed in `already_known` and not stored again.
+        Idempotent by event id, per person: a replayed event is listed in `already_known` and not
+        stored again; another person's event under the same id is theirs and tells you nothing.
         An unknown type, a payload that fails its schema, a timestamp too far in the future or a
-        batch of more than 500 events is rejected with 422, an id already used for other content
+        batch of more than 500 events is rejected with 422, an id you already used for other content
         with 409; the error's `items` name each offending event, and nothing of the batch is stored.
         """
         return await ingest.ingest(uow, principal, batch)

@@ -41,7 +41,7 @@ class IngestService:
         result = await self._bus.publish(uow, envelopes)
         if result.already_known:
             # Raising rolls the whole batch back, inserted rows and their dispatch included.
-            await self._reject_clashes(uow, envelopes, set(result.already_known))
+            await self._reject_clashes(uow, principal.user_id, envelopes, set(result.already_known))
         return result
 
     def _reject_invalid_items(self, batch: EventBatch, now: datetime) -> None:
@@ -71,9 +71,11 @@ class IngestService:
         if problems:
             raise Unprocessable("the batch was rejected; nothing was stored", code="invalid_batch", items=problems)
 
-    async def _reject_clashes(self, uow: UnitOfWork, envelopes: list[EventEnvelope], known: set[UUID]) -> None:
-        """A known id is a replay only if it carries the same content for the same user."""
-        stored = await self._store.facts_by_id(uow, list(known))
+    async def _reject_clashes(
+        self, uow: UnitOfWork, user_id: str, envelopes: list[EventEnvelope], known: set[UUID]
+    ) -> None:
+        """A known id is a replay only if it carries the same content (ids are unique per person)."""
+        stored = await self._store.facts_by_id(uow, user_id, list(known))
         problems = []
         for index, event in enumerate(envelopes):
             fact = stored.get(event.id)
@@ -91,7 +93,7 @@ class IngestService:
                         index=index,
                         id=str(event.id),
                         field="id",
-                        problem="this id is already stored with different content; event ids must be unique",
+                        problem="you already stored this id with different content; your event ids must be unique",
                     )
                 )
         if problems:

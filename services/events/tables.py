@@ -1,6 +1,6 @@
 """Tables owned by the events module."""
 
-from sqlalchemy import Column, Index, SmallInteger, String, Table, Uuid
+from sqlalchemy import Column, Index, SmallInteger, String, Table, UniqueConstraint, Uuid
 
 from services.kernel.schema import BigId, JsonDocument, UtcDateTime, metadata
 
@@ -11,7 +11,7 @@ events_store = Table(
     "events_store",
     metadata,
     Column("seq", BigId, primary_key=True, autoincrement=True),
-    Column("event_id", Uuid(), nullable=False, unique=True),
+    Column("event_id", Uuid(), nullable=False),
     Column("type", String(100), nullable=False),
     Column("user_id", String(64), nullable=False),
     Column("occurred_at", UtcDateTime(), nullable=False),
@@ -21,4 +21,7 @@ events_store = Table(
     Column("payload", JsonDocument, nullable=False),
     Column("published_at", UtcDateTime(), nullable=True),
     Index("ix_events_store_user_id_occurred_at", "user_id", "occurred_at"),
+    # Unique per person (ADR 0018): another person's id tells nothing about yours and never makes
+    # yours "already delivered" (ids derived from a provider's ids may coincide across people).
+    UniqueConstraint("user_id", "event_id"),
 )
