@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,24 +34,31 @@ def oo(env: dict[str, str], *args: str) -> str:
 
 
 @contextmanager
-def running(env: dict[str, str], *args: str, url: str) -> Iterator[subprocess.Popen[str]]:
-    process = subprocess.Popen([*OO, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(url, timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                output = process.stdout.read() if process.stdout else ""
-                raise AssertionError(f"{args} did not become ready:\n{output}")
-            time.sleep(0.1)
-        yield process
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
+def running(env: dict[str, str], *args: str, url: str) -> Iterator[subprocess.Popen[bytes]]:
+    """`oo <args>` until the block ends, once `url` answers 200. Its output goes to a file: a pipe
+    nobody reads can fill and stop it, and reading a pipe of a process still running never returns."""
+    with tempfile.TemporaryFile() as output:
+        process = subprocess.Popen([*OO, *args], env=env, stdout=output, stderr=subprocess.STDOUT)
+        try:
+            # Readiness is polled; the bound only catches a server that will never come up (a loaded
+            # 2-core machine has taken over 30 s to start one beside the suite).
+            deadline = time.monotonic() + 180
+            while True:
+                try:
+                    if httpx.get(url, timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    process.kill()
+                    process.wait(timeout=15)
+                    output.seek(0)
+                    raise AssertionError(f"{args} did not become ready:\n{output.read().decode(errors='replace')}")
+                time.sleep(0.1)
+            yield process
+        finally:
+            process.terminate()
+            process.wait(timeout=15)
 
 
 def _new_user_journey(env: dict[str, str]) -> None:
