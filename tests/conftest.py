@@ -6,14 +6,16 @@ import asyncio
 import itertools
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
+from alembic import command
 from fastapi import FastAPI
+from sqlalchemy import Connection
 
 from services.app import create_app
 from services.auth.tokens import parse_token
@@ -21,7 +23,7 @@ from services.bootstrap import Container, bootstrap
 from services.events.settings import EventsSettings
 from services.gateway.settings import GatewaySettings
 from services.kernel.database import Database
-from services.migrations.runner import upgrade_to_head
+from services.migrations.runner import alembic_config, upgrade_to_head
 from services.recommender.settings import RecommenderSettings
 from services.settings import CoreSettings, DatabaseSettings, Settings
 from tests.postgres_cluster import PostgresCluster
@@ -130,6 +132,17 @@ async def new_user_with_token(container: Container, *scopes: str) -> tuple[str, 
             uow, user_id, scopes=[Scope(s) for s in scopes] if scopes else ALL_SCOPES
         )
     return user_id, token.plaintext
+
+
+def upgrade_to(database: Database, revision: str) -> Callable[[Connection], None]:
+    """For `connection.run_sync`: migrate to `revision`, where a migration's test starts from."""
+    config = alembic_config(database.url)
+
+    def run(connection: Connection) -> None:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+    return run
 
 
 def secret_of(token: str) -> str:

@@ -22,7 +22,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Request, ViewportSize, sync_playwright
 
 from tests.postgres_cluster import free_port
-from tests.test_processes import OO, _env
+from tests.test_processes import _env, running
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("OO_TEST_ARTIFACTS", Path(__file__).resolve().parents[1] / "test-artifacts"))
@@ -85,7 +85,7 @@ def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def _wait_for_line(path: Path, process: subprocess.Popen[bytes]) -> str:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # a bound for a Chromium that never starts; readiness is polled
     while time.monotonic() < deadline:
         if path.exists() and (lines := path.read_text().splitlines()):
             return lines[0]
@@ -108,31 +108,11 @@ def browser(chromium: str) -> Iterator[Browser]:
 @pytest.fixture(scope="session")
 def oo_serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`oo serve` for the whole session, on its own SQLite, in local mode (no login on loopback)."""
-    data = tmp_path_factory.mktemp("page-oo")
     port = free_port()
-    env = _env(data, OO_LOG_LEVEL="WARNING", OO_TIP_HOLD_SECONDS="3600")
+    env = _env(tmp_path_factory.mktemp("page-oo"), OO_LOG_LEVEL="WARNING", OO_TIP_HOLD_SECONDS="3600")
     url = f"http://127.0.0.1:{port}"
-    with (data / "serve.log").open("w") as log:
-        process = subprocess.Popen([*OO, "serve", "--port", str(port)], env=env, stdout=log, stderr=log)
-    try:
-        _wait_ready(f"{url}/ready", process, data / "serve.log")
+    with running(env, "serve", "--port", str(port), url=f"{url}/ready"):
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-        if process.poll() is not None:
-            break
-    raise AssertionError(f"oo serve did not become ready; see {log}")
 
 
 @pytest.fixture

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 import schemathesis
@@ -56,7 +57,16 @@ def assert_only_rules_json_schema_cannot_express(body: dict) -> None:
         assert any(item.get("field") == field and words in item["problem"] for field, words in NON_SCHEMA_RULES), item
 
 
-def test_every_operation_answers_as_documented(fuzz_server: tuple[str, str]) -> None:
+def fuzz_every_operation(
+    fuzz_server: tuple[str, str],
+    mode: GenerationMode,
+    examples: int,
+    check_response: Callable[[schemathesis.Case, Any], None],
+    *,
+    with_inputs_only: bool = False,
+) -> list[str]:
+    """Every operation but account deletion, `examples` cases each; every failing operation is reported,
+    not only the first. Returns the operations tried."""
     base, token = fuzz_server
     schema = schemathesis.openapi.from_url(f"{base}/openapi.json")
     headers = {"Authorization": f"Bearer {token}"}
@@ -66,53 +76,44 @@ def test_every_operation_answers_as_documented(fuzz_server: tuple[str, str]) -> 
         operation = result.ok()  # type: ignore[union-attr]  # an Err would raise here, failing the test
         if (operation.method.upper(), operation.path) == ("DELETE", "/v1/me"):
             continue  # deleting the account would end every later case; test_privacy.py covers it
+        if with_inputs_only and not {"parameters", "requestBody"} & operation.definition.raw.keys():
+            continue  # no input the schema constrains, so nothing to break
 
-        @given(case=operation.as_strategy())
+        @given(case=operation.as_strategy(generation_mode=mode))
         @settings(
-            max_examples=40, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck)
+            max_examples=examples,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
         )
         def check(case: schemathesis.Case) -> None:
-            response = case.call(base_url=base, headers=headers)
-            case.validate_response(response, excluded_checks=[positive_data_acceptance])
-            if response.status_code == 422:
-                assert_only_rules_json_schema_cannot_express(response.json())
+            check_response(case, case.call(base_url=base, headers=headers))
 
         tested.append(operation.label)
         try:
             check()
-        except Exception as error:  # every failing operation is reported, not only the first
+        except Exception as error:
             failures[operation.label] = str(error)[:2000]
-    assert len(tested) >= 4
-    assert failures == {}, "\n\n".join(f"{k}: {v[:700]}" for k, v in failures.items())
+    assert failures == {}, "\n\n".join(f"{label}: {failure[:700]}" for label, failure in failures.items())
+    return tested
+
+
+def test_every_operation_answers_as_documented(fuzz_server: tuple[str, str]) -> None:
+    def documented(case: schemathesis.Case, response: Any) -> None:
+        case.validate_response(response, excluded_checks=[positive_data_acceptance])
+        if response.status_code == 422:
+            assert_only_rules_json_schema_cannot_express(response.json())
+
+    assert len(fuzz_every_operation(fuzz_server, GenerationMode.POSITIVE, 40, documented)) >= 7
 
 
 def test_every_operation_refuses_what_its_schema_refuses_with_a_documented_4xx(fuzz_server: tuple[str, str]) -> None:
     """Negative generation: bodies, parameters and headers that break the schema (a NUL where free text
     refuses it, a wrong type, a missing field) each get a documented 4xx, never a 5xx, on both backends."""
-    base, token = fuzz_server
-    schema = schemathesis.openapi.from_url(f"{base}/openapi.json")
-    headers = {"Authorization": f"Bearer {token}"}
-    failures: dict[str, str] = {}
-    tested = []
-    for result in schema.get_all_operations():
-        operation = result.ok()  # type: ignore[union-attr]  # an Err would raise here, failing the test
-        if (operation.method.upper(), operation.path) == ("DELETE", "/v1/me"):
-            continue
-        if not {"parameters", "requestBody"} & operation.definition.raw.keys():
-            continue  # no input the schema constrains, so nothing to break
 
-        @given(case=operation.as_strategy(generation_mode=GenerationMode.NEGATIVE))
-        @settings(
-            max_examples=25, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck)
-        )
-        def check(case: schemathesis.Case) -> None:
-            response = case.call(base_url=base, headers=headers)
-            case.validate_response(response)
+    def refused(case: schemathesis.Case, response: Any) -> None:
+        case.validate_response(response)
 
-        tested.append(operation.label)
-        try:
-            check()
-        except Exception as error:  # every failing operation is reported, not only the first
-            failures[operation.label] = str(error)[:2000]
-    assert len(tested) >= 4
-    assert failures == {}, "\n\n".join(f"{k}: {v[:700]}" for k, v in failures.items())
+    tested = fuzz_every_operation(fuzz_server, GenerationMode.NEGATIVE, 25, refused, with_inputs_only=True)
+    assert {"POST /v1/events", "POST /v1/recommend", "POST /v1/feedback"} <= set(tested)

@@ -6,13 +6,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from alembic import command
-from sqlalchemy import Connection, func, select
+from sqlalchemy import func, select
 
 from services.bootstrap import Container, bootstrap
 from services.events.tables import events_store
-from services.migrations.runner import alembic_config, upgrade_to_head
-from tests.conftest import bearer, empty_postgres_url, make_settings, new_user_with_token
+from services.migrations.runner import upgrade_to_head
+from tests.conftest import bearer, empty_postgres_url, make_settings, new_user_with_token, upgrade_to
 from tests.events_factory import checkin, context
 
 
@@ -207,12 +206,6 @@ async def test_the_per_person_id_migration_keeps_every_stored_event(tmp_path, ba
     if backend == "postgres":
         url = await empty_postgres_url(request.getfixturevalue("postgres_cluster"))
     container = bootstrap(make_settings(tmp_path, url))
-    config = alembic_config(container.database.url)
-
-    def upgrade_to_0005(connection: Connection) -> None:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0005")
-
     at = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
     rows = [
         {
@@ -228,7 +221,7 @@ async def test_the_per_person_id_migration_keeps_every_stored_event(tmp_path, ba
         for user in ("usr_a", "usr_a", "usr_b")
     ]
     async with container.database.engine.begin() as connection:
-        await connection.run_sync(upgrade_to_0005)
+        await connection.run_sync(upgrade_to(container.database, "0005"))
         await connection.execute(events_store.insert(), rows)
     await upgrade_to_head(container.database)
     async with container.database.transaction(write=False) as uow:

@@ -7,17 +7,15 @@ requests on Postgres made ten active local users, and a second deletion left nin
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from alembic import command
-from sqlalchemy import Connection, select
+from sqlalchemy import select
 
 from services.auth.tables import auth_users
 from services.bootstrap import bootstrap
-from services.migrations.runner import alembic_config, upgrade_to_head
+from services.migrations.runner import upgrade_to_head
 from services.recommender.tables import recommender_feature_state
-from tests.conftest import empty_postgres_url, make_settings
+from tests.conftest import empty_postgres_url, make_settings, upgrade_to
 from tests.events_factory import checkin
 
 
@@ -44,17 +42,8 @@ async def test_the_migration_keeps_the_oldest_local_user_and_the_others_are_eras
     if backend == "postgres":
         url = await empty_postgres_url(request.getfixturevalue("postgres_cluster"))
     container = bootstrap(make_settings(tmp_path, url))
-    config = alembic_config(container.database.url)
-
-    def upgrade_to(revision: str) -> Callable[[Connection], None]:
-        def run(connection: Connection) -> None:
-            config.attributes["connection"] = connection
-            command.upgrade(config, revision)
-
-        return run
-
     async with container.database.engine.begin() as connection:
-        await connection.run_sync(upgrade_to("0004"))
+        await connection.run_sync(upgrade_to(container.database, "0004"))
         for days, user_id in enumerate(("usr_oldest", "usr_second", "usr_third")):
             at = datetime(2026, 11, 20, tzinfo=UTC) + timedelta(days=days)
             await connection.execute(
