@@ -54,13 +54,6 @@ POLICY_RACE_ATTEMPTS = 5
 UserHold = Callable[[UnitOfWork, str], Awaitable[bool]]
 
 
-class _Unguarded:
-    """A decision recorded whatever else was recorded meanwhile (quiet hours: the person's rule)."""
-
-
-UNGUARDED = _Unguarded()
-
-
 class _PolicyMoved(Exception):
     """Another reaction updated the person's policy between this one's read and its write."""
 
@@ -130,16 +123,16 @@ class RecommendService:
         async with self._recording(user_id) as uow:
             # The person's feature row is this decision's lock: two asks at once record one answer.
             await self._repository.lock_feature_row(uow, user_id)
-            decision_id = await self._log_decision(
-                uow, user_id, now, context, candidates, ranked, after=snapshot.latest
-            )
-            if decision_id is None:  # another ask recorded an answer since this one's read
+            record = self._decision_record(user_id, now, context, candidates, ranked)
+            if not await self._repository.add_decision_after(uow, snapshot.latest, **record):
+                # Another ask recorded an answer since this one's read: show it if it holds, else record
+                # this one after it (nothing else can slip in while this transaction holds the lock).
                 latest = await self._repository.latest_decision(uow, user_id)
                 meanwhile = self._held(replace(snapshot, latest=latest), now)
                 if meanwhile is not None:
                     return meanwhile
-                decision_id = await self._log_decision(uow, user_id, now, context, candidates, ranked, after=latest)
-                assert decision_id is not None  # the lock this transaction holds lets no third one in
+                await self._repository.add_decision(uow, **record)
+            decision_id: uuid.UUID = record["decision_id"]
             if chosen is None:
                 silence = Silence.not_now if candidates else Silence.nothing_to_suggest
                 return RecommendResponse(
@@ -181,22 +174,17 @@ class RecommendService:
                 raise Unauthenticated("this account is being deleted")
             yield uow
 
-    async def _log_decision(
+    def _decision_record(
         self,
-        uow: UnitOfWork,
         user_id: str,
         now: datetime,
         context: UserContext,
         candidates: list[TipCandidate],
         ranked: RankResponse,
-        *,
-        after: ShownDecision | _Unguarded | None,
-    ) -> uuid.UUID | None:
-        """Every decision is logged with what off-policy evaluation needs. Unless `after` is UNGUARDED,
-        only if no other decision was recorded after `after` (None otherwise, logging nothing)."""
-        decision_id = uuid.uuid4()
-        record = {
-            "decision_id": decision_id,
+    ) -> dict[str, Any]:
+        """Every decision is logged with what off-policy evaluation needs."""
+        return {
+            "decision_id": uuid.uuid4(),
             "user_id": user_id,
             "created_at": now,
             "policy_version": ranked.policy_version,
@@ -207,19 +195,15 @@ class RecommendService:
             "shadow": ranked.shadow,
             "effects": ranked.effects,
         }
-        if isinstance(after, _Unguarded):
-            await self._repository.add_decision(uow, **record)
-            return decision_id
-        return decision_id if await self._repository.add_decision_after(uow, after, **record) else None
 
     async def _quiet(self, user_id: str, context: UserContext, now: datetime, minutes_left: float) -> RecommendResponse:
         """Quiet hours are the person's rule, not the policy's choice: nothing is shown until they end."""
         silence = RankResponse(chosen=None, propensity=1.0, policy_version=QUIET_HOURS_POLICY_VERSION)
+        record = self._decision_record(user_id, now, context, [], silence)
         async with self._recording(user_id) as uow:
-            decision_id = await self._log_decision(uow, user_id, now, context, [], silence, after=UNGUARDED)
-        assert decision_id is not None
+            await self._repository.add_decision(uow, **record)  # the person's rule: recorded whatever came first
         return RecommendResponse(
-            decision_id=decision_id,
+            decision_id=record["decision_id"],
             tip=None,
             silence=Silence.quiet_hours,
             retry_after=max(60, math.ceil(minutes_left * 60)),
