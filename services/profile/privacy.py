@@ -62,16 +62,22 @@ class PrivacyService:
 
     async def request_deletion(self, uow: UnitOfWork, user_id: str) -> UUID | None:
         """Step 1 in the caller's transaction; the rest runs once it commits. None if no such user."""
+        receipt_id = await self._job(uow, user_id)
+        if receipt_id is not None:
+            uow.after_commit(lambda: self._run_logged(user_id))
+        return receipt_id
+
+    async def _job(self, uow: UnitOfWork, user_id: str) -> UUID | None:
+        """The user's deletion job, begun now if there is none yet; None if no such user."""
         job = await self._repository.job(uow, user_id)
         if job is not None:
             receipt_id: UUID = job.receipt_id
-        elif await self._identity.begin_deletion(uow, user_id):
-            receipt_id = uuid.uuid4()
-            subject = hmac.new(self._receipt_key, user_id.encode(), hashlib.sha256).hexdigest()
-            await self._repository.add_job(uow, user_id, receipt_id, subject, datetime.now(UTC))
-        else:
+            return receipt_id
+        if not await self._identity.begin_deletion(uow, user_id):
             return None
-        uow.after_commit(lambda: self._run_logged(user_id))
+        receipt_id = uuid.uuid4()
+        subject = hmac.new(self._receipt_key, user_id.encode(), hashlib.sha256).hexdigest()
+        await self._repository.add_job(uow, user_id, receipt_id, subject, datetime.now(UTC))
         return receipt_id
 
     async def run_deletion(self, user_id: str) -> None:
@@ -103,9 +109,9 @@ class PrivacyService:
             pending = await self._repository.pending_user_ids(uow)
             with_job = set(pending)
             stranded = [u for u in await self._identity.users_being_deleted(uow) if u not in with_job]
-        for user_id in stranded:
+        for user_id in stranded:  # given a job here, then run below with the others
             async with self._database.transaction() as uow:
-                if await self.request_deletion(uow, user_id) is not None:
+                if await self._job(uow, user_id) is not None:
                     pending.append(user_id)
         finished = 0
         for user_id in pending:
