@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from pydantic import AfterValidator, Field
+from pydantic_core import PydanticCustomError
 
 # ECMA-262 (OpenAPI), Python's `re` (schema-driven test generators) and Rust's regex (pydantic) read alike.
 NO_NUL_PATTERN = r"^[^\u0000]*$"
@@ -17,7 +18,9 @@ NO_NUL_PATTERN = r"^[^\u0000]*$"
 
 def _storable(value: str) -> str:
     if "\x00" in value:
-        raise ValueError("must not contain the NUL character (U+0000), which oO's databases cannot store")
+        raise PydanticCustomError(
+            "nul_character", "must not contain the NUL character (U+0000), which oO's databases cannot store"
+        )
     return value
 
 
