@@ -42,7 +42,7 @@ def _unpack(text: str, shape: tuple[int, ...]) -> np.ndarray:
 @functools.cache
 def _prior_state(policy: LinearThompson) -> PolicyState:
     """A policy's prior, computed once per configuration: every person without reactions yet starts from
-    it, and inverting its precision on each of their decisions was a fifth of a decision's time."""
+    it, and building it (a 67×67 inverse, then base64) took ~0.3 ms on each of their decisions."""
     precision = policy.prior_precision * np.eye(DIMENSION)
     if policy.intercept_precision is not None:
         precision += (policy.intercept_precision - policy.prior_precision) * np.outer(SHARED_LEVEL, SHARED_LEVEL)

@@ -49,6 +49,20 @@ _LATEST_DECISION = select(*(_DECISIONS.c[name] for name in _SHOWN_COLUMNS)).wher
 )
 
 
+_DECISION_VALUES = (
+    "decision_id",
+    "user_id",
+    "created_at",
+    "policy_version",
+    "candidates",
+    "chosen",
+    "propensity",
+    "context",
+    "shadow",
+    "effects",
+)
+
+
 def _guarded_insert(*, after_one: bool) -> Any:
     """Insert a decision only if no other was recorded since the one its snapshot saw: the check and the
     write in one statement. (SQLite's writer lock, or the feature row's lock on Postgres, keeps a third
@@ -67,18 +81,6 @@ def _guarded_insert(*, after_one: bool) -> Any:
     return _DECISIONS.insert().from_select(_DECISION_VALUES, values.where(~exists().where(others)))
 
 
-_DECISION_VALUES = (
-    "decision_id",
-    "user_id",
-    "created_at",
-    "policy_version",
-    "candidates",
-    "chosen",
-    "propensity",
-    "context",
-    "shadow",
-    "effects",
-)
 _ADD_DECISION_AFTER = {after_one: _guarded_insert(after_one=after_one) for after_one in (False, True)}
 
 
