@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, nullcontext
 from functools import partial
@@ -14,6 +15,7 @@ import aiosqlite
 import orjson
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from services.kernel.unit_of_work import UnitOfWork
@@ -24,6 +26,9 @@ CHECKPOINT_EVERY_SECONDS = 0.25  # small passes: the second one, between writers
 # checkpoint threshold, ~4 MB).
 CHECKPOINT_FINISH_PAGES = 1_000
 SqliteConnectArguments = tuple[list[Any], dict[str, Any]]  # positional and keyword, for sqlite3.connect
+# A pooled Postgres connection idle this long is pinged before use: a dead peer that closed no socket
+# (a dropped network path) shows only then. One closed by the server (a restart) is seen at no cost.
+PING_AFTER_IDLE_SECONDS = 30.0
 
 
 def async_url(url: str) -> str:
@@ -47,22 +52,28 @@ class Database:
         # several times faster than the standard library at both ends (bench/recommend.py).
         options: dict[str, Any] = {"json_serializer": _json_text, "json_deserializer": orjson.loads}
         if self.dialect == "postgresql":
-            options |= {"pool_size": pool_size, "max_overflow": pool_size, "pool_pre_ping": True}
+            options |= {"pool_size": pool_size, "max_overflow": pool_size}
         if self.dialect == "sqlite":
             self._sqlite_connect = _sqlite_connect_arguments(self.url)
             options |= {"async_creator": _inline_sqlite_connector(self._sqlite_connect)}
         self.engine: AsyncEngine = create_async_engine(self.url, **options)
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)
-        # Same pool; the option only tells SQLite's BEGIN hook that this transaction only reads.
-        self._readers = self.engine.execution_options(oo_sqlite_begin="BEGIN")
+            # Same pool; the option only tells SQLite's BEGIN hook that this transaction only reads.
+            self._readers = self.engine.execution_options(oo_sqlite_begin="BEGIN")
+        else:
+            _check_pooled_connections(self.engine)
+            # Under READ COMMITTED every statement reads its own snapshot, in a transaction or not; a read
+            # runs without one, sparing the BEGIN and COMMIT round trips (two of a decision's ten).
+            self._readers = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._sqlite_writer = asyncio.Lock()
         self._checkpointer: sqlite3.Connection | None = None
         self._checkpointer_lock = threading.Lock()
 
     @asynccontextmanager
     async def transaction(self, *, write: bool = True) -> AsyncIterator[UnitOfWork]:
-        """One transaction: committed when the block ends, rolled back on error.
+        """One transaction: committed when the block ends, rolled back on error. With `write=False` on
+        Postgres, each statement runs on its own (ADR 0019); on SQLite a read is one snapshot.
 
         After-commit callbacks (event dispatch) run only once the commit has succeeded.
         """
@@ -119,6 +130,28 @@ class Database:
 
 def _json_text(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _check_pooled_connections(engine: AsyncEngine) -> None:
+    """Hand out no dead Postgres connection, without the three round trips a ping costs on every checkout
+    (SQLAlchemy's `pool_pre_ping`: six of a decision's sixteen). A connection the server closed (a
+    restart, a terminated backend) is known closed to asyncpg already; one idle for long is pinged."""
+    pool = engine.sync_engine.pool
+
+    @event.listens_for(pool, "checkin")
+    def _returned(_dbapi_connection: Any, record: Any) -> None:
+        record.info["oo_idle_since"] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _check(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if dbapi_connection.driver_connection.is_closed():
+            raise DisconnectionError("the server closed this connection")
+        idle_since = record.info.get("oo_idle_since")
+        if idle_since is not None and time.monotonic() - idle_since > PING_AFTER_IDLE_SECONDS:
+            try:
+                dbapi_connection.ping()
+            except Exception as error:
+                raise DisconnectionError("this connection did not answer a ping") from error
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
