@@ -35,7 +35,9 @@ let nextAsk = null;
 let reasonTimer = null;
 let pendingReaction = null;
 let held = null; // a reaction in its undo window: {decision, reaction, reason, timer}
+let awaitingOutbox = false; // the face waits, blank, for a reaction still in the outbox
 const checkin = {};
+const NOUNS = { feedback: ["reaction", "reactions"], events: ["update", "updates"] };
 
 // The device's zone: the server keeps it as the account's only while the account has none.
 const clientContext = () => ({
@@ -114,6 +116,7 @@ function render(answer) {
 async function ask() {
   clearTimeout(nextAsk);
   if (deleted || held) return; // a held reaction asks again once it is sent
+  awaitingOutbox = false;
   try {
     await oo.flush();
     const answer = await oo.recommend(clientContext());
@@ -184,10 +187,45 @@ async function send(decision, reaction, reason = null) {
   const waiting = await oo.react(decision, reaction, reason);
   if (waiting > 0) {
     render({ tip: null });
-    status("Saved. It will be sent when you're back online.");
+    status(navigator.onLine ? "Saved. It will be sent shortly." : "Saved. It will be sent when you're back online.");
+    awaitingOutbox = true; // asked again once the outbox has done what it can (showOutbox)
     return;
   }
   await ask();
+}
+
+/** "1 reaction", "2 updates", "1 reaction and 1 update". */
+function counted(items) {
+  return Object.entries(NOUNS)
+    .map(([kind, [one, many]]) => [items.filter((item) => item.kind === kind).length, one, many])
+    .filter(([count]) => count > 0)
+    .map(([count, one, many]) => `${count} ${count === 1 ? one : many}`)
+    .join(" and ");
+}
+
+/** What the outbox could not deliver, said quietly on the face and on the sheet, with what to do. */
+function showOutbox() {
+  const aside = oo.setAside();
+  const dropped = oo.dropped();
+  const lines = [];
+  if (aside.length) lines.push([`${counted(aside)} not delivered`, "Retry", () => oo.retry()]);
+  if (dropped.length) lines.push([`${counted(dropped)} refused by oO and dropped`, "OK", () => oo.forgetDropped()]);
+  const said = lines.map(([text]) => text).join("\n");
+  for (const note of document.querySelectorAll(".outbox-note")) {
+    if (note.dataset.said === said) continue; // unchanged: a focused button stays focused
+    note.dataset.said = said;
+    note.replaceChildren(
+      ...lines.map(([text, action, act]) => {
+        const line = document.createElement("p");
+        const button = Object.assign(document.createElement("button"), { type: "button", className: "quiet" });
+        button.textContent = action;
+        button.addEventListener("click", act);
+        line.append(Object.assign(document.createElement("span"), { textContent: text }), button);
+        return line;
+      }),
+    );
+  }
+  if (awaitingOutbox && oo.waiting() === 0) ask();
 }
 
 /** Later and Not for me offer the optional reasons; the reaction goes once one is picked, or
@@ -329,6 +367,8 @@ function setUp() {
   });
   document.addEventListener("keydown", onKey);
   setUpGestures();
+  oo.addEventListener("outbox", showOutbox);
+  showOutbox();
   setUpSettings(oo, {
     onHabitAdded: () => (current?.tip?.prompt === "habit" ? react("done") : ask()),
     onChanged: async () => {

@@ -6,27 +6,55 @@
 //   const { decision_id, tip, retry_after } = await oo.recommend({ timezone: "Europe/Berlin" });
 //   await oo.react(decision_id, "later", "busy");    // queued, then delivered once
 //
-// Reactions and signals go through the outbox (kept in localStorage): each is delivered once and
-// dropped only when the server has it. A feedback the server already holds answers 409
-// `already_reacted`, and an event it already holds comes back in `already_known`: both count as
-// delivered, so a retry after a lost answer never applies anything twice.
+// Reactions and signals go through the outbox (kept in localStorage), delivered in order. A feedback
+// the server already holds answers 409 `already_reacted`, and an event it already holds comes back in
+// `already_known`: both count as delivered, so a retry after a lost answer never applies anything
+// twice. No answer, a 5xx or a 429 is tried again later (after `Retry-After`, or a random wait in a
+// doubling window); after MAX_ATTEMPTS tries the item is set aside, kept for the person to retry, and
+// the rest go on. Another 4xx will never be accepted: the item is dropped and noted in `dropped()`.
+// Every change to the outbox is told by an "outbox" event on the client.
 
 const OUTBOX_KEY = "oo.outbox";
+const DROPPED_KEY = "oo.outbox.dropped";
+export const MAX_ATTEMPTS = 5;
+export const BACKOFF_BASE_MS = 1000;
+export const BACKOFF_CAP_MS = 60_000;
+const PATHS = { feedback: "/v1/feedback", events: "/v1/events" };
 
 export class OoError extends Error {
-  constructor(status, body) {
+  constructor(status, body, retryAfterMs = null) {
     super(body?.error?.message || `HTTP ${status}`);
     this.status = status;
     this.code = body?.error?.code || null;
+    this.retryAfterMs = retryAfterMs;
   }
 }
 
-export class OoClient {
+/** `Retry-After` in milliseconds from now; it may be seconds or an HTTP date. */
+function retryAfterMs(response) {
+  const value = response.headers.get("Retry-After");
+  if (!value) return null;
+  const ms = /^\d+$/.test(value.trim()) ? Number(value) * 1000 : Date.parse(value) - Date.now();
+  return Number.isNaN(ms) ? null : Math.max(0, ms);
+}
+
+/** What an answer means for a queued item: "delivered", "refused" (for good) or "retry". */
+function verdict(error) {
+  if (!error || error.code === "already_reacted") return "delivered";
+  if (!(error instanceof OoError)) return "retry"; // no answer: the network or the server is away
+  // A lost race on a uniqueness constraint rolled the request back whole; the server asks for a retry.
+  if (error.status >= 500 || error.status === 429 || error.code === "concurrent_change") return "retry";
+  return "refused";
+}
+
+export class OoClient extends EventTarget {
   constructor({ base = "", token = null, storage = globalThis.localStorage } = {}) {
+    super();
     this.base = base;
     this.token = token;
     this.storage = storage;
     this.flushing = null;
+    this.wake = null;
   }
 
   async request(method, path, body) {
@@ -40,9 +68,8 @@ export class OoClient {
       credentials: "same-origin",
     });
     const text = await response.text();
-    const parsed = text ? JSON.parse(text) : null;
-    if (!response.ok) throw new OoError(response.status, parsed);
-    return parsed;
+    if (!response.ok) throw new OoError(response.status, parseOrNull(text), retryAfterMs(response));
+    return text ? JSON.parse(text) : null;
   }
 
   recommend(context = {}) {
@@ -76,25 +103,58 @@ export class OoClient {
     return this.enqueue({ kind: "events", body: { events: [event] } });
   }
 
+  /** Every queued item, set aside or not, in order. */
   pending() {
+    return this.read(OUTBOX_KEY);
+  }
+
+  /** The items not yet delivered that are no longer tried on their own: `retry()` tries them again. */
+  setAside() {
+    return this.pending().filter((item) => item.set_aside);
+  }
+
+  /** The items the server refused for good, with its answer: kept until `forgetDropped()`. */
+  dropped() {
+    return this.read(DROPPED_KEY);
+  }
+
+  /** How many items are still being tried. */
+  waiting() {
+    return this.pending().length - this.setAside().length;
+  }
+
+  async enqueue(item) {
+    this.save([...this.pending(), { ...item, queued_at: Date.now(), attempts: 0 }]);
+    return this.flush();
+  }
+
+  /** Try the set-aside items once more, in their places in the queue; one failure sets them aside again. */
+  retry() {
+    const again = { set_aside: false, attempts: MAX_ATTEMPTS - 1, retry_at: 0 };
+    this.save(this.pending().map((item) => (item.set_aside ? { ...item, ...again } : item)));
+    return this.flush();
+  }
+
+  forgetDropped() {
+    this.storage.removeItem(DROPPED_KEY);
+    this.dispatchEvent(new Event("outbox"));
+  }
+
+  read(key) {
     try {
-      return JSON.parse(this.storage.getItem(OUTBOX_KEY) || "[]");
+      return JSON.parse(this.storage.getItem(key) || "[]");
     } catch {
       return [];
     }
   }
 
-  async enqueue(item) {
-    this.save([...this.pending(), { ...item, queued_at: Date.now() }]);
-    return this.flush();
+  save(items, key = OUTBOX_KEY) {
+    this.storage.setItem(key, JSON.stringify(items));
+    this.dispatchEvent(new Event("outbox"));
   }
 
-  save(items) {
-    this.storage.setItem(OUTBOX_KEY, JSON.stringify(items));
-  }
-
-  /** Deliver queued items in order; stops at the first that cannot reach the server now.
-   *  Resolves to the number still waiting. One flush runs at a time. */
+  /** Deliver queued items in order, past the set-aside ones; stops at one that must wait, and wakes
+   *  itself when its wait is over. Resolves to the number still being tried. One flush runs at a time. */
   flush() {
     if (!this.flushing) {
       this.flushing = this.deliver().finally(() => {
@@ -105,18 +165,51 @@ export class OoClient {
   }
 
   async deliver() {
+    clearTimeout(this.wake);
     for (;;) {
-      const [item] = this.pending();
-      if (!item) return 0;
-      try {
-        await this.request("POST", item.kind === "feedback" ? "/v1/feedback" : "/v1/events", item.body);
-      } catch (error) {
-        const retryable = !(error instanceof OoError) || error.status >= 500 || error.status === 429;
-        if (retryable) return this.pending().length;
-        // Already delivered (409) or refused for good (another 4xx): either way never resend it.
-        if (error.status !== 409) console.warn("oO dropped a queued item the server refuses", error);
+      // Only a flush removes items, and one runs at a time: the index stays the item's meanwhile.
+      const queue = this.pending();
+      const index = queue.findIndex((queued) => !queued.set_aside);
+      if (index < 0) return 0;
+      const item = queue[index];
+      if (item.retry_at > Date.now()) {
+        this.wake = setTimeout(() => this.flush(), item.retry_at - Date.now());
+        return this.waiting();
       }
-      this.save(this.pending().slice(1));
+      let error = null;
+      try {
+        await this.request("POST", PATHS[item.kind], item.body);
+      } catch (caught) {
+        error = caught;
+      }
+      const outcome = verdict(error);
+      // Offline, no item is at fault: nothing is counted, and coming back online flushes again.
+      if (outcome === "retry" && !(error instanceof OoError) && globalThis.navigator?.onLine === false) {
+        return this.waiting();
+      }
+      const items = this.pending();
+      if (items[index]?.queued_at !== item.queued_at) return this.waiting(); // cleared meanwhile: the account is gone
+      if (outcome === "retry") {
+        const attempts = (item.attempts || 0) + 1;
+        const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** (attempts - 1));
+        const wait = error?.retryAfterMs ?? Math.random() * ceiling; // full jitter
+        items[index] = { ...item, attempts, retry_at: Date.now() + wait, set_aside: attempts >= MAX_ATTEMPTS };
+      } else {
+        items.splice(index, 1);
+        if (outcome === "refused") {
+          const note = { kind: item.kind, status: error.status, code: error.code, message: error.message };
+          this.save([...this.dropped(), note], DROPPED_KEY);
+        }
+      }
+      this.save(items);
     }
+  }
+}
+
+function parseOrNull(text) {
+  try {
+    return text ? JSON.parse(text) : null;
+  } catch {
+    return null; // a proxy's HTML page: the status alone tells what happened
   }
 }

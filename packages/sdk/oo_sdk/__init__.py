@@ -1,5 +1,5 @@
 """Python client for the oO HTTP API."""
 
-from oo_sdk.client import OoApiError, OoClient
+from oo_sdk.client import MAX_ATTEMPTS, OoApiError, OoClient, OoRetriesExhausted
 
-__all__ = ["OoApiError", "OoClient"]
+__all__ = ["MAX_ATTEMPTS", "OoApiError", "OoClient", "OoRetriesExhausted"]
