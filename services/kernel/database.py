@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, nullcontext
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -29,6 +30,9 @@ SqliteConnectArguments = tuple[list[Any], dict[str, Any]]  # positional and keyw
 # A pooled Postgres connection idle this long is pinged before use: a dead peer that closed no socket
 # (a dropped network path) shows only then. One closed by the server (a restart) is seen at no cost.
 PING_AFTER_IDLE_SECONDS = 30.0
+# How long a writer waits for another process (the CLI, a worker, a backup) to release SQLite's write
+# lock before its request answers 503: on a thread of its own, never on the event loop's.
+SQLITE_WRITER_WAIT_MS = 10_000
 
 
 def async_url(url: str) -> str:
@@ -57,8 +61,9 @@ class Database:
             self._sqlite_connect = _sqlite_connect_arguments(self.url)
             options |= {"async_creator": _inline_sqlite_connector(self._sqlite_connect)}
         self.engine: AsyncEngine = create_async_engine(self.url, **options)
+        self._lock_waits = _LockWaits()
         if self.dialect == "sqlite":
-            _configure_sqlite(self.engine)
+            _configure_sqlite(self.engine, self._lock_waits)
             # Same pool; the option only tells SQLite's BEGIN hook that this transaction only reads.
             self._readers = self.engine.execution_options(oo_sqlite_begin="BEGIN")
         else:
@@ -85,6 +90,11 @@ class Database:
             uow = UnitOfWork(connection, self.dialect)
             yield uow
         await uow.run_after_commit()
+
+    @property
+    def writer_waiting_for_another_process(self) -> bool:
+        """Whether a writer of this process is waiting for SQLite's write lock, held by another process."""
+        return self._lock_waits.count > 0
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:
@@ -154,7 +164,12 @@ def _check_pooled_connections(engine: AsyncEngine) -> None:
                 raise DisconnectionError("this connection did not answer a ping") from error
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+@dataclass
+class _LockWaits:
+    count: int = 0
+
+
+def _configure_sqlite(engine: AsyncEngine, lock_waits: _LockWaits) -> None:
     # pysqlite's implicit transactions give neither snapshot reads nor a write lock taken up front;
     # SQLAlchemy's documented recipe: let us emit BEGIN ourselves. Writers take the lock at BEGIN
     # (IMMEDIATE) so a read-then-write transaction never fails on a stale snapshot.
@@ -164,7 +179,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=10000")
+        # No statement on the event loop's thread ever waits for a lock: a wait there would stop every
+        # request, `/health` included. A writer that finds the lock taken waits on a thread instead.
+        cursor.execute("PRAGMA busy_timeout=0")
         cursor.execute("PRAGMA foreign_keys=ON")
         # Checkpoints run on a thread of their own (`Database.checkpoint`); this much larger threshold
         # (~40 MB of log instead of ~4 MB) is only the safety net of a process that never runs them.
@@ -174,7 +191,36 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
         statement = connection.get_execution_options().get("oo_sqlite_begin", "BEGIN IMMEDIATE")
-        connection.exec_driver_sql(statement)
+        if statement == "BEGIN IMMEDIATE":
+            _begin_writing(connection.connection.dbapi_connection, lock_waits)
+        else:  # a read: in WAL mode no writer, in this process or another, ever makes it wait
+            connection.exec_driver_sql(statement)
+
+
+def _begin_writing(dbapi_connection: Any, lock_waits: _LockWaits) -> None:
+    """Take SQLite's write lock: at once on the event loop's thread when it is free (nearly always, as
+    this process's writers queue in `Database.transaction`); when another process holds it, wait for
+    it on the connection's own thread, the loop serving everyone else meanwhile."""
+    cursor = dbapi_connection.cursor()
+    try:
+        try:
+            cursor.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                raise
+        driver: _InlineSqliteConnection = dbapi_connection.driver_connection
+        driver.off_loop, lock_waits.count = True, lock_waits.count + 1
+        try:
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_WRITER_WAIT_MS}")
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+            finally:
+                cursor.execute("PRAGMA busy_timeout=0")
+        finally:
+            driver.off_loop, lock_waits.count = False, lock_waits.count - 1
+    finally:
+        cursor.close()
 
 
 class _InlineSqliteConnection(aiosqlite.Connection):
@@ -183,14 +229,18 @@ class _InlineSqliteConnection(aiosqlite.Connection):
     A statement on a local SQLite file takes tens of microseconds; aiosqlite hands each call (cursor,
     execute, fetch, close: four per statement) to its thread and back, and the hand-offs cost more than
     the statements (measured: ADR 0013). Writers are serialised in `Database.transaction` anyway.
-    The thread stays for what SQLAlchemy sends it directly (connecting, the isolation level).
+    The thread stays for what SQLAlchemy sends it directly (connecting, the isolation level), and for a
+    writer waiting for another process to release the write lock (`_begin_writing`).
     """
 
     def __init__(self, connector: Callable[[], sqlite3.Connection]) -> None:
         super().__init__(connector, iter_chunk_size=64)
         self._thread.daemon = True  # as SQLAlchemy does for its own aiosqlite connections
+        self.off_loop = False  # set while a statement may wait for a lock: it runs on the thread
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if self.off_loop:
+            return await super()._execute(fn, *args, **kwargs)
         if not self._running or not self._connection:
             raise ValueError("Connection closed")
         return fn(*args, **kwargs)
