@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 import jsonschema
-from sqlalchemy import inspect, text
+from sqlalchemy import event, inspect, text
 
 from services.bootstrap import Container
+from services.kernel.ports import ERASE_CHUNK_ROWS
 from tests.conftest import bearer, new_user_with_token, secret_of
 from tests.events_factory import checkin, context
 
@@ -106,6 +107,7 @@ class FlakyOwner:
         self.calls += 1
         if self.calls == 1:
             raise RuntimeError("crash half-way")
+        return True
 
 
 async def test_a_deletion_interrupted_half_way_is_finished_by_the_resumer(client, container):
@@ -131,6 +133,36 @@ async def test_a_deletion_interrupted_half_way_is_finished_by_the_resumer(client
     # Running it again changes nothing: deletion is idempotent.
     assert await privacy.resume_pending() == 0
     assert flaky.calls == 2
+
+
+async def test_a_person_with_many_events_is_erased_in_short_transactions_of_a_bounded_share(client, container):
+    user_id, token = await new_user_with_token(container)
+    count = 2 * ERASE_CHUNK_ROWS + 3
+    for start in range(0, count, 500):  # the API's batch limit
+        batch = [checkin() for _ in range(min(500, count - start))]
+        assert (await client.post("/v1/events", json={"events": batch}, headers=bearer(token))).status_code == 200
+    stored = (await rows_of(container, user_id))["events_store"]
+    assert stored > 2 * ERASE_CHUNK_ROWS
+    erased: list[int] = []
+
+    def count_erased(_conn, _cursor, statement, _parameters, _context, _many):
+        if statement.startswith("DELETE FROM events_store"):
+            erased.append(-1)  # a statement; its rows are read back below
+
+    def rows_erased(conn, _cursor, statement, _parameters, context, _many):
+        if statement.startswith("DELETE FROM events_store"):
+            erased[-1] = context.rowcount
+
+    engine = container.database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count_erased)
+    event.listen(engine, "after_cursor_execute", rows_erased)
+    try:
+        assert (await client.delete("/v1/me", headers=bearer(token))).status_code == 202
+    finally:
+        event.remove(engine, "before_cursor_execute", count_erased)
+        event.remove(engine, "after_cursor_execute", rows_erased)
+    assert erased == [ERASE_CHUNK_ROWS, ERASE_CHUNK_ROWS, stored - 2 * ERASE_CHUNK_ROWS]
+    assert await rows_of(container, user_id) == dict.fromkeys(await user_tables(container), 0)
 
 
 async def test_deleting_a_user_that_is_gone_is_a_no_op(container):

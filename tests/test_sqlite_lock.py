@@ -33,7 +33,8 @@ def write_lock_held_by_another_process(path: Path) -> Iterator[subprocess.Popen[
         [sys.executable, "-c", HOLD_THE_WRITE_LOCK, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
     try:
-        assert holder.stdout is not None and holder.stdout.readline() == "holding\n"
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "holding\n"
         yield holder
     finally:
         if holder.stdin is not None and not holder.stdin.closed:
@@ -47,7 +48,10 @@ async def test_a_write_lock_held_elsewhere_stops_neither_health_nor_reads_and_th
     app = create_app(container=container)
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
     try:
-        async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url=LOOPBACK) as client:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url=LOOPBACK) as client,
+        ):
             assert (await client.post("/v1/events", json={"events": [checkin()]})).status_code == 200
             with write_lock_held_by_another_process(tmp_path / "data" / "oo.sqlite3") as holder:
                 write = asyncio.create_task(client.post("/v1/events", json={"events": [checkin(energy=5)]}))

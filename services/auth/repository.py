@@ -94,6 +94,8 @@ class AuthRepository:
             .values(revoked_at=at)
         )
 
-    async def erase_user(self, uow: UnitOfWork, user_id: str) -> None:
+    async def erase_user(self, uow: UnitOfWork, user_id: str) -> bool:
+        """A person's identity is a handful of rows: erased at once."""
         await uow.connection.execute(delete(auth_api_tokens).where(auth_api_tokens.c.user_id == user_id))
         await uow.connection.execute(delete(auth_users).where(auth_users.c.user_id == user_id))
+        return True

@@ -163,5 +163,5 @@ class UserIdentity:
             ],
         )
 
-    async def erase_user(self, uow: UnitOfWork, user_id: str) -> None:
-        await self._repository.erase_user(uow, user_id)
+    async def erase_user(self, uow: UnitOfWork, user_id: str) -> bool:
+        return await self._repository.erase_user(uow, user_id)

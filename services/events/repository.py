@@ -9,11 +9,18 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 
 from oo_contracts.events import EventEnvelope
 from services.events.tables import events_store
+from services.kernel.ports import ERASE_CHUNK_ROWS
 from services.kernel.unit_of_work import UnitOfWork
+
+_ERASE_CHUNK = delete(events_store).where(
+    events_store.c.seq.in_(
+        select(events_store.c.seq).where(events_store.c.user_id == bindparam("user_id")).limit(bindparam("chunk"))
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -78,8 +85,10 @@ class EventStoreRepository:
             for row in rows
         ]
 
-    async def erase_user(self, uow: UnitOfWork, user_id: str) -> None:
-        await uow.connection.execute(delete(events_store).where(events_store.c.user_id == user_id))
+    async def erase_user(self, uow: UnitOfWork, user_id: str) -> bool:
+        """At most `ERASE_CHUNK_ROWS` of the user's events; True once none is left."""
+        result = await uow.connection.execute(_ERASE_CHUNK, {"user_id": user_id, "chunk": ERASE_CHUNK_ROWS})
+        return bool(getattr(result, "rowcount", 0) < ERASE_CHUNK_ROWS)
 
 
 _PG_APPEND = """

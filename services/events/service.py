@@ -113,6 +113,8 @@ class UserEvents:
     async def export_user(self, uow: UnitOfWork, user_id: str) -> EventsSection:
         return EventsSection(events=await self._store.for_user(uow, user_id))
 
-    async def erase_user(self, uow: UnitOfWork, user_id: str) -> None:
-        await self._store.erase_user(uow, user_id)
+    async def erase_user(self, uow: UnitOfWork, user_id: str) -> bool:
+        if not await self._store.erase_user(uow, user_id):
+            return False
         uow.after_commit(lambda: self._bus.forget_user(user_id))
+        return True

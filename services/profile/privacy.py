@@ -3,7 +3,8 @@
 Deletion is one path for the user's button, the admin command and (later) Apple's account-delete:
 1. in the caller's transaction the user is marked as being deleted, every token revoked, and a
    job and a receipt written: from this commit on, the user's credentials answer 401;
-2. each module erases the user's rows in a transaction of its own, and the job records it;
+2. each module erases the user's rows in short transactions of its own, a bounded share each (so a
+   person with 250,000 events never holds the write lock for long), and the job records the last;
 3. the identity rows, the job and the receipt's completion go in one last transaction.
 Every step is idempotent, so a crash anywhere is mended by running the job again (at start-up and
 periodically), which ends in the same state.
@@ -88,19 +89,25 @@ class PrivacyService:
                 return
             await self._repository.record_attempt(uow, user_id)
         done: list[str] = list(job.completed_sections)
-        for owner in self._owners:
-            if owner.section in done:
-                continue
-            async with self._database.transaction() as uow:
-                await owner.erase_user(uow, user_id)
-                done.append(owner.section)
-                await self._repository.mark_section_erased(uow, user_id, done)
-        async with self._database.transaction() as uow:
-            await self._identity_owner.erase_user(uow, user_id)
-            await self._repository.complete(
-                uow, user_id, job.receipt_id, [*done, self._identity_owner.section], datetime.now(UTC)
-            )
+        for owner in (*self._owners, self._identity_owner):  # identity last: until then, the job can resume
+            if owner.section not in done:
+                await self._erase(owner, user_id, done, job.receipt_id)
         log.info("account_deleted", receipt_id=str(job.receipt_id))
+
+    async def _erase(self, owner: UserDataOwner, user_id: str, done: list[str], receipt_id: UUID) -> None:
+        """Erase `owner`'s rows of the user in as many short transactions as it takes (other writers go
+        between two of them); the one that erases the last row records the section as erased, or, for
+        identity, the deletion as complete."""
+        while True:
+            async with self._database.transaction() as uow:
+                if not await owner.erase_user(uow, user_id):
+                    continue  # this share is committed; the next goes in a transaction of its own
+                done.append(owner.section)
+                if owner is self._identity_owner:
+                    await self._repository.complete(uow, user_id, receipt_id, done, datetime.now(UTC))
+                else:
+                    await self._repository.mark_section_erased(uow, user_id, done)
+                return
 
     async def resume_pending(self) -> int:
         """Finish every deletion a crash left half-way; returns how many were finished. A user marked as

@@ -51,8 +51,8 @@ class UserRecommendations:
             ],
         )
 
-    async def erase_user(self, uow: UnitOfWork, user_id: str) -> None:
-        await self._repository.erase_user(uow, user_id)
+    async def erase_user(self, uow: UnitOfWork, user_id: str) -> bool:
+        return await self._repository.erase_user(uow, user_id)
 
 
 def _plain(value: object) -> object:

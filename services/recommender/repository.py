@@ -17,6 +17,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.sql.elements import BindParameter
 
 from oo_contracts.recommendation import OpaqueState
+from services.kernel.ports import ERASE_CHUNK_ROWS
 from services.kernel.unit_of_work import UnitOfWork
 from services.recommender.tables import (
     recommender_decisions,
@@ -46,6 +47,13 @@ _LATEST_ID = (
 )
 _LATEST_DECISION = select(*(_DECISIONS.c[name] for name in _SHOWN_COLUMNS)).where(
     _DECISIONS.c.decision_id == _LATEST_ID
+)
+
+
+_ERASE_DECISIONS = delete(_DECISIONS).where(
+    _DECISIONS.c.decision_id.in_(
+        select(_DECISIONS.c.decision_id).where(_DECISIONS.c.user_id == _USER).limit(bindparam("chunk"))
+    )
 )
 
 
@@ -259,7 +267,11 @@ class RecommenderRepository:
     async def save_llm_cache(self, uow: UnitOfWork, **values: Any) -> None:
         await uow.connection.execute(_upsert(uow, recommender_llm_cache), values)
 
-    async def erase_user(self, uow: UnitOfWork, user_id: str) -> None:
-        tables = (recommender_decisions, recommender_feature_state, recommender_policy_state, recommender_llm_cache)
-        for table in tables:
+    async def erase_user(self, uow: UnitOfWork, user_id: str) -> bool:
+        """At most `ERASE_CHUNK_ROWS` of the user's decisions, then the one-row tables; True once all are gone."""
+        result = await uow.connection.execute(_ERASE_DECISIONS, {"user_id": user_id, "chunk": ERASE_CHUNK_ROWS})
+        if getattr(result, "rowcount", 0) >= ERASE_CHUNK_ROWS:
+            return False
+        for table in (recommender_feature_state, recommender_policy_state, recommender_llm_cache):
             await uow.connection.execute(delete(table).where(table.c.user_id == user_id))
+        return True
