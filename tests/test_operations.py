@@ -6,6 +6,7 @@ import gc
 import io
 import json
 import logging
+import re
 
 import httpx
 
@@ -70,6 +71,22 @@ async def test_unknown_route_gets_the_error_body(client):
     response = await client.get("/v1/nope")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+async def test_a_method_a_path_does_not_serve_is_a_405_naming_every_method_it_does(client):
+    # Two modules serve /v1/me (GET in auth, DELETE in profile): the answer names both.
+    response = await client.options("/v1/me")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, DELETE"
+    assert response.json()["error"]["code"] == "method_not_allowed"
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    for path, operations in paths.items():
+        url = re.sub(r"\{[^}]+\}", "x", path)
+        refused = await client.options(url)  # no route serves OPTIONS
+        assert refused.status_code == 405, path
+        assert set(refused.headers["allow"].split(", ")) == {method.upper() for method in operations}, path
+    page = await client.delete("/")
+    assert (page.status_code, page.headers["allow"]) == (405, "GET, HEAD")
 
 
 async def test_storage_down_is_a_503_not_a_500(tmp_path):
