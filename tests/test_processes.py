@@ -120,7 +120,12 @@ def test_local_mode_refuses_to_listen_beyond_loopback(tmp_path):
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("OO_PORT", "eighty"), ("OO_LOCAL_MODE", "perhaps"), ("OO_EVENTS_MAX_FUTURE_SKEW_SECONDS", "-5")],
+    [
+        ("OO_PORT", "eighty"),
+        ("OO_LOCAL_MODE", "perhaps"),
+        ("OO_METRICS", "sometimes"),
+        ("OO_EVENTS_MAX_FUTURE_SKEW_SECONDS", "-5"),
+    ],
 )
 def test_a_wrong_setting_stops_start_up_naming_the_variable(tmp_path, variable, value):
     done = subprocess.run(
