@@ -46,6 +46,10 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         # it, ~190k objects, stopped the loop for 100–140 ms every ~10 s at 100 req/s.
         gc.collect()
         gc.freeze()
+        gateway = container.settings.gateway
+        stop_metrics = (
+            container.metrics.listen(gateway.metrics_host, gateway.metrics_port) if gateway.metrics_port else None
+        )
         # In the embedded default the api process also runs the worker's jobs.
         jobs = [
             asyncio.create_task(
@@ -62,6 +66,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         try:
             yield
         finally:
+            if stop_metrics is not None:
+                await asyncio.to_thread(stop_metrics)
             for job in jobs:
                 job.cancel()
             await asyncio.gather(*jobs, return_exceptions=True)

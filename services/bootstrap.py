@@ -5,9 +5,7 @@ It builds every module once, wires ports to implementations, and connects nothin
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
-from pathlib import Path
 
 from ml.features.model import IncrementalFeatures
 from ml.serving.app import LlmOutcomeCollector
@@ -19,6 +17,7 @@ from services.events.api import ALL_TYPES, EventsModule
 from services.kernel.database import Database
 from services.kernel.health import ReadinessCheck
 from services.kernel.metrics import Metrics
+from services.kernel.private_files import read_or_make_key
 from services.migrations.runner import migration_problem, upgrade_to_head
 from services.profile.api import ProfileModule
 from services.recommender.api import HttpMl, RecommenderModule
@@ -105,12 +104,4 @@ def _ml(settings: Settings) -> MlPort:
 def _receipt_key(settings: Settings) -> bytes:
     if settings.core.receipt_key is not None:
         return settings.core.receipt_key.get_secret_value().encode()
-    return _local_key(settings.core.data_dir / "receipt.key")
-
-
-def _local_key(path: Path) -> bytes:
-    """A per-installation secret, made on first run, readable by the owner only."""
-    if not path.exists():
-        path.write_bytes(secrets.token_bytes(32))
-        path.chmod(0o600)
-    return path.read_bytes()
+    return read_or_make_key(settings.core.data_dir / "receipt.key")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
@@ -12,6 +13,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from oo_contracts.identity import ALL_SCOPES, Scope
+from services.auth.api import parse_token
 from services.bootstrap import Container, bootstrap
 from services.kernel.logging import configure_logging
 from services.settings import ConfigurationError, Settings, load_settings
@@ -190,14 +192,34 @@ def tokens_issue(
 
 
 @tokens.command("revoke")
-def tokens_revoke(token: Annotated[str, typer.Argument(help="The token, or its id (16 hex digits).")]) -> None:
-    """Revoke a personal API token. Revoking one that is already unusable succeeds and says so."""
+def tokens_revoke(
+    token_id: Annotated[
+        str | None, typer.Argument(help="The token's id (16 hex digits); leave it out to give the token on stdin.")
+    ] = None,
+) -> None:
+    """Revoke a personal API token: the token on standard input (`printf %s "$token" | oo tokens revoke`)
+    or its id as the argument — never the token itself there, where `ps` shows it to every user of the
+    machine. Revoking one that is already unusable succeeds and says so."""
+    if token_id is not None and parse_token(token_id) is not None:
+        typer.echo(
+            "oo: a whole token as an argument is visible to every user of this machine (`ps`): give its id, "
+            'or the token on standard input: printf %s "$token" | oo tokens revoke',
+            err=True,
+        )
+        raise typer.Exit(2)
+    token = token_id if token_id is not None else _secret_from_stdin("token")
 
     async def work(container: Container) -> str:
         async with container.database.transaction() as uow:
             return await container.auth.identity.revoke_token(uow, token)
 
     outcome = _with_container(work)
+    if outcome == "malformed" and token_id is not None:
+        typer.echo(
+            "oo: not a token id: expected the 16 hex digits after oo_pat_ (the whole token goes on standard input)",
+            err=True,
+        )
+        raise typer.Exit(2)
     if outcome == "malformed":
         typer.echo("oo: not a token: expected oo_pat_<16 hex digits>_<secret>, or the 16 hex digits", err=True)
         raise typer.Exit(2)
@@ -205,6 +227,13 @@ def tokens_revoke(token: Annotated[str, typer.Argument(help="The token, or its i
         typer.echo("already unusable: no live token has this id (revoked, deleted with its account, or never issued)")
         return
     typer.echo("revoked")
+
+
+def _secret_from_stdin(name: str) -> str:
+    """A secret from standard input: typed without echo at a terminal, else the piped text."""
+    if sys.stdin.isatty():
+        return str(typer.prompt(name.capitalize(), hide_input=True, err=True)).strip()
+    return sys.stdin.read().strip()
 
 
 @cli.command()

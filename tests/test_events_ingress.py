@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -157,6 +158,41 @@ async def test_body_over_the_limit_is_a_413(client, container):
     )
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "payload_too_large"
+
+
+async def test_a_chunked_body_over_the_limit_is_a_413(client, container):
+    _, token = await new_user_with_token(container)
+
+    async def chunks():  # no Content-Length: the size is known only while the body streams in
+        yield b'{"events": ['
+        for _ in range(3 * 1024):
+            yield b" " * 1024
+        yield b"]}"
+
+    response = await client.post(
+        "/v1/events", content=chunks(), headers={**bearer(token), "content-type": "application/json"}
+    )
+    assert response.request.headers["transfer-encoding"] == "chunked"
+    assert "content-length" not in response.request.headers
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+
+
+async def test_a_chunked_body_within_the_limit_is_read_whole(client, container):
+    _, token = await new_user_with_token(container)
+    event = checkin()
+
+    async def chunks():
+        body = json.dumps({"events": [event]}).encode()
+        for start in range(0, len(body), 7):
+            yield body[start : start + 7]
+
+    response = await client.post(
+        "/v1/events", content=chunks(), headers={**bearer(token), "content-type": "application/json"}
+    )
+    assert response.request.headers["transfer-encoding"] == "chunked"
+    assert response.status_code == 200, response.text
+    assert response.json() == {"stored": [event["id"]], "already_known": []}
 
 
 async def test_events_are_dispatched_after_commit_only(client, container):

@@ -79,12 +79,35 @@ async def test_local_mode_refuses_a_foreign_host_header(client):
     assert response.json()["error"]["code"] == "not_local"
 
 
-async def test_local_mode_refuses_cross_origin_writes(client):
-    response = await client.post("/v1/events", json={"events": [checkin()]}, headers={"Origin": "https://evil.example"})
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "https://evil.example",
+        "http://127.0.0.1:3000",  # another local server's page, on this machine
+        "http://localhost:8000",  # the same port under another name is another origin to a browser
+        "https://127.0.0.1:8000",
+        "http://127.0.0.1",
+        "null",  # a sandboxed frame or a file
+    ],
+)
+async def test_local_mode_refuses_writes_from_any_origin_but_its_own(client, origin):
+    response = await client.post("/v1/events", json={"events": [checkin()]}, headers={"Origin": origin})
     assert response.status_code == 403
-    assert response.json()["error"]["code"] == "cross_origin"
-    same_origin = await client.post("/v1/events", json={"events": [checkin()]}, headers={"Origin": LOOPBACK})
-    assert same_origin.status_code == 200
+    assert response.json()["error"] == {
+        "code": "cross_origin",
+        "message": f"local mode accepts writes only from its own page ({LOOPBACK}), not from {origin!r}",
+        "items": [],
+    }
+    deletion = await client.delete("/v1/me", headers={"Origin": origin})
+    assert deletion.status_code == 403
+    assert deletion.json()["error"]["code"] == "cross_origin"
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:8000", "localhost:8000", "[::1]:8000"])
+async def test_local_mode_accepts_writes_from_its_own_page_under_the_name_it_was_opened_by(client, host):
+    headers = {"Host": host, "Origin": f"http://{host}"}
+    response = await client.post("/v1/events", json={"events": [checkin()]}, headers=headers)
+    assert response.status_code == 200, response.text
 
 
 async def test_without_local_mode_every_request_needs_a_token(container: Container):

@@ -6,14 +6,21 @@ import gc
 import io
 import json
 import logging
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx
+import pytest
 
 from services.app import create_app
 from services.bootstrap import bootstrap
+from services.gateway.settings import GatewaySettings
 from services.kernel.logging import configure_logging
 from tests.conftest import LOOPBACK, bearer, empty_postgres_url, make_settings, new_user_with_token, secret_of
 from tests.events_factory import checkin
+from tests.postgres_cluster import free_port
 
 
 async def test_health_and_ready(client: httpx.AsyncClient):
@@ -45,6 +52,51 @@ async def test_metrics_count_requests_by_route(client):
     assert 'oo_http_requests_total{method="GET",route="/health",status="200"}' in text
 
 
+@asynccontextmanager
+async def serving(tmp_path: Path, **gateway: object) -> AsyncIterator[httpx.AsyncClient]:
+    container = bootstrap(make_settings(tmp_path, None, **gateway))
+    app = create_app(container=container)
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url=LOOPBACK) as client:
+        yield client
+
+
+@pytest.mark.parametrize(
+    ("gateway", "status", "documented"),
+    [
+        ({}, 200, True),  # local mode: this machine only
+        ({"metrics": "off"}, 404, False),
+        ({"local_mode": False}, 404, False),  # a server's public port
+        ({"local_mode": False, "metrics": "public"}, 200, True),
+    ],
+)
+async def test_the_api_port_serves_metrics_as_oo_metrics_says(tmp_path, gateway, status, documented):
+    async with serving(tmp_path, **gateway) as client:
+        response = await client.get("/metrics")
+        paths = (await client.get("/openapi.json")).json()["paths"]
+    assert response.status_code == status
+    assert ("/metrics" in paths) is documented
+
+
+async def test_metrics_get_a_listener_of_their_own_while_a_servers_port_serves_none(tmp_path):
+    port = free_port()
+    async with serving(tmp_path, local_mode=False, metrics_port=port) as client:
+        assert (await client.get("/health")).status_code == 200
+        assert (await client.get("/metrics")).status_code == 404
+        async with httpx.AsyncClient() as scraper:
+            scraped = await scraper.get(f"http://127.0.0.1:{port}/metrics")
+    assert scraped.status_code == 200
+    assert 'oo_http_requests_total{method="GET",route="/health",status="200"} 1.0' in scraped.text
+    async with httpx.AsyncClient() as scraper:
+        with pytest.raises(httpx.ConnectError):  # stopped with the app
+            await scraper.get(f"http://127.0.0.1:{port}/metrics")
+
+
+def test_the_metrics_listener_may_not_take_the_apis_port():
+    problem = GatewaySettings(port=8000, metrics_port=8000).bind_problem()
+    assert problem == "OO_METRICS_PORT=8000 is the api's own port (OO_PORT): give the metrics another"
+
+
 async def test_request_id_is_echoed_or_made(client):
     assert (await client.get("/health", headers={"X-Request-ID": "abc-123"})).headers["x-request-id"] == "abc-123"
     made = (await client.get("/health", headers={"X-Request-ID": "bad id\n"})).headers["x-request-id"]
@@ -70,6 +122,22 @@ async def test_unknown_route_gets_the_error_body(client):
     response = await client.get("/v1/nope")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+async def test_a_method_a_path_does_not_serve_is_a_405_naming_every_method_it_does(client):
+    # Two modules serve /v1/me (GET in auth, DELETE in profile): the answer names both.
+    response = await client.options("/v1/me")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, DELETE"
+    assert response.json()["error"]["code"] == "method_not_allowed"
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    for path, operations in paths.items():
+        url = re.sub(r"\{[^}]+\}", "x", path)
+        refused = await client.options(url)  # no route serves OPTIONS
+        assert refused.status_code == 405, path
+        assert set(refused.headers["allow"].split(", ")) == {method.upper() for method in operations}, path
+    page = await client.delete("/")
+    assert (page.status_code, page.headers["allow"]) == (405, "GET, HEAD")
 
 
 async def test_storage_down_is_a_503_not_a_500(tmp_path):

@@ -120,7 +120,12 @@ def test_local_mode_refuses_to_listen_beyond_loopback(tmp_path):
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("OO_PORT", "eighty"), ("OO_LOCAL_MODE", "perhaps"), ("OO_EVENTS_MAX_FUTURE_SKEW_SECONDS", "-5")],
+    [
+        ("OO_PORT", "eighty"),
+        ("OO_LOCAL_MODE", "perhaps"),
+        ("OO_METRICS", "sometimes"),
+        ("OO_EVENTS_MAX_FUTURE_SKEW_SECONDS", "-5"),
+    ],
 )
 def test_a_wrong_setting_stops_start_up_naming_the_variable(tmp_path, variable, value):
     done = subprocess.run(
@@ -153,19 +158,45 @@ def test_nothing_connects_or_writes_at_import_time(tmp_path):
     assert not data_dir.exists()
 
 
+def oo_reading(env: dict[str, str], given: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`oo <args>` with `given` on its standard input."""
+    return subprocess.run([*OO, *args], env=env, input=given, capture_output=True, text=True, timeout=60)
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_revoking_a_token_from_the_cli(tmp_path, backend, request):
     env = backend_env(tmp_path, backend, request)
     user_id = oo(env, "users", "create")
     token = oo(env, "tokens", "issue", "--user", user_id, "--scope", "events:write")
-    assert oo(env, "tokens", "revoke", token) == "revoked"
+    revoked = oo_reading(env, token + "\n", "tokens", "revoke")
+    assert (revoked.returncode, revoked.stdout) == (0, "revoked\n")
     # Idempotent: the token is as unusable as the first time, and the answer says why.
-    assert oo(env, "tokens", "revoke", token).startswith("already unusable: no live token has this id")
-    typo = subprocess.run([*OO, "tokens", "revoke", "oo_pat_…"], env=env, capture_output=True, text=True, timeout=60)
+    again = oo_reading(env, token, "tokens", "revoke")
+    assert again.stdout.startswith("already unusable: no live token has this id")
+    typo = oo_reading(env, "oo_pat_…", "tokens", "revoke")
     assert (typo.returncode, typo.stderr.strip()) == (
         2,
         "oo: not a token: expected oo_pat_<16 hex digits>_<secret>, or the 16 hex digits",
     )
+    other = oo(env, "tokens", "issue", "--user", user_id)
+    assert oo(env, "tokens", "revoke", other.split("_")[2]) == "revoked"  # its id may be an argument
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_the_cli_refuses_a_whole_token_as_an_argument_where_ps_would_show_it(tmp_path, backend, request):
+    env = backend_env(tmp_path, backend, request)
+    token = oo(env, "tokens", "issue", "--user", oo(env, "users", "create"))
+    shown = subprocess.run([*OO, "tokens", "revoke", token], env=env, capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 2
+    assert shown.stderr.startswith("oo: a whole token as an argument is visible to every user of this machine")
+    assert token not in shown.stdout + shown.stderr
+    typo = subprocess.run([*OO, "tokens", "revoke", "0123"], env=env, capture_output=True, text=True, timeout=60)
+    assert (typo.returncode, typo.stderr.strip()) == (
+        2,
+        "oo: not a token id: expected the 16 hex digits after oo_pat_ (the whole token goes on standard input)",
+    )
+    # Refused, not revoked: the token was still live.
+    assert oo_reading(env, token, "tokens", "revoke").stdout == "revoked\n"
     unknown = subprocess.run(
         [*OO, "tokens", "issue", "--user", "usr_missing"], env=env, capture_output=True, text=True, timeout=60
     )

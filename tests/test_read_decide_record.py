@@ -1,16 +1,21 @@
 """Read, decide, record: no transaction is open while ML decides, and what is recorded stays right.
 
 Two reactions learning at once both count; a held answer needs no write lock; an account deleted
-while its decision was being made gets nothing written.
+while its decision was being made, or while its LLM candidates were being refreshed, gets nothing
+written.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sqlite3
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
+from sqlalchemy import select
 
 from oo_contracts.identity import Principal
 from oo_contracts.recommendation import (
@@ -24,8 +29,13 @@ from oo_contracts.recommendation import (
     RankResponse,
     RecommendRequest,
 )
+from services.app import create_app
+from services.bootstrap import Container, bootstrap
 from services.kernel.errors import Unauthenticated
-from tests.conftest import bearer, new_user_with_token
+from services.recommender.settings import RecommenderSettings
+from services.recommender.tables import recommender_llm_cache
+from services.settings import Settings
+from tests.conftest import LOOPBACK, bearer, new_user_with_token
 from tests.test_recommender import decision_row, person_with_a_day, policy_row
 
 
@@ -160,3 +170,45 @@ async def test_two_asks_at_once_record_one_answer_and_both_show_it(client, conta
     async with container.database.transaction(write=False) as uow:
         decisions = await container.recommender.user_data.export_user(uow, user_id)
     assert [d.decision_id for d in decisions.decisions] == [first.decision_id]
+
+
+@pytest.fixture
+async def refreshing(settings: Settings) -> AsyncIterator[tuple[Container, httpx.AsyncClient]]:
+    """oO with LLM tips on. Its engine has no LLM, so a refresh's answer is the rules' (`off`); it reads,
+    asks and writes the person's cache as any refresh does."""
+    container = bootstrap(dataclasses.replace(settings, recommender=RecommenderSettings(llm_tips=True)))
+    await container.prepare_storage()
+    app = create_app(container=container)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url=LOOPBACK) as client:
+            yield container, client
+
+
+async def llm_cache_rows(container: Container, user_id: str) -> list[str]:
+    async with container.database.transaction(write=False) as uow:
+        query = select(recommender_llm_cache.c.outcome).where(recommender_llm_cache.c.user_id == user_id)
+        return list((await uow.connection.execute(query)).scalars())
+
+
+async def test_an_llm_refresh_that_read_before_the_account_was_erased_writes_nothing_after(refreshing):
+    container, client = refreshing
+    refresher = container.recommender.llm_refresher
+    assert refresher is not None
+    user_id, token = await new_user_with_token(container)
+    await person_with_a_day(client, token)
+    await refresher.idle()
+    assert await llm_cache_rows(container, user_id) == ["off"]  # unraced, a refresh writes the cache
+
+    gated = GatedMl(refresher._ml, gate="generate")
+    refresher._ml = gated
+    refreshing_now = asyncio.create_task(refresher.refresh(user_id))
+    await gated.reached.wait()  # read done, the LLM asked, no transaction open
+    deleted = await client.delete("/v1/me", headers=bearer(token))
+    assert deleted.status_code == 202
+    receipt = await client.get(f"/v1/deletion-receipts/{deleted.json()['receipt_id']}")
+    assert receipt.json()["status"] == "completed"  # erased before the refresh resumes
+    assert await llm_cache_rows(container, user_id) == []
+    gated.release.set()
+    assert await refreshing_now == "user_gone"
+    assert await llm_cache_rows(container, user_id) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -215,6 +216,51 @@ async def test_recommender_state_is_exported_and_deleted(client, container):
     assert export["policy"]["observations"] == 1
     assert any(d["decision_id"] == body["decision_id"] and d["reaction"] == "done" for d in export["decisions"])
     assert export["feature_state"]["timezone"] == "UTC"
+
+
+@pytest.mark.parametrize("field", ["timezone", "device_class"])
+async def test_a_null_context_field_is_refused_and_the_last_known_value_stays(client, container, field):
+    _, token = await new_user_with_token(container)
+    known = {"timezone": "Europe/Berlin", "device_class": "desktop"}
+    assert (await client.post("/v1/recommend", json=known, headers=bearer(token))).status_code == 200
+    before = (await client.get("/v1/me/export", headers=bearer(token))).json()["recommender"]
+
+    response = await client.post("/v1/recommend", json={**known, field: None}, headers=bearer(token))
+    assert response.status_code == 422
+    assert response.json()["error"] == {
+        "code": "invalid_request",
+        "message": "the request was rejected; nothing was stored",
+        "items": [
+            {
+                "field": field,
+                "problem": "must not be null: leave the field out to keep the last known value, which is never cleared",
+            }
+        ],
+    }
+    assert (await client.get("/v1/me/export", headers=bearer(token))).json()["recommender"] == before
+    left_out = await client.post("/v1/recommend", json={}, headers=bearer(token))
+    assert left_out.status_code == 200
+    assert (await client.get("/v1/me/settings", headers=bearer(token))).json()["timezone"] == "Europe/Berlin"
+    documented = (await client.get("/openapi.json")).json()["components"]["schemas"]["RecommendRequest"]
+    described = dict(documented["properties"][field])
+    assert "null is refused (422)" in described.pop("description")
+    assert "null" not in json.dumps(described)  # neither a type nor a default
+
+
+@pytest.mark.parametrize(
+    ("event_type", "payload"),
+    [
+        ("profile.timezone_set.v1", {"timezone": None}),
+        ("recommender.context_observed.v1", {"timezone": None, "device_class": "phone"}),
+    ],
+)
+async def test_a_null_zone_in_an_event_is_refused(client, container, event_type, payload):
+    _, token = await new_user_with_token(container)
+    event = signal(event_type, payload)
+    response = await client.post("/v1/events", json={"events": [event]}, headers=bearer(token))
+    assert response.status_code == 422
+    assert [(i["id"], i["field"]) for i in response.json()["error"]["items"]] == [(event["id"], "payload.timezone")]
+    assert (await client.get("/v1/me/settings", headers=bearer(token))).json()["timezone"] == "UTC"
 
 
 async def test_a_device_sets_the_zone_only_while_the_person_has_none_and_the_person_changes_it(client, container):

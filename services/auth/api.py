@@ -7,10 +7,10 @@ from fastapi import APIRouter
 from services.auth.repository import AuthRepository
 from services.auth.routes import build_router
 from services.auth.service import IdentityService, UserIdentity
-from services.auth.tokens import NewToken
+from services.auth.tokens import NewToken, parse_token
 from services.kernel.ports import EventPublisher
 
-__all__ = ["AuthModule", "NewToken"]
+__all__ = ["AuthModule", "NewToken", "parse_token"]
 
 
 class AuthModule:

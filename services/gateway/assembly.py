@@ -46,7 +46,7 @@ def build_http_app(
     resolver = PrincipalResolver(identity, local_mode=settings.local_mode)
     app.state.http_context = HttpContext(database=database, resolve_principal=resolver, find_principal=resolver.find)
     install_error_handlers(app)
-    app.include_router(health_router(readiness, metrics))
+    app.include_router(health_router(readiness, metrics if settings.serves_metrics() else None))
     for router in routers:
         app.include_router(router)
     app.include_router(web_router())

@@ -60,7 +60,11 @@ class RequestContextMiddleware:
 
 
 class BodySizeLimitMiddleware:
-    """Refuse bodies over the limit with 413, by Content-Length or while streaming."""
+    """Refuse bodies over the limit with 413: by Content-Length, or, for a chunked body, while reading it.
+
+    A chunked body is read whole here, before the app: once the app reads a body, FastAPI turns any
+    error raised while reading into its own 400, so only here can the answer still be a 413.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -71,21 +75,44 @@ class BodySizeLimitMiddleware:
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+        if declared is not None and declared.isdigit():
+            if int(declared) > self.max_bytes:
+                await _send_too_large(send, self.max_bytes)
+                return
+            await self.app(scope, receive, send)  # the server delivers no more than it declares
+            return
+        first = await _read_within(receive, self.max_bytes)
+        if first is None:
             await _send_too_large(send, self.max_bytes)
             return
-        seen = 0
+        pending: Message | None = first
 
-        async def counting_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise PayloadTooLarge(f"the request body exceeds {self.max_bytes} bytes")
+        async def replay() -> Message:
+            nonlocal pending
+            if pending is None:
+                return await receive()
+            message, pending = pending, None
             return message
 
-        await self.app(scope, counting_receive, send)
+        await self.app(scope, replay, send)
+
+
+async def _read_within(receive: Receive, max_bytes: int) -> Message | None:
+    """The whole body as one message, or None as soon as it exceeds `max_bytes`; a disconnect is
+    handed on as it came."""
+    parts: list[bytes] = []
+    seen = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return message
+        part = message.get("body", b"")
+        seen += len(part)
+        if seen > max_bytes:
+            return None
+        parts.append(part)
+        if not message.get("more_body", False):
+            return {"type": "http.request", "body": b"".join(parts), "more_body": False}
 
 
 async def _send_too_large(send: Send, max_bytes: int) -> None:

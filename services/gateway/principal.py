@@ -13,6 +13,8 @@ from services.kernel.ports import IdentityPort
 from services.kernel.unit_of_work import UnitOfWork
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+Origin = tuple[str, str, int]  # scheme, host, port: what a browser compares
 
 
 def _is_loopback(host: str | None) -> bool:
@@ -24,6 +26,22 @@ def _is_loopback(host: str | None) -> bool:
         return ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def _origin(url: str) -> Origin | None:
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    return parts.scheme, parts.hostname, port or _DEFAULT_PORTS[parts.scheme]
+
+
+def _own_origin(request: Request) -> Origin | None:
+    """The origin the browser sent this request to: the page oO serves there is the only one to trust."""
+    return _origin(f"{request.url.scheme}://{request.headers.get('host', '')}")
 
 
 class PrincipalResolver:
@@ -56,11 +74,20 @@ class PrincipalResolver:
 
     @staticmethod
     def _check_local_request(request: Request) -> None:
-        # Local mode trusts this machine only. A Host that is not loopback means DNS rebinding; a
-        # foreign Origin on a write means another site's page is posting to us (CSRF).
+        # Local mode trusts this machine only. A Host that is not loopback means DNS rebinding. On a
+        # write, an Origin other than the one the request was sent to is a page oO did not serve — a
+        # site's, or another local server's on another port — acting as the local user (CSRF).
         client = request.client.host if request.client else None
-        if not _is_loopback(client) or not _is_loopback(urlsplit(f"//{request.headers.get('host', '')}").hostname):
+        host = request.headers.get("host", "")
+        if not _is_loopback(client) or not _is_loopback(urlsplit(f"//{host}").hostname):
             raise Forbidden("local mode only serves requests from this machine", code="not_local")
         origin = request.headers.get("origin")
-        if request.method not in _SAFE_METHODS and origin is not None and not _is_loopback(urlsplit(origin).hostname):
-            raise Forbidden("cross-origin writes are refused in local mode", code="cross_origin")
+        if request.method in _SAFE_METHODS or origin is None:
+            return
+        own = _own_origin(request)
+        if own is None or _origin(origin) != own:
+            raise Forbidden(
+                f"local mode accepts writes only from its own page ({request.url.scheme}://{host}), "
+                f"not from {origin!r}",
+                code="cross_origin",
+            )

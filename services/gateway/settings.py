@@ -1,4 +1,5 @@
 from ipaddress import ip_address
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -14,6 +15,20 @@ class GatewaySettings(BaseSettings):
         description="Serve one local user without login, on loopback only; off: every request needs a token.",
     )
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024, description="Largest request body accepted.")
+    metrics: Literal["public", "off"] | None = Field(
+        default=None,
+        description="`/metrics` on the api's own port: `public` to whoever reaches the port, `off` not there; "
+        "unset: public in local mode (loopback only), off otherwise.",
+    )
+    metrics_host: str = Field(default="127.0.0.1", description="Address of the metrics' own listener.")
+    metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, description="Port of a listener serving only `/metrics`; unset: none."
+    )
+
+    def serves_metrics(self) -> bool:
+        """Whether the api's own port serves `/metrics`: the numbers show how each route is used, which
+        is no business of the public a server faces."""
+        return (self.metrics or ("public" if self.local_mode else "off")) == "public"
 
     def bind_problem(self) -> str | None:
         """Why the server must not listen where asked, or None."""
@@ -23,6 +38,8 @@ class GatewaySettings(BaseSettings):
                 "anyone who can connect as the local user without login. Bind 127.0.0.1, or set "
                 "OO_LOCAL_MODE=false so that every request needs a personal API token."
             )
+        if self.metrics_port == self.port:
+            return f"OO_METRICS_PORT={self.metrics_port} is the api's own port (OO_PORT): give the metrics another"
         return None
 
     def binds_loopback(self) -> bool:

@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from services.kernel.private_files import create_owner_only
 from services.kernel.unit_of_work import UnitOfWork
 
 WAL_SAFETY_NET_PAGES = 10_000
@@ -125,8 +126,7 @@ class Database:
         """The log's length in pages; PASSIVE copies what it can and never blocks a reader or writer."""
         with self._checkpointer_lock:
             if self._checkpointer is None:
-                args, kwargs = self._sqlite_connect
-                self._checkpointer = sqlite3.connect(*args, **kwargs)
+                self._checkpointer = _open_sqlite(*self._sqlite_connect)
             _busy, log_pages, _copied_pages = self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             return int(log_pages)
 
@@ -257,10 +257,18 @@ def _sqlite_connect_arguments(url: str) -> SqliteConnectArguments:
     return list(args), {**kwargs, "check_same_thread": False}
 
 
-def _inline_sqlite_connector(arguments: SqliteConnectArguments) -> Callable[[], Awaitable[aiosqlite.Connection]]:
-    args, kwargs = arguments
+def _open_sqlite(args: list[Any], kwargs: dict[str, Any]) -> sqlite3.Connection:
+    """`sqlite3.connect`, the database file made owner-only first if missing: SQLite creates its -wal
+    and -shm files with the database file's mode, so all three are private from the start."""
+    filename = str(args[0]) if args else ""
+    if filename not in ("", ":memory:") and not kwargs.get("uri"):
+        create_owner_only(filename)
+    connection: sqlite3.Connection = sqlite3.connect(*args, **kwargs)
+    return connection
 
+
+def _inline_sqlite_connector(arguments: SqliteConnectArguments) -> Callable[[], Awaitable[aiosqlite.Connection]]:
     async def connect() -> aiosqlite.Connection:
-        return await _InlineSqliteConnection(partial(sqlite3.connect, *args, **kwargs))
+        return await _InlineSqliteConnection(partial(_open_sqlite, *arguments))
 
     return connect

@@ -11,12 +11,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from oo_contracts.errors import ItemProblem
 from services.kernel.errors import ApiError, Conflict, Unavailable
 
 log = structlog.get_logger(__name__)
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 406: "not_acceptable", 415: "unsupported_media_type"}
 
 
@@ -49,6 +51,18 @@ def _problem(error: dict[str, Any], body: Any) -> ItemProblem:
     return ItemProblem(index=index, id=item_id, field=field, problem=problem)
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method the path is served with. Starlette's 405 names only the methods of the first route
+    matching the path, though two modules may serve one path (GET and DELETE /v1/me): each method is
+    tried against every route instead."""
+    routes = request.app.router.routes
+    return ", ".join(
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, error: ApiError) -> JSONResponse:
@@ -65,9 +79,12 @@ def install_error_handlers(app: FastAPI) -> None:
         return _render(ApiError(message, code=code, items=items).with_status(422))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(error.status_code, "http_error")
-        return _render(ApiError(str(error.detail), code=code).with_status(error.status_code), error.headers)
+        headers = error.headers
+        if error.status_code == 405:
+            headers = {**(headers or {}), "Allow": _allowed_methods(request)}
+        return _render(ApiError(str(error.detail), code=code).with_status(error.status_code), headers)
 
     @app.exception_handler(IntegrityError)
     async def _integrity(_request: Request, _error: IntegrityError) -> JSONResponse:

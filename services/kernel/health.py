@@ -28,7 +28,8 @@ class Health(BaseModel):
     checks: list[str] = []
 
 
-def health_router(checks: Sequence[ReadinessCheck], metrics: Metrics) -> APIRouter:
+def health_router(checks: Sequence[ReadinessCheck], metrics: Metrics | None) -> APIRouter:
+    """`/health`, `/ready`, and `/metrics` unless `metrics` is None (served elsewhere, or nowhere)."""
     router = APIRouter(tags=["operations"])
 
     @router.get("/health", response_model=Health, summary="The process is alive")
@@ -60,14 +61,20 @@ def health_router(checks: Sequence[ReadinessCheck], metrics: Metrics) -> APIRout
             return JSONResponse(body.model_dump(mode="json", exclude_none=True), status_code=503)
         return JSONResponse(Health(status="ready", checks=[c.name for c in checks]).model_dump())
 
-    @router.get(
-        "/metrics",
-        summary="Prometheus metrics",
-        response_class=Response,
-        responses={200: {"content": {"text/plain": {}}}},
-    )
+    if metrics is not None:
+        router.add_api_route(
+            "/metrics",
+            _prometheus(metrics),
+            summary="Prometheus metrics",
+            response_class=Response,
+            responses={200: {"content": {"text/plain": {}}}},
+        )
+    return router
+
+
+def _prometheus(metrics: Metrics) -> Callable[[], Awaitable[Response]]:
     async def prometheus() -> Response:
         payload, content_type = metrics.render()
         return Response(payload, media_type=content_type)
 
-    return router
+    return prometheus

@@ -49,7 +49,15 @@ class RecommenderModule:
             llm_tips=llm_tips,
         )
         self.llm_refresher = (
-            LlmRefresher(settings, repository, ml, features, transaction, allowed_by_default=llm_allowed_by_default)
+            LlmRefresher(
+                settings,
+                repository,
+                ml,
+                features,
+                transaction,
+                hold_active_user,
+                allowed_by_default=llm_allowed_by_default,
+            )
             if llm_tips
             else None
         )

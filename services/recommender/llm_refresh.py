@@ -18,6 +18,7 @@ from oo_contracts.events import INGESTIBLE_TYPES, EventEnvelope
 from oo_contracts.recommendation import FeatureModel, GenerateRequest, MlPort
 from services.kernel.unit_of_work import Transaction
 from services.recommender.repository import RecommenderRepository
+from services.recommender.service import UserHold
 from services.recommender.settings import RecommenderSettings
 
 log = structlog.get_logger(__name__)
@@ -32,6 +33,7 @@ class LlmRefresher:
         ml: MlPort,
         features: FeatureModel,
         transaction: Transaction,
+        hold_active_user: UserHold,
         *,
         allowed_by_default: bool,
     ) -> None:
@@ -40,6 +42,7 @@ class LlmRefresher:
         self._ml = ml
         self._features = features
         self._transaction = transaction
+        self._hold_active_user = hold_active_user
         self._allowed_by_default = allowed_by_default
         self._slots = asyncio.Semaphore(settings.llm_concurrency)
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -83,7 +86,8 @@ class LlmRefresher:
                 self.schedule(user_id)
 
     async def refresh(self, user_id: str, *, now: datetime | None = None) -> str:
-        """One refresh; returns what happened (`ok`, `fallback:<reason>`, `not_allowed`, `over_budget`)."""
+        """One refresh; returns what happened (`ok`, `fallback:<reason>`, `not_allowed`, `over_budget`, or
+        `user_gone` when the account's deletion began after the read: then nothing is written)."""
         now = now or datetime.now(UTC)
         day = now.date().isoformat()
         async with self._transaction(write=False) as uow:
@@ -102,6 +106,10 @@ class LlmRefresher:
         response = await self._ml.generate(GenerateRequest(context=context, llm=True, avoid=dismissed))
         fresh = response.llm == "ok"
         async with self._transaction() as uow:
+            # The person's row held until this commits: a deletion that begins meanwhile waits and then
+            # erases this write too; one that began since the read leaves them gone, and this writes nothing.
+            if not await self._hold_active_user(uow, user_id):
+                return "user_gone"
             await self._repository.save_llm_cache(
                 uow,
                 user_id=user_id,

@@ -10,10 +10,12 @@ import hashlib
 import re
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, JsonValue
+from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
 
 from oo_contracts.events import (
     ContextObserved,
@@ -52,17 +54,43 @@ class Tip(BaseModel):
     )
 
 
+def _not_null(value: object) -> object:
+    if value is None:
+        raise PydanticCustomError(
+            "null_context", "must not be null: leave the field out to keep the last known value, which is never cleared"
+        )
+    return value
+
+
+def _without_null_defaults(schema: dict[str, Any]) -> None:
+    # The None default stands for "left out", not for a null a client may send.
+    for field in schema.get("properties", {}).values():
+        if field.get("default", ...) is None:
+            del field["default"]
+
+
+# A context field left out keeps its last known value. Null would read as "forget it", which oO never
+# does (a known zone is only replaced by another): refused, so that no client believes it cleared one.
+# Python callers leave a field out by leaving it None; the schema shows no null.
+ContextZone = Annotated[IanaZone | SkipJsonSchema[None], BeforeValidator(_not_null)]
+ContextDevice = Annotated[DeviceClass | SkipJsonSchema[None], BeforeValidator(_not_null)]
+
+
 class RecommendRequest(BaseModel):
-    """The context of the request; each field optional (the last known value is used)."""
+    """The context of the request. Each field may be left out, and then the last known value is used;
+    null is refused (422), as a known context is replaced, never cleared."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_without_null_defaults)
 
-    timezone: IanaZone | None = Field(
+    timezone: ContextZone = Field(
         default=None,
         description="IANA time zone of this device. Recorded as the person's zone only while they have none; "
-        "their zone changes with `profile.timezone_set.v1`.",
+        "their zone changes with `profile.timezone_set.v1`. Leave it out to keep the last known; null is "
+        "refused (422).",
     )
-    device_class: DeviceClass | None = None
+    device_class: ContextDevice = Field(
+        default=None, description="What this device is. Leave it out to keep the last known; null is refused (422)."
+    )
 
 
 class Silence(StrEnum):

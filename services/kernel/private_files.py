@@ -1,0 +1,40 @@
+"""Files readable and writable by their owner only, from the moment they exist.
+
+The data directory may have been made by someone else, open to every user of the machine, and the
+process's umask may be anything: each file gets its mode when it is created, never in a chmod after.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import tempfile
+from pathlib import Path
+
+OWNER_ONLY = 0o600
+
+
+def create_owner_only(path: str | os.PathLike[str]) -> None:
+    """Create `path` empty and owner-only unless it exists (an existing file keeps its mode)."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, OWNER_ONLY))
+
+
+def read_or_make_key(path: Path, size: int = 32) -> bytes:
+    """A per-installation secret, made on first use.
+
+    Written whole to an owner-only temporary file (mkstemp's mode) and then linked into place, so no
+    reader ever finds it half-written, and of two processes starting at once the first one's key wins.
+    """
+    if not path.exists():
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(descriptor, "wb") as file:
+                file.write(secrets.token_bytes(size))
+                file.flush()
+                os.fsync(file.fileno())
+            with contextlib.suppress(FileExistsError):  # another process made it first: theirs is the key
+                os.link(temporary, path)
+        finally:
+            os.unlink(temporary)
+    return path.read_bytes()
