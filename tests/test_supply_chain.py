@@ -1,7 +1,9 @@
-"""The lock and the environment hold no known-compromised release and no unexpected start-up hook."""
+"""The lock and the environment hold no known-compromised release and no unexpected start-up hook, and
+every container image is pinned by digest."""
 
 from __future__ import annotations
 
+import os
 import re
 import sysconfig
 import tomllib
@@ -19,6 +21,12 @@ EXPECTED_PTH = {
     "_editable_impl_oo_contracts.pth",
     "_editable_impl_oo_sdk.pth",
 }
+
+# A reference Docker resolves to exact content: a tag for people and update bots, then the digest.
+PINNED_IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/-]*:[A-Za-z0-9_][A-Za-z0-9_.-]*@sha256:[0-9a-f]{64}$")
+# Images without a public record of their digests; infra/README.md says how to pin the one deployed.
+UNPINNED_BY_DESIGN = {"ollama/ollama"}
+SKIPPED_DIRS = {"node_modules", "__pycache__", "test-artifacts", "build", "dist"}
 
 
 def _lock() -> dict:
@@ -67,3 +75,51 @@ def test_the_litellm_tool_env_is_pinned_by_hash_and_clean():
     assert not (pins & COMPROMISED)
     assert [b.split(" ")[0] for b in blocks if "==" in b and "--hash=sha256:" not in b] == []
     assert "--exclude-newer" in text.splitlines()[1], "compiled with a cooldown"
+
+
+def _repo_files() -> list[Path]:
+    found: list[Path] = []
+    for directory, subdirs, files in os.walk(ROOT):
+        subdirs[:] = [d for d in subdirs if not d.startswith(".") and d not in SKIPPED_DIRS]
+        found.extend(Path(directory, name) for name in files)
+    return found
+
+
+def _image_references() -> dict[str, list[str]]:
+    """Every image a Dockerfile builds FROM or a compose/YAML file runs, by the file that names it."""
+    references: dict[str, list[str]] = {}
+    for path in _repo_files():
+        if path.name.startswith(("Dockerfile", "Containerfile")) or path.suffix == ".Dockerfile":
+            stages: set[str] = set()
+            for line in path.read_text().splitlines():
+                words = line.split("#", 1)[0].split()
+                if not words or words[0].upper() != "FROM":
+                    continue
+                args = [w for w in words[1:] if not w.startswith("--")]
+                if len(args) >= 3 and args[1].upper() == "AS":
+                    stages.add(args[2])
+                if args[0] not in stages and args[0] != "scratch":
+                    references.setdefault(str(path.relative_to(ROOT)), []).append(args[0])
+        elif path.suffix in {".yaml", ".yml"}:
+            for line in path.read_text().splitlines():
+                if match := re.match(r"^\s*(?:-\s*)?image:\s*([^#\s]+)", line):
+                    references.setdefault(str(path.relative_to(ROOT)), []).append(match.group(1).strip("'\""))
+    return references
+
+
+def test_every_container_image_is_pinned_by_digest():
+    references = _image_references()
+    assert {"infra/compose.yaml", "infra/Dockerfile", "infra/litellm/Dockerfile"} <= set(references)
+    unpinned = {
+        (file, image)
+        for file, images in references.items()
+        for image in images
+        if not PINNED_IMAGE.match(image) and image not in UNPINNED_BY_DESIGN
+    }
+    assert unpinned == set(), "pin as name:tag@sha256:<digest> and record its source in infra/README.md"
+
+
+def test_every_unpinned_exception_is_still_in_use():
+    """An exception outlives its reason silently; once the image is pinned or gone, drop it here."""
+    named = {image for images in _image_references().values() for image in images}
+    assert named >= UNPINNED_BY_DESIGN
