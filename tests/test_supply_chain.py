@@ -1,5 +1,5 @@
-"""The lock and the environment hold no known-compromised release and no unexpected start-up hook, and
-every container image is pinned by digest."""
+"""The lock and the environment hold no known-compromised release and no unexpected start-up hook;
+every container image is pinned by digest, and every tool installed outside the lock by hash."""
 
 from __future__ import annotations
 
@@ -27,6 +27,8 @@ PINNED_IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/-]*:[A-Za-z0-9_][A-Za-z0-9_.-]*@s
 # Images without a public record of their digests; infra/README.md says how to pin the one deployed.
 UNPINNED_BY_DESIGN = {"ollama/ollama"}
 SKIPPED_DIRS = {"node_modules", "__pycache__", "test-artifacts", "build", "dist"}
+
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 def _lock() -> dict:
@@ -123,3 +125,53 @@ def test_every_unpinned_exception_is_still_in_use():
     """An exception outlives its reason silently; once the image is pinned or gone, drop it here."""
     named = {image for images in _image_references().values() for image in images}
     assert named >= UNPINNED_BY_DESIGN
+
+
+def _requirements(path: Path) -> dict[str, tuple[str, set[str]]]:
+    """A hashed requirements file as {name: (version, sha256 hashes)}."""
+    pins = {}
+    for line in path.read_text().replace("\\\n", " ").splitlines():
+        words = line.split("#", 1)[0].split()
+        if words and "==" in words[0]:
+            name, version = words[0].split("==")
+            hashes = {w.removeprefix("--hash=sha256:") for w in words[1:] if w.startswith("--hash=sha256:")}
+            pins[name.split("[")[0].lower()] = (version, hashes)
+    return pins
+
+
+def _shell_lines(path: Path) -> list[str]:
+    """A script's or Dockerfile's commands, one a line: continued lines joined, indentation dropped."""
+    return [" ".join(line.split()) for line in path.read_text().replace("\\\n", " ").splitlines()]
+
+
+def test_uv_comes_from_one_hash_pinned_file():
+    pins = _requirements(ROOT / "infra" / "uv" / "requirements.txt")
+    assert set(pins) == {"uv"}
+    version, hashes = pins["uv"]
+    assert re.fullmatch(r"\d+\.\d+\.\d+", version)
+    assert hashes
+    assert all(SHA256.match(h) for h in hashes)
+    # Wheels only as well: pip builds an sdist with build requirements it fetches without hashes.
+    setup = _shell_lines(ROOT / "scripts" / "setup")
+    assert "UV_REQUIREMENTS=infra/uv/requirements.txt" in setup
+    assert any(
+        re.search(r'pip install .*--only-binary :all: --require-hashes -r "\$UV_REQUIREMENTS"', x) for x in setup
+    )
+    assert not any(re.match(r"UV_VERSION=\d", x) for x in setup), "the version is read from the requirements file"
+    dockerfile = _shell_lines(ROOT / "infra" / "Dockerfile")
+    assert "COPY infra/uv/requirements.txt /tmp/uv-requirements.txt" in dockerfile
+    assert (
+        "RUN pip install --no-cache-dir --only-binary :all: --require-hashes -r /tmp/uv-requirements.txt" in dockerfile
+    )
+
+
+def test_every_pip_install_in_scripts_and_images_requires_hashes():
+    """Anything installed outside uv.lock, by a script or an image build, is checked against hashes."""
+    sources = [p for p in _repo_files() if p.parent.name == "scripts" or p.name.startswith("Dockerfile")]
+    unhashed = [
+        f"{path.relative_to(ROOT)}: {line}"
+        for path in sources
+        for line in _shell_lines(path)
+        if re.search(r"\bpip3? install\b", line) and not re.search(r"--require-hashes .*-r ", line)
+    ]
+    assert unhashed == []
