@@ -29,6 +29,20 @@ UNPINNED_BY_DESIGN = {"ollama/ollama"}
 SKIPPED_DIRS = {"node_modules", "__pycache__", "test-artifacts", "build", "dist"}
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# PyPI's sha256 of every file of the pinned LiteLLM release, by file name after "litellm-<release>",
+# recorded when it was pinned: it ships a compiled extension, hence seven abi3 wheels besides the sdist
+# (infra/README.md).
+LITELLM_RELEASE = "1.108.7"
+LITELLM_FILES = {
+    "-cp310-abi3-manylinux_2_28_x86_64.whl": "0c8a062e285b793b110a44bae485a2beb83c21381a9e4c62001547f296b0e5af",
+    "-cp310-abi3-manylinux_2_28_aarch64.whl": "a277aff1f051370b5990c4f1d2fa5710b996e8d8a3f53fa056f69bcd61270808",
+    "-cp310-abi3-musllinux_1_2_x86_64.whl": "3d198e43df143838af9ac02793827a6b087f104933528f3a3eae610d91ce8345",
+    "-cp310-abi3-musllinux_1_2_aarch64.whl": "f6858e64db89720c52f1f58e625f13eff16f5795653abe8de81a91f50bd1b4bb",
+    "-cp310-abi3-macosx_10_12_x86_64.whl": "7a1c1e5f389074a920fafc47320b8d0956e6b3e3df84001480faafd28ea5c718",
+    "-cp310-abi3-macosx_11_0_arm64.whl": "4071980853bd338b81b9dd06c988c3dca96e0bf9cc52fc61331b0d890037226f",
+    "-cp310-abi3-win_amd64.whl": "db4afc2e09e0250082c7e846b1769386d69a1eb2e36ad1168571efae3d6b3574",
+    ".tar.gz": "3646463c77ca780a29df9dfa4959ed04a7710063b25c4b87ebf749c109addeb1",
+}
 
 
 def _lock() -> dict:
@@ -175,3 +189,10 @@ def test_every_pip_install_in_scripts_and_images_requires_hashes():
         if re.search(r"\bpip3? install\b", line) and not re.search(r"--require-hashes .*-r ", line)
     ]
     assert unhashed == []
+
+
+def test_litellm_hashes_are_exactly_the_files_of_the_release():
+    """No hash in the proxy's requirements that is not one of the release's published files, none missing."""
+    version, hashes = _requirements(ROOT / "infra" / "litellm" / "requirements.txt")["litellm"]
+    assert version == LITELLM_RELEASE, "record the new release's files in LITELLM_FILES"
+    assert hashes == set(LITELLM_FILES.values())
