@@ -55,6 +55,20 @@ SHARE_OF_FLOOR = 0.25
 FLAT = 0.8  # the slowest size's throughput at least this share of the fastest's
 
 
+def server_env() -> dict[str, str]:
+    """The environment every measured server runs in, none of this shell's oO settings included."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OO_") and k != "DATABASE_URL"}
+    # Every request makes a fresh decision: held answers (a tip on show, a silence until its retry_after)
+    # are cheap reads and would flatter the numbers. Older checkouts ignore the setting they lack.
+    return env | {
+        "OO_HOLD_SILENCE": "false",
+        "OO_LOG_LEVEL": "WARNING",
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "OO_TIP_HOLD_SECONDS": "0",
+    }
+
+
 def serve_baseline(module: str, env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     """A baseline app (`bench.bare_app`, `bench.floor_app`) served by the same uvicorn as oO."""
     command = [sys.executable, "-m", "uvicorn", f"{module}:app", "--port", str(port)]
@@ -199,16 +213,7 @@ def main() -> None:
         help="also measure the first size with LLM generation on (a real LiteLLM proxy, canned model)",
     )
     args = parser.parse_args()
-    base_env = {k: v for k, v in os.environ.items() if not k.startswith("OO_") and k != "DATABASE_URL"}
-    # Every request makes a fresh decision: held answers (a tip on show, a silence until its retry_after)
-    # are cheap reads and would flatter the numbers. Older checkouts ignore the setting they lack.
-    base_env |= {
-        "OO_HOLD_SILENCE": "false",
-        "OO_LOG_LEVEL": "WARNING",
-        "OPENBLAS_NUM_THREADS": "1",
-        "OMP_NUM_THREADS": "1",
-        "OO_TIP_HOLD_SECONDS": "0",
-    }
+    base_env = server_env()
 
     bare = run_baseline("bench.bare_app", base_env, ["x"], args.seconds, args.latency_requests, args.rate)
     bare_rps = bare.rps

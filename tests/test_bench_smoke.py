@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
 import asyncpg
 import httpx
@@ -104,3 +108,22 @@ def test_scenario_labels_name_what_oo_offers_and_a_silent_stub_scores_low():
     assert problems[2].startswith("no good option is on offer")
     good, _ = scenarios.mean_scores(scenes, lambda scene: np.eye(len(scene.options))[0])  # always silent
     assert good < 0.5
+
+
+def test_the_soak_benchmark_reports_every_field_and_no_server_error_on_a_tiny_run():
+    command = [sys.executable, "-m", "bench.soak", "--backend", "sqlite", "--minutes", "0.1", "--rate", "20"]
+    root = Path(__file__).resolve().parent.parent
+    run = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=600, check=False)
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = run.stdout
+    assert re.search(r"^bare FastAPI at 20 req/s for 6 s: p99 [\d.]+ ms$", out, re.M), out
+    for field in ("warm-up", "sent", "status:", "server RSS:", "  every tenth of the run", "DELETE /v1/me"):
+        assert f"[sqlite] {field}" in out, field
+    for route in ("recommend", "feedback", "events", "overall"):
+        assert re.search(rf"^\[sqlite\]   {route} +[\d,]+ +[\d.]+ +[\d.]+ +[\d.]+$", out, re.M), route
+    assert out.count("[sqlite] oo commands at") == 2
+    assert "[sqlite] 5xx: none;" in out
+    assert "; 0 of their events left" in out
+    assert re.search(r"^\[sqlite\] oO's p99 [\d.]+ ms is [\d.]+× the bare endpoint's", out, re.M)
+    for target in ("0 5xx", "p99 ≤ 25 ms", "RSS growth ≤ 10%"):
+        assert re.search(rf"^\[sqlite\] target {re.escape(target)}: .* (met|NOT met)$", out, re.M), target
