@@ -4,12 +4,16 @@ the directory and whatever the umask: the SQLite database with its -wal and -shm
 from __future__ import annotations
 
 import os
+import sqlite3
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from services.bootstrap import bootstrap
+from services.kernel.private_files import create_owner_only
 from tests.conftest import fresh_postgres_url, make_settings, new_user_with_token
 
 WRITTEN = {
@@ -43,3 +47,31 @@ async def test_files_in_a_directory_open_to_everyone_are_owner_only(tmp_path: Pa
         finally:
             await container.close()
     assert modes == dict.fromkeys(WRITTEN[backend], 0o600)
+
+
+LEAVE_WAL_MODE = """
+import sqlite3, sys
+connection = sqlite3.connect(sys.argv[1], timeout=0, isolation_level=None)
+try:
+    print(connection.execute("PRAGMA journal_mode=DELETE").fetchone()[0])
+except sqlite3.OperationalError as error:
+    print(error)
+"""
+
+
+def test_making_sure_the_database_file_exists_keeps_this_process_s_sqlite_locks(tmp_path: Path):
+    """Closing any descriptor of a file drops every POSIX lock the process holds on it, SQLite's too. Had
+    the existence check opened the database, another process could take it over while this one's
+    connections used it: here, switch it out of WAL mode (the last connection's clean-up does as much)."""
+    path = tmp_path / "oo.sqlite3"
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        assert holder.execute("PRAGMA journal_mode=WAL").fetchone() == ("wal",)
+        holder.execute("CREATE TABLE notes (body TEXT)")  # the connection is in use: it holds its locks
+        create_owner_only(path)  # as each new connection of this process does first
+        other = subprocess.run(
+            [sys.executable, "-c", LEAVE_WAL_MODE, str(path)], capture_output=True, text=True, check=True, timeout=60
+        )
+        assert other.stdout.strip() == "database is locked"
+    finally:
+        holder.close()

@@ -16,8 +16,15 @@ OWNER_ONLY = 0o600
 
 
 def create_owner_only(path: str | os.PathLike[str]) -> None:
-    """Create `path` empty and owner-only unless it exists (an existing file keeps its mode)."""
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, OWNER_ONLY))
+    """Create `path` empty and owner-only unless it exists (an existing file keeps its mode).
+
+    An existing file is never opened: closing any descriptor of a file releases every POSIX lock this
+    process holds on it, and SQLite's locks are POSIX locks. Opening and closing the database file
+    while this process's connections held their locks let another process write over them: the
+    database was reported malformed within seconds of `oo` commands running beside `oo serve`.
+    """
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, OWNER_ONLY))
 
 
 def read_or_make_key(path: Path, size: int = 32) -> bytes:
