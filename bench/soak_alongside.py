@@ -107,12 +107,17 @@ class Command:
         return " ".join(self.args[:2])
 
 
-async def run_command(env: dict[str, str], *args: str) -> Command:
+async def run_command(env: dict[str, str], *args: str, stdin: str | None = None) -> Command:
     started = time.perf_counter()
     process = await asyncio.create_subprocess_exec(
-        *OO, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        *OO,
+        *args,
+        env=env,
+        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
-    out, _ = await process.communicate()
+    out, _ = await process.communicate(None if stdin is None else stdin.encode())
     code = await process.wait()
     lines = out.decode(errors="replace").strip().splitlines()
     return Command(args, code, time.perf_counter() - started, lines[-1] if lines else "")
@@ -128,7 +133,8 @@ async def admin_round(env: dict[str, str], delay: float) -> list[Command]:
     user_id = done[-1].output
     done.append(await run_command(env, "tokens", "issue", "--user", user_id, "--scope", "tips", "--name", "soak"))
     if done[-1].exit_code == 0:
-        done.append(await run_command(env, "tokens", "revoke", done[-1].output))
+        # The token on standard input, as an operator gives it (an argument would show in `ps`).
+        done.append(await run_command(env, "tokens", "revoke", stdin=done[-1].output))
     done.append(await run_command(env, "users", "delete", user_id))
     return done
 
