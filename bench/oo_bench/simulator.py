@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from bench.oo_bench.baselines import LinUCB
+from ml.experiments.budget import worth_spending_now
 from ml.experiments.featurize import DIMENSION, featurize
 from ml.experiments.product import PRODUCT_POLICY
 from ml.features.context import assemble_context
@@ -30,6 +31,7 @@ from oo_contracts.recommendation import REWARDS, TipCandidate, UserContext
 
 SLOT_HOURS = list(range(7, 22))  # 15 decision slots a day
 ATTENTION_COST = 0.1
+DAILY_BUDGET = 3  # the capped runs' tips a day
 BASE_LOGIT = -2.6  # calibrated so that a random tip on a fixed schedule is worth little (see README)
 VALUE = {"done": 1.0, "later": 0.3, "dismiss": 0.0, "ignored": 0.0}
 START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
@@ -226,11 +228,15 @@ def simulate(seed: int, days: int, chooser: str) -> tuple[float, int, int]:
             candidates = generate(ctx)
             choice: int | None
             if chooser in ("oo", "oo_cap3"):
-                capped = chooser == "oo_cap3" and shown_today >= 3
-                choice = None if capped else decide_oo(posterior, rng, ctx, candidates)
+                choice = decide_oo(posterior, rng, ctx, candidates)
+                if chooser == "oo_cap3" and choice is not None:
+                    # The budget is the product's send-or-hold rule (ml/experiments/budget.py), not a cut-off.
+                    budget_left, later = DAILY_BUDGET - shown_today, SLOT_HOURS[slot + 1 :]
+                    if not worth_spending_now(posterior, hour, bool(ctx.features.weekend), later, budget_left):
+                        choice = None
             elif chooser in ("oracle", "oracle_cap3"):
                 values = [person.expected_utility(c, at) for c in candidates]
-                capped = chooser == "oracle_cap3" and shown_today >= 3
+                capped = chooser == "oracle_cap3" and shown_today >= DAILY_BUDGET
                 choice = int(np.argmax(values)) if values and max(values) > 0 and not capped else None
             elif vw is not None:
                 choice = vw.select(featurize(ctx, candidates) if candidates else np.zeros((0, 1)))

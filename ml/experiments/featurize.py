@@ -38,12 +38,18 @@ SHARED_LEVEL = np.array([1.0 if n.startswith("src_") and n.endswith("*bias") els
 SHARED_LEVEL /= np.linalg.norm(SHARED_LEVEL)
 _SOURCE_INDEX = {s: i for i, s in enumerate(KNOWN_SOURCES)}
 _SOURCE_BLOCK = len(KNOWN_SOURCES) * len(SOURCE_SHIFTS)
+_HOUR_BASIS = FEATURE_NAMES.index("hour00*weekday")
+
+
+def hour_feature(hour: float, weekend: bool) -> int:
+    """The column of the time-of-day basis that is 1 at this local hour."""
+    return _HOUR_BASIS + (HOUR_BINS if weekend else 0) + min(int(hour // 3), HOUR_BINS - 1)
 
 
 def _moment(ctx: UserContext, kind_dismissed: float) -> np.ndarray:
     f = ctx.features
     hours = np.zeros(2 * HOUR_BINS)
-    hours[(HOUR_BINS if f.weekend else 0) + min(int(f.local_hour // 3), HOUR_BINS - 1)] = 1.0
+    hours[hour_feature(f.local_hour, bool(f.weekend)) - _HOUR_BASIS] = 1.0
     # This hour's done rate against shown (smoothed, 0.5 with no history), centred: the person's own
     # receptive hours as their record says, beside the basis the policy learns them on.
     receptive = f.completion_rate_this_hour - 0.5
