@@ -14,10 +14,14 @@ from ml.serving.settings import LlmSettings
 from oo_contracts.recommendation import MlPort
 from services.auth.api import AuthModule
 from services.events.api import ALL_TYPES, EventsModule
+from services.integrations.api import IntegrationsModule
 from services.kernel.database import Database
 from services.kernel.health import ReadinessCheck
+from services.kernel.keyring import KEYRING_FILE_NAME, FixedKeyring, KeyringFile, parse_keyring
 from services.kernel.metrics import Metrics
+from services.kernel.ports import SealedStore
 from services.kernel.private_files import read_or_make_key
+from services.kernel.vault import TokenVault
 from services.migrations.runner import migration_problem, upgrade_to_head
 from services.profile.api import ProfileModule
 from services.recommender.api import HttpMl, RecommenderModule
@@ -33,6 +37,14 @@ class Container:
     auth: AuthModule
     recommender: RecommenderModule
     profile: ProfileModule
+    keyring: FixedKeyring | KeyringFile
+    vault: TokenVault
+    integrations: IntegrationsModule
+
+    @property
+    def sealed_stores(self) -> list[SealedStore]:
+        """Every table of vault ciphertexts, for `oo vault status` and `oo vault rotate`."""
+        return [self.integrations.sealed]
 
     def readiness(self) -> list[ReadinessCheck]:
         async def storage() -> str | None:
@@ -80,14 +92,17 @@ def bootstrap(settings: Settings) -> Container:
     events.bus.project(recommender.feature_projection)
     if recommender.llm_refresher is not None:
         events.bus.subscribe(ALL_TYPES, recommender.llm_refresher.on_event)
+    keyring = _keyring(settings)
+    vault = TokenVault(keyring)
+    integrations = IntegrationsModule(vault)
     profile = ProfileModule(
         database,
         identity=auth.identity,
-        owners=[events.user_data, recommender.user_data],
+        owners=[events.user_data, recommender.user_data, integrations.user_data],
         identity_owner=auth.user_data,
         receipt_key=_receipt_key(settings),
     )
-    return Container(settings, database, metrics, events, auth, recommender, profile)
+    return Container(settings, database, metrics, events, auth, recommender, profile, keyring, vault, integrations)
 
 
 def _ml(settings: Settings) -> MlPort:
@@ -99,6 +114,15 @@ def _ml(settings: Settings) -> MlPort:
             llm_timeout=settings.recommender.ml_llm_timeout_seconds,
         )
     return MlEngine(llm=LlmSettings().generator())
+
+
+def _keyring(settings: Settings) -> FixedKeyring | KeyringFile:
+    """The vault's keys: the keyring of OO_VAULT_KEYRING, or the data directory's key file (made on the
+    first start)."""
+    if settings.core.vault_keyring is not None:
+        where = "OO_VAULT_KEYRING"
+        return FixedKeyring(parse_keyring(settings.core.vault_keyring.get_secret_value(), where), where)
+    return KeyringFile.open_or_make(settings.core.data_dir / KEYRING_FILE_NAME)
 
 
 def _receipt_key(settings: Settings) -> bytes:

@@ -1,4 +1,4 @@
-"""The `oo` command: serve the processes, migrate, and manage users and tokens."""
+"""The `oo` command: serve the processes, migrate, and manage users, tokens and the vault's keys."""
 
 from __future__ import annotations
 
@@ -15,7 +15,10 @@ from pydantic import ValidationError
 from oo_contracts.identity import ALL_SCOPES, Scope
 from services.auth.api import parse_token
 from services.bootstrap import Container, bootstrap
+from services.kernel.keyring import KeyringFile
 from services.kernel.logging import configure_logging
+from services.kernel.vault import KeyringError
+from services.kernel.vault_rotation import RotationReport, reseal_all, rows_by_key
 from services.settings import ConfigurationError, Settings, load_settings
 
 cli = typer.Typer(help="oO: one perfectly-timed tip.", no_args_is_help=True, add_completion=False)
@@ -23,7 +26,8 @@ users = typer.Typer(help="Users.", no_args_is_help=True)
 tokens = typer.Typer(help="Personal API tokens.", no_args_is_help=True)
 db = typer.Typer(help="The database.", no_args_is_help=True)
 ml = typer.Typer(help="The ML sidecar.", no_args_is_help=True)
-for name, group in (("users", users), ("tokens", tokens), ("db", db), ("ml", ml)):
+vault = typer.Typer(help="The token vault: provider tokens sealed at rest, and their keys.", no_args_is_help=True)
+for name, group in (("users", users), ("tokens", tokens), ("db", db), ("ml", ml), ("vault", vault)):
     cli.add_typer(group, name=name)
 
 T = TypeVar("T")
@@ -234,6 +238,72 @@ def _secret_from_stdin(name: str) -> str:
     if sys.stdin.isatty():
         return str(typer.prompt(name.capitalize(), hide_input=True, err=True)).strip()
     return sys.stdin.read().strip()
+
+
+@vault.command("status")
+def vault_status() -> None:
+    """How many rows each key seals, which key is current, and any row whose key the keyring lacks."""
+
+    async def work(container: Container) -> tuple[dict[str, int], str, frozenset[str], str]:
+        keyring = container.keyring.keyring()
+        counts = await rows_by_key(container.database, container.sealed_stores)
+        return counts, keyring.current, keyring.key_ids, container.keyring.where
+
+    counts, current, held, where = _with_container(work)
+    typer.echo(f"keyring: {where}")
+    for key_id in sorted(held | set(counts)):
+        note = " (current)" if key_id == current else ""
+        if key_id not in held:
+            note = " (not in the keyring: these rows do not open)"
+        typer.echo(f"key {key_id}: {counts.get(key_id, 0)} rows{note}")
+    if set(counts) - held:
+        raise typer.Exit(1)
+
+
+@vault.command("rotate")
+def vault_rotate() -> None:
+    """Seal every stored token under a new key: the key file gains a fresh current key; with
+    OO_VAULT_KEYRING, the current key given there (add it there, on every process, first)."""
+
+    async def work(container: Container) -> tuple[str | None, RotationReport]:
+        added = container.keyring.add_current_key() if isinstance(container.keyring, KeyringFile) else None
+        return added, await reseal_all(container.database, container.vault, container.sealed_stores)
+
+    added, report = _with_container(work)
+    if added is not None:
+        typer.echo(f"new current key {added}")
+    typer.echo(
+        f"re-sealed {report.resealed} rows under key {report.key_id}; "
+        f"{report.left_under_other_keys} rows left under other keys"
+    )
+    if report.refused:
+        typer.echo(f"oo: {report.refused} rows do not open and were left as they are: see `oo vault status`", err=True)
+        raise typer.Exit(1)
+    if report.left_under_other_keys == 0:
+        typer.echo("older keys seal nothing now: `oo vault retire KEY_ID` destroys one")
+
+
+@vault.command("retire")
+def vault_retire(key_id: Annotated[str, typer.Argument(help="The id of the key to destroy.")]) -> None:
+    """Destroy a key of the key file once no row is sealed under it (after `oo vault rotate`)."""
+
+    async def work(container: Container) -> str | None:
+        if not isinstance(container.keyring, KeyringFile):
+            return f"the keyring is {container.keyring.where}: remove the key there, on every process"
+        still = (await rows_by_key(container.database, container.sealed_stores)).get(key_id, 0)
+        if still:
+            return f"{still} rows are still sealed under key {key_id}: run `oo vault rotate` first"
+        try:
+            container.keyring.remove_key(key_id)
+        except KeyringError as error:
+            return str(error)
+        return None
+
+    problem = _with_container(work)
+    if problem is not None:
+        typer.echo(f"oo: {problem}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"key {key_id} destroyed")
 
 
 @cli.command()

@@ -9,13 +9,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.events.settings import EventsSettings
 from services.gateway.settings import GatewaySettings
+from services.kernel.keyring import parse_keyring
+from services.kernel.vault import KeyringError
 from services.recommender.settings import RecommenderSettings
 
 
@@ -34,6 +36,21 @@ class CoreSettings(BaseSettings):
         default=None, description="Key of the deletion receipts' HMAC; unset means a key file in OO_DATA_DIR."
     )
     deletion_resume_seconds: float = Field(default=30.0, gt=0, description="How often unfinished deletions resume.")
+    vault_keyring: SecretStr | None = Field(
+        default=None,
+        description="The token vault's keyring as JSON (several keys by id, one current); unset means a key "
+        "file in OO_DATA_DIR.",
+    )
+
+    @field_validator("vault_keyring")
+    @classmethod
+    def _a_keyring(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                parse_keyring(value.get_secret_value(), "OO_VAULT_KEYRING")
+            except KeyringError as error:
+                raise ValueError(str(error)) from None
+        return value
 
 
 class DatabaseSettings(BaseSettings):
@@ -70,6 +87,12 @@ _SECTIONS: dict[str, tuple[type[BaseSettings], str]] = {
 }
 
 
+def _is_secret(cls: type[BaseSettings], field: str) -> bool:
+    """Whether a setting holds a secret, which a configuration error names but never repeats."""
+    annotation = cls.model_fields[field].annotation if field in cls.model_fields else None
+    return SecretStr in (annotation, *get_args(annotation))
+
+
 def load_settings() -> Settings:
     loaded: dict[str, BaseSettings] = {}
     problems: list[str] = []
@@ -80,8 +103,8 @@ def load_settings() -> Settings:
             for item in error.errors():
                 field = str(item["loc"][0]) if item["loc"] else "?"
                 variable = f"{prefix}{field}".upper()
-                given = item.get("input")
-                problems.append(f"{variable}={given!r}: {item['msg']}")
+                given = "[secret]" if _is_secret(cls, field) else repr(item.get("input"))
+                problems.append(f"{variable}={given}: {item['msg']}")
     if problems:
         raise ConfigurationError("invalid configuration:\n  " + "\n  ".join(problems))
     return Settings(**loaded)  # type: ignore[arg-type]

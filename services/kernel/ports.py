@@ -7,6 +7,7 @@ events) are in oo_contracts. The composition root wires implementations to users
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from pydantic import BaseModel
@@ -75,3 +76,30 @@ class IdentityPort(Protocol):
     async def begin_deletion(self, uow: UnitOfWork, user_id: str) -> bool: ...
 
     async def users_being_deleted(self, uow: UnitOfWork) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class ResealShare:
+    """What one short transaction of `oo vault rotate` did to one table's rows."""
+
+    resealed: int  # rows now sealed under the current key
+    lost: int  # rows a concurrent writer changed first: its write stands, and the next pass looks again
+    refused: int  # rows that do not open (a key missing from the keyring, a changed value): left as they are
+    next_after: tuple[str, ...] | None  # the last row's key, where the next share starts; None at the end
+
+
+class SealedStore(Protocol):
+    """A module's table of vault ciphertexts, for `oo vault status` and `oo vault rotate`.
+
+    Each row's values are sealed under one key, named in a `key_id` column beside them, so counting
+    and finding the rows of a key is a query, not a scan that opens every value.
+    """
+
+    table: str
+
+    async def count_by_key(self, uow: UnitOfWork) -> dict[str, int]: ...
+
+    async def reseal_share(self, uow: UnitOfWork, after: tuple[str, ...] | None, limit: int) -> ResealShare:
+        """Re-seal under the current key at most `limit` rows not sealed under it, those after `after` in
+        the table's key order; each row's update is conditional on the values it read."""
+        ...

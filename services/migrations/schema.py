@@ -2,9 +2,10 @@
 
 from services.auth import tables as auth_tables
 from services.events import tables as events_tables
+from services.integrations import tables as integrations_tables
 from services.kernel.schema import metadata
 from services.profile import tables as profile_tables
 from services.recommender import tables as recommender_tables
 
-TABLE_MODULES = (auth_tables, events_tables, profile_tables, recommender_tables)
+TABLE_MODULES = (auth_tables, events_tables, integrations_tables, profile_tables, recommender_tables)
 target_metadata = metadata

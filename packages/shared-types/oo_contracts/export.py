@@ -68,6 +68,23 @@ class RecommenderSection(BaseModel):
     llm_cache: dict[str, Any] | None = None
 
 
+class ConnectionRecord(BaseModel):
+    """A connection to a provider as exported: never a token, only whether it works and what it may read."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: str
+    connected: bool
+    scopes: list[str]
+    connected_at: AwareDatetime
+
+
+class IntegrationsSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    connections: list[ConnectionRecord]
+
+
 class AccountExport(BaseModel):
     """Published as JSON Schema at `packages/shared-types/schemas/account-export.schema.json`."""
 
@@ -79,3 +96,4 @@ class AccountExport(BaseModel):
     identity: IdentitySection
     events: EventsSection
     recommender: RecommenderSection
+    integrations: IntegrationsSection

@@ -1,0 +1,31 @@
+"""The integrations module as a UserDataOwner: a person's connections, exported without a token."""
+
+from __future__ import annotations
+
+from oo_contracts.export import ConnectionRecord, IntegrationsSection
+from services.integrations.service import ConnectionService
+from services.kernel.unit_of_work import UnitOfWork
+
+
+class UserConnections:
+    section = "integrations"
+    tables: tuple[str, ...] = ("integrations_connections",)
+
+    def __init__(self, connections: ConnectionService) -> None:
+        self._connections = connections
+
+    async def export_user(self, uow: UnitOfWork, user_id: str) -> IntegrationsSection:
+        return IntegrationsSection(
+            connections=[
+                ConnectionRecord(
+                    provider=c.provider, connected=c.connected, scopes=list(c.scopes), connected_at=c.connected_at
+                )
+                for c in await self._connections.connections(uow, user_id)
+            ]
+        )
+
+    async def erase_user(self, uow: UnitOfWork, user_id: str) -> bool:
+        """A person's connections are a handful of rows (one per provider): erased at once, each grant
+        revoked at its provider once the erasure has committed."""
+        await self._connections.erase_user(uow, user_id)
+        return True

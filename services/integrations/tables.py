@@ -1,0 +1,27 @@
+"""Tables owned by the integrations module."""
+
+from sqlalchemy import CheckConstraint, Column, Index, PrimaryKeyConstraint, String, Table, Text
+
+from services.kernel.schema import JsonDocument, UtcDateTime, metadata
+
+# A person's connection to a provider. The tokens are vault envelopes (services/kernel/vault.py), never
+# plaintext, bound to this table, the row's (user_id, provider) and their column; both are sealed in
+# the same write under the key `key_id` names.
+integrations_connections = Table(
+    "integrations_connections",
+    metadata,
+    Column("user_id", String(64), nullable=False),
+    Column("provider", String(32), nullable=False),
+    Column("key_id", String(32), nullable=False),
+    Column("access_token_sealed", Text(), nullable=False),
+    Column("refresh_token_sealed", Text(), nullable=True),
+    Column("token_expires_at", UtcDateTime(), nullable=True),
+    Column("scopes", JsonDocument, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("connected_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    # One connection per person and provider, held by the database (ADR 0018).
+    PrimaryKeyConstraint("user_id", "provider"),
+    CheckConstraint("status IN ('connected', 'broken')", name="status"),
+    Index("ix_integrations_connections_key_id", "key_id"),
+)
