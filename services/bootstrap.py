@@ -11,6 +11,7 @@ from ml.features.model import IncrementalFeatures
 from ml.serving.app import LlmOutcomeCollector
 from ml.serving.engine import MlEngine
 from ml.serving.settings import LlmSettings
+from oo_contracts.consents import granted_by_default
 from oo_contracts.recommendation import MlPort
 from services.auth.api import AuthModule
 from services.events.api import ALL_TYPES, EventsModule
@@ -18,8 +19,9 @@ from services.kernel.database import Database
 from services.kernel.health import ReadinessCheck
 from services.kernel.metrics import Metrics
 from services.kernel.private_files import read_or_make_key
+from services.kernel.unit_of_work import UnitOfWork
 from services.migrations.runner import migration_problem, upgrade_to_head
-from services.profile.api import ProfileModule
+from services.profile.api import ProfileModule, consent_records
 from services.recommender.api import HttpMl, RecommenderModule
 from services.settings import Settings
 
@@ -86,8 +88,21 @@ def bootstrap(settings: Settings) -> Container:
         owners=[events.user_data, recommender.user_data],
         identity_owner=auth.user_data,
         receipt_key=_receipt_key(settings),
+        # ADR 0012, 0022: on a person's own machine they chose oO (and the LLM proxy); elsewhere each opts in.
+        consents=consent_records(granted_by_default(settings.gateway.local_mode)),
+        publisher=events.bus,
+        integrations=NothingDerivedYet(),
     )
+    events.bus.project(profile.consent_projection)
     return Container(settings, database, metrics, events, auth, recommender, profile)
+
+
+class NothingDerivedYet:
+    """`IntegrationData` until the integrations module implements it: no connector exists, so nothing
+    has been derived from one that a withdrawal would have to erase."""
+
+    async def forget(self, uow: UnitOfWork, user_id: str, integration: str) -> None:
+        return None
 
 
 def _ml(settings: Settings) -> MlPort:

@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from oo_contracts.errors import ItemProblem
-from oo_contracts.events import BatchResult, EventBatch, EventEnvelope, schema_version_of
+from oo_contracts.events import CONSENT_EVENT_TYPES, BatchResult, EventBatch, EventEnvelope, schema_version_of
 from oo_contracts.export import EventsSection
-from oo_contracts.identity import Principal
+from oo_contracts.identity import Principal, Scope
 from services.events.bus import Bus
 from services.events.repository import EventStoreRepository
-from services.kernel.errors import Conflict, Unprocessable
+from services.kernel.errors import Conflict, Forbidden, Unprocessable
 from services.kernel.unit_of_work import UnitOfWork
 
 
@@ -25,6 +25,13 @@ class IngestService:
         """Store a batch all or nothing; a replayed event is reported, not stored twice."""
         now = datetime.now(UTC)
         self._reject_invalid_items(batch, now)
+        if any(item.type in CONSENT_EVENT_TYPES for item in batch.events) and not principal.allows(
+            Scope.consents_write
+        ):
+            # A token made to post signals cannot say yes on the person's behalf (ADR 0022).
+            raise Forbidden(
+                f"answering a consent needs the scope {Scope.consents_write.value!r}", code="insufficient_scope"
+            )
         # Already validated field by field as IncomingEvent: construct, do not validate twice.
         envelopes = [
             EventEnvelope.model_construct(

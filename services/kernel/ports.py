@@ -11,6 +11,7 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
+from oo_contracts.consents import ConsentPurpose
 from oo_contracts.events import BatchResult, EventEnvelope
 from oo_contracts.identity import Principal
 from services.kernel.unit_of_work import UnitOfWork
@@ -75,3 +76,20 @@ class IdentityPort(Protocol):
     async def begin_deletion(self, uow: UnitOfWork, user_id: str) -> bool: ...
 
     async def users_being_deleted(self, uow: UnitOfWork) -> list[str]: ...
+
+
+class ConsentCheck(Protocol):
+    """Whether a person lets oO do something now (the profile module keeps the answers)."""
+
+    async def granted(self, uow: UnitOfWork, user_id: str, purpose: ConsentPurpose) -> bool:
+        """The latest answer for `purpose`, or the deployment's default when there is none."""
+        ...
+
+
+class IntegrationData(Protocol):
+    """What oO derived from an integration for a person (the integrations module implements it)."""
+
+    async def forget(self, uow: UnitOfWork, user_id: str, integration: str) -> None:
+        """Erase everything derived from `integration` for the person, in the caller's transaction: the
+        person withdrew their consent to it, and this runs in the transaction that records that."""
+        ...

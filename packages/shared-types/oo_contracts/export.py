@@ -7,6 +7,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
+from oo_contracts.consents import ConsentRecord
 from oo_contracts.events import EventEnvelope
 from oo_contracts.identity import Scope
 
@@ -68,6 +69,12 @@ class RecommenderSection(BaseModel):
     llm_cache: dict[str, Any] | None = None
 
 
+class ConsentsSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    history: list[ConsentRecord]
+
+
 class AccountExport(BaseModel):
     """Published as JSON Schema at `packages/shared-types/schemas/account-export.schema.json`."""
 
@@ -79,3 +86,4 @@ class AccountExport(BaseModel):
     identity: IdentitySection
     events: EventsSection
     recommender: RecommenderSection
+    consents: ConsentsSection
