@@ -62,7 +62,10 @@ def bootstrap(settings: Settings) -> Container:
     settings.core.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     database = Database(settings.database_url)
     metrics = Metrics()
-    events = EventsModule(settings.events)
+    # ADR 0012, 0022: on a person's own machine they chose oO (and the LLM proxy); elsewhere each opts in.
+    defaults = granted_by_default(settings.gateway.local_mode)
+    consents = consent_records(defaults)
+    events = EventsModule(settings.events, consents)
     auth = AuthModule(publisher=events.bus)
     ml = _ml(settings)
     if isinstance(ml, MlEngine) and ml.llm is not None:
@@ -75,11 +78,11 @@ def bootstrap(settings: Settings) -> Container:
         events.bus,
         database.transaction,
         auth.identity.hold_active_user,
+        granted_by_default=defaults,
         llm_tips=(isinstance(ml, MlEngine) and ml.llm is not None) if llm_tips is None else llm_tips,
-        # ADR 0012: on a person's own machine they chose the proxy; elsewhere each person opts in.
-        llm_allowed_by_default=settings.gateway.local_mode,
     )
     events.bus.project(recommender.feature_projection)
+    events.bus.project(recommender.consent_withdrawals)
     if recommender.llm_refresher is not None:
         events.bus.subscribe(ALL_TYPES, recommender.llm_refresher.on_event)
     profile = ProfileModule(
@@ -88,8 +91,7 @@ def bootstrap(settings: Settings) -> Container:
         owners=[events.user_data, recommender.user_data],
         identity_owner=auth.user_data,
         receipt_key=_receipt_key(settings),
-        # ADR 0012, 0022: on a person's own machine they chose oO (and the LLM proxy); elsewhere each opts in.
-        consents=consent_records(granted_by_default(settings.gateway.local_mode)),
+        consents=consents,
         publisher=events.bus,
         integrations=NothingDerivedYet(),
     )

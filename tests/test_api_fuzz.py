@@ -34,6 +34,9 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixtur
     base = f"http://127.0.0.1:{port}"
     with running(env, "serve", "--port", str(port), url=f"{base}/ready"):
         user = subprocess.run([*OO, "users", "create"], env=env, capture_output=True, text=True, check=True)
+        # Beyond local mode a person grants processing before their signals are taken (ADR 0022).
+        grant = [*OO, "consents", "grant", user.stdout.strip(), "core"]
+        subprocess.run(grant, env=env, capture_output=True, text=True, check=True)
         token = subprocess.run(
             [*OO, "tokens", "issue", "--user", user.stdout.strip()], env=env, capture_output=True, text=True, check=True
         )
