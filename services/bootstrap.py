@@ -11,6 +11,7 @@ from ml.features.model import IncrementalFeatures
 from ml.serving.app import LlmOutcomeCollector
 from ml.serving.engine import MlEngine
 from ml.serving.settings import LlmSettings
+from oo_contracts.consents import granted_by_default
 from oo_contracts.recommendation import MlPort
 from services.auth.api import AuthModule
 from services.events.api import ALL_TYPES, EventsModule
@@ -21,9 +22,10 @@ from services.kernel.keyring import KEYRING_FILE_NAME, FixedKeyring, KeyringFile
 from services.kernel.metrics import Metrics
 from services.kernel.ports import SealedStore
 from services.kernel.private_files import read_or_make_key
+from services.kernel.unit_of_work import UnitOfWork
 from services.kernel.vault import TokenVault
 from services.migrations.runner import migration_problem, upgrade_to_head
-from services.profile.api import ProfileModule
+from services.profile.api import ProfileModule, consent_records
 from services.recommender.api import HttpMl, RecommenderModule
 from services.settings import Settings
 
@@ -72,7 +74,10 @@ def bootstrap(settings: Settings) -> Container:
     settings.core.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     database = Database(settings.database_url)
     metrics = Metrics()
-    events = EventsModule(settings.events)
+    # ADR 0012, 0022: on a person's own machine they chose oO (and the LLM proxy); elsewhere each opts in.
+    defaults = granted_by_default(settings.gateway.local_mode)
+    consents = consent_records(defaults)
+    events = EventsModule(settings.events, consents)
     auth = AuthModule(publisher=events.bus)
     ml = _ml(settings)
     if isinstance(ml, MlEngine) and ml.llm is not None:
@@ -85,11 +90,11 @@ def bootstrap(settings: Settings) -> Container:
         events.bus,
         database.transaction,
         auth.identity.hold_active_user,
+        granted_by_default=defaults,
         llm_tips=(isinstance(ml, MlEngine) and ml.llm is not None) if llm_tips is None else llm_tips,
-        # ADR 0012: on a person's own machine they chose the proxy; elsewhere each person opts in.
-        llm_allowed_by_default=settings.gateway.local_mode,
     )
     events.bus.project(recommender.feature_projection)
+    events.bus.project(recommender.consent_withdrawals)
     if recommender.llm_refresher is not None:
         events.bus.subscribe(ALL_TYPES, recommender.llm_refresher.on_event)
     keyring = _keyring(settings)
@@ -101,8 +106,20 @@ def bootstrap(settings: Settings) -> Container:
         owners=[events.user_data, recommender.user_data, integrations.user_data],
         identity_owner=auth.user_data,
         receipt_key=_receipt_key(settings),
+        consents=consents,
+        publisher=events.bus,
+        integrations=NothingDerivedYet(),
     )
+    events.bus.project(profile.consent_projection)
     return Container(settings, database, metrics, events, auth, recommender, profile, keyring, vault, integrations)
+
+
+class NothingDerivedYet:
+    """`IntegrationData` until the integrations module implements it: no connector exists, so nothing
+    has been derived from one that a withdrawal would have to erase."""
+
+    async def forget(self, uow: UnitOfWork, user_id: str, integration: str) -> None:
+        return None
 
 
 def _ml(settings: Settings) -> MlPort:

@@ -1,4 +1,4 @@
-"""The `oo` command: serve the processes, migrate, and manage users, tokens and the vault's keys."""
+"""The `oo` command: serve the processes, migrate, and manage users, tokens, consents and the vault's keys."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import typer
 import uvicorn
 from pydantic import ValidationError
 
+from oo_contracts.consents import ConsentChange, ConsentHow, ConsentPurpose, ConsentsUpdate, current_version
 from oo_contracts.identity import ALL_SCOPES, Scope
 from services.auth.api import parse_token
 from services.bootstrap import Container, bootstrap
@@ -27,7 +28,15 @@ tokens = typer.Typer(help="Personal API tokens.", no_args_is_help=True)
 db = typer.Typer(help="The database.", no_args_is_help=True)
 ml = typer.Typer(help="The ML sidecar.", no_args_is_help=True)
 vault = typer.Typer(help="The token vault: provider tokens sealed at rest, and their keys.", no_args_is_help=True)
-for name, group in (("users", users), ("tokens", tokens), ("db", db), ("ml", ml), ("vault", vault)):
+consents = typer.Typer(help="What a person lets oO do, purpose by purpose (ADR 0022).", no_args_is_help=True)
+for name, group in (
+    ("users", users),
+    ("tokens", tokens),
+    ("db", db),
+    ("ml", ml),
+    ("vault", vault),
+    ("consents", consents),
+):
     cli.add_typer(group, name=name)
 
 T = TypeVar("T")
@@ -231,6 +240,70 @@ def tokens_revoke(
         typer.echo("already unusable: no live token has this id (revoked, deleted with its account, or never issued)")
         return
     typer.echo("revoked")
+
+
+@consents.command("show")
+def consents_show(user_id: str) -> None:
+    """Where each purpose stands for a person: granted or not, and the answer it comes from."""
+
+    async def work(container: Container) -> list[str]:
+        async with container.database.transaction(write=False) as uow:
+            states = await container.profile.consent_records.states(uow, user_id)
+        lines = []
+        for state in states.consents:
+            granted = "granted" if state.granted else "not granted"
+            answer = "default" if state.at is None else f"v{state.version} {state.how} {state.at.isoformat()}"
+            lines.append(f"{state.purpose.value}\t{granted}\t{answer}")
+        return lines
+
+    typer.echo("\n".join(_with_container(work)))
+
+
+def _answer(user_id: str, purposes: list[ConsentPurpose], granted: bool, version: int | None) -> None:
+    try:
+        update = ConsentsUpdate(
+            consents=[
+                ConsentChange(purpose=p, granted=granted, version=version or current_version(p)) for p in purposes
+            ]
+        )
+    except ValidationError as error:
+        typer.echo(f"oo: {'; '.join(e['msg'] for e in error.errors())}", err=True)
+        raise typer.Exit(2) from None
+
+    async def work(container: Container) -> bool:
+        async with container.database.transaction() as uow:
+            if not await container.auth.identity.hold_active_user(uow, user_id):
+                return False
+            await container.profile.consents.change(uow, user_id, update, ConsentHow.cli)
+        return True
+
+    if not _with_container(work):
+        typer.echo(f"oo: no user {user_id!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{'granted' if granted else 'withdrawn'}: {', '.join(p.value for p in purposes)}")
+
+
+_VERSION_HELP = "The text version the person answered; default: the current one."
+
+
+@consents.command("grant")
+def consents_grant(
+    user_id: str,
+    purpose: Annotated[list[ConsentPurpose], typer.Argument(help="One or several purposes.")],
+    version: Annotated[int | None, typer.Option(min=1, help=_VERSION_HELP)] = None,
+) -> None:
+    """Record that a person granted purposes, as they told an operator (recorded as given at the CLI)."""
+    _answer(user_id, purpose, True, version)
+
+
+@consents.command("withdraw")
+def consents_withdraw(
+    user_id: str,
+    purpose: Annotated[list[ConsentPurpose], typer.Argument(help="One or several purposes.")],
+    version: Annotated[int | None, typer.Option(min=1, help=_VERSION_HELP)] = None,
+) -> None:
+    """Record that a person withdrew purposes: the processing stops and what it produced is deleted."""
+    _answer(user_id, purpose, False, version)
 
 
 def _secret_from_stdin(name: str) -> str:

@@ -109,6 +109,9 @@ async def test_llm_processing_is_opt_in_beyond_local_mode_and_a_choice_everywher
         refresher = container.recommender.llm_refresher
         assert refresher is not None
         user_id, token = await new_user_with_token(container)
+        # Beyond local mode every purpose waits for the person's yes, processing at all too (ADR 0022).
+        core = {"consents": [{"purpose": "core", "granted": True, "version": 1}]}
+        assert (await client.put("/v1/me/consents", json=core, headers=bearer(token))).status_code == 200
         await a_day_with_sam(client, token)
         await refresher.idle()
         assert await refresher.refresh(user_id) == "not_allowed"

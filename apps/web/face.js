@@ -68,6 +68,15 @@ function silenceText(answer) {
   return "Nothing now.";
 }
 
+/** The sentence the face shows: the tip, the farewell, the pause (the person turned processing off), or
+ *  the silence. */
+function faceText(answer) {
+  if (answer?.tip) return answer.tip.text;
+  if (answer?.farewell) return "Deleted. oO has forgotten you.";
+  if (answer?.paused) return "Paused.";
+  return silenceText(answer);
+}
+
 async function learnZone() {
   try {
     accountZone = (await oo.settings()).timezone;
@@ -84,7 +93,7 @@ function render(answer) {
     const tip = answer?.tip;
     const farewell = Boolean(answer?.farewell);
     $("kind").textContent = tip ? kindLabel(tip) : answer?.silence === "quiet_hours" ? "quiet hours" : "";
-    $("text").textContent = tip ? tip.text : farewell ? "Deleted. oO has forgotten you." : silenceText(answer);
+    $("text").textContent = faceText(answer);
     $("why").textContent = tip ? tip.why : "";
     $("why-panel").hidden = true;
     $("actions").hidden = !tip;
@@ -131,6 +140,14 @@ async function ask() {
     if (!answer.tip) schedule(answer.retry_after || 900);
   } catch (error) {
     if (deleted) return;
+    if (error.code === "consent_required") {
+      // The person turned off oO's use of their signals: nothing is asked until they turn it on again
+      // in the sheet, which asks at once.
+      localStorage.removeItem(LAST_KEY);
+      render({ tip: null, paused: true });
+      status("oO uses none of your signals. Settings turns it back on.");
+      return;
+    }
     const last = JSON.parse(localStorage.getItem(LAST_KEY) || "null");
     if (!current && last) render(last);
     else if (!current) render({ tip: null });

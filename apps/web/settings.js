@@ -1,5 +1,6 @@
-// The settings sheet: time zone, quiet hours, habits, export, delete. Each change is an event
-// through the client's outbox (so it is kept offline too); the sheet reads back GET /v1/me/settings.
+// The settings sheet: time zone, quiet hours, habits, permissions, export, delete. Each change is an
+// event through the client's outbox (so it is kept offline too); the sheet reads back
+// GET /v1/me/settings and GET /v1/me/consents.
 import { hhmm } from "/time.js";
 
 const $ = (id) => document.getElementById(id);
@@ -15,6 +16,15 @@ let oo = null;
 let savedQuiet = null; // the quiet hours the server holds, {start_hour, end_hour}, or null
 let hooks = { onHabitAdded: () => {}, onChanged: () => {}, onDeleted: () => {} };
 const deviceZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone;
+// Each purpose's name on the page; its words come from the server, with the version they are.
+const PURPOSES = {
+  core: "Use my signals",
+  llm: "Language model",
+  push: "Notifications",
+  email: "Email",
+  "integration:todoist": "Todoist",
+  "integration:google_calendar": "Google Calendar",
+};
 
 function say(text) {
   $("settings-status").textContent = text;
@@ -57,6 +67,37 @@ function showZone(zone) {
   $("zone-offer").hidden = zone === null || zone === deviceZone();
 }
 
+/** One switch per purpose, beside its name and the words the person agrees to. */
+function showConsents(consents) {
+  $("consents").replaceChildren(
+    ...consents.map((consent, index) => {
+      const name = PURPOSES[consent.purpose] ?? consent.purpose;
+      const item = document.createElement("li");
+      const words = Object.assign(document.createElement("span"), { className: "consent-words" });
+      const text = Object.assign(document.createElement("small"), { id: `consent-${index}`, textContent: consent.text });
+      words.append(Object.assign(document.createElement("span"), { textContent: name }), text);
+      const toggle = Object.assign(document.createElement("button"), { type: "button", className: "switch" });
+      toggle.setAttribute("role", "switch");
+      toggle.setAttribute("aria-checked", String(consent.granted));
+      toggle.setAttribute("aria-label", name);
+      toggle.setAttribute("aria-describedby", text.id);
+      toggle.addEventListener("click", () => answerConsent(consent, name, toggle));
+      item.append(words, toggle);
+      return item;
+    }),
+  );
+}
+
+/** The answer names the version of the words shown, and travels through the outbox like any signal. */
+async function answerConsent(consent, name, toggle) {
+  const granted = toggle.getAttribute("aria-checked") !== "true";
+  toggle.setAttribute("aria-checked", String(granted));
+  const answer = { purpose: consent.purpose, granted, version: consent.current_version, how: "page" };
+  await oo.signal("profile.consent_set.v1", answer);
+  say(`${name}: ${granted ? "on" : "off"}.`);
+  hooks.onChanged();
+}
+
 async function load() {
   hours($("habit-start"), 8);
   hours($("habit-end"), 10);
@@ -69,6 +110,12 @@ async function load() {
     showZone(deviceZone());
     $("zone-offer").hidden = true;
     showQuietHours(null);
+    say("Settings could not be read right now.");
+  }
+  try {
+    showConsents((await oo.consents()).consents);
+  } catch {
+    $("consents").replaceChildren();
     say("Settings could not be read right now.");
   }
 }

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from ml.features.context import assemble_context
 from ml.features.state import FeatureState
+from oo_contracts.consents import ConsentPurpose
 from oo_contracts.events import ContextObserved, DeviceClass, EventEnvelope
 from oo_contracts.recommendation import OpaqueState, UserContext
 
@@ -17,6 +18,10 @@ def _load(state: OpaqueState) -> FeatureState:
 
 def _dump(state: FeatureState) -> OpaqueState:
     return state.model_dump(mode="json")
+
+
+# The fields of the state that hold the person's latest answer for a purpose the recommender acts on.
+_CHOICES = {ConsentPurpose.core: "core_processing", ConsentPurpose.llm: "llm_processing"}
 
 
 class IncrementalFeatures:
@@ -51,3 +56,10 @@ class IncrementalFeatures:
         if habit is None:
             return True
         return habit.last_done_at is not None and habit.last_done_at >= since
+
+    def processing_choice(self, state: OpaqueState, purpose: ConsentPurpose) -> bool | None:
+        # Read from the document as stored, without validating all of it: this is asked before anything
+        # else on every decision, and answers from one key.
+        field = _CHOICES.get(purpose)
+        value = state.get(field) if field else None
+        return value if isinstance(value, bool) else None

@@ -79,6 +79,7 @@ class FeatureState(BaseModel):
     quiet_hours: tuple[int, int] | None = None  # local [start, end) hours; may wrap midnight
     dismissed: list[list[str]] = Field(default_factory=list)  # fingerprints of the last dismissed tips
     llm_processing: bool | None = None  # the person's choice; None: the deployment's default (ADR 0012)
+    core_processing: bool | None = None  # consent to processing at all; None: the deployment's default (ADR 0022)
     recent_event_ids: list[str] = Field(default_factory=list)
 
     @property
@@ -162,6 +163,14 @@ def _llm_processing(state: FeatureState, payload: dict[str, Any], _at: datetime)
     state.llm_processing = bool(payload["allowed"])
 
 
+def _consent(state: FeatureState, payload: dict[str, Any], _at: datetime) -> None:
+    # Only the purposes the recommender acts on; contact and integrations are their own modules' business.
+    if payload["purpose"] == "core":
+        state.core_processing = bool(payload["granted"])
+    elif payload["purpose"] == "llm":
+        state.llm_processing = bool(payload["granted"])
+
+
 def _task_added(state: FeatureState, payload: dict[str, Any], at: datetime) -> None:
     if payload["task_id"] in state.done_tasks:
         return
@@ -232,6 +241,7 @@ _HANDLERS = {
     "profile.habit_removed.v1": _habit_removed,
     "profile.quiet_hours_set.v1": _quiet_hours,
     "profile.llm_processing_set.v1": _llm_processing,
+    "profile.consent_set.v1": _consent,
     "integrations.task_added.v1": _task_added,
     "integrations.task_added.v2": _task_added,
     "integrations.task_completed.v1": _task_completed,

@@ -42,9 +42,11 @@ class MlEngine:
         return stored
 
     async def generate(self, request: GenerateRequest) -> GenerateResponse:
-        if not (request.llm and self.llm):
+        # The person's explicit no stops generation here too, whatever the caller asked (ADR 0022).
+        withdrawn = request.context.facts.llm_processing is False
+        if not (request.llm and self.llm) or withdrawn:
             rules = generate(request.context)
-            if request.cached_llm and not any(c.source == ONBOARDING_SOURCE for c in rules):
+            if request.cached_llm and not withdrawn and not any(c.source == ONBOARDING_SOURCE for c in rules):
                 rules = merge_cached(request.context, rules, request.cached_llm)
             return GenerateResponse(candidates=rules)
         try:

@@ -11,6 +11,7 @@ from services.events.repository import EventStoreRepository
 from services.events.routes import build_router
 from services.events.service import IngestService, UserEvents
 from services.events.settings import EventsSettings
+from services.kernel.ports import ConsentCheck
 
 __all__ = ["ALL_TYPES", "EventsModule", "Handler", "TransactionalHandler"]
 
@@ -18,12 +19,12 @@ __all__ = ["ALL_TYPES", "EventsModule", "Handler", "TransactionalHandler"]
 class EventsModule:
     """Ingress, the in-process bus and the durable signal store (the outbox)."""
 
-    def __init__(self, settings: EventsSettings) -> None:
+    def __init__(self, settings: EventsSettings, consents: ConsentCheck) -> None:
         store = EventStoreRepository()
         self.bus = Bus(store, recent_buffer_size=settings.recent_buffer_size)
         self.user_data = UserEvents(store, self.bus)
         self._ingest = IngestService(
-            self.bus, store, max_future_skew=timedelta(seconds=settings.max_future_skew_seconds)
+            self.bus, store, consents, max_future_skew=timedelta(seconds=settings.max_future_skew_seconds)
         )
 
     def router(self) -> APIRouter:

@@ -40,6 +40,9 @@ def build_router(ingest: IngestService) -> APIRouter:
         An unknown type, a payload that fails its schema, a timestamp too far in the future or a
         batch of more than 500 events is rejected with 422, an id you already used for other content
         with 409; the error's `items` name each offending event, and nothing of the batch is stored.
+        While the person has not granted `core` (ADR 0022), signals are refused with 409
+        `consent_required`; consent answers (`profile.consent_set.v1`) always go through, and need the
+        scope `consents:write` (403 without it).
         """
         return await ingest.ingest(uow, principal, batch)
 

@@ -5,26 +5,39 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
+from oo_contracts.consents import ConsentPurpose
 from oo_contracts.errors import ItemProblem
-from oo_contracts.events import BatchResult, EventBatch, EventEnvelope, schema_version_of
+from oo_contracts.events import (
+    CONSENT_EVENT_TYPES,
+    BatchResult,
+    ConsentSet,
+    EventBatch,
+    EventEnvelope,
+    schema_version_of,
+)
 from oo_contracts.export import EventsSection
-from oo_contracts.identity import Principal
+from oo_contracts.identity import Principal, Scope
 from services.events.bus import Bus
 from services.events.repository import EventStoreRepository
-from services.kernel.errors import Conflict, Unprocessable
+from services.kernel.errors import Conflict, Forbidden, Unprocessable
+from services.kernel.ports import ConsentCheck
 from services.kernel.unit_of_work import UnitOfWork
 
 
 class IngestService:
-    def __init__(self, bus: Bus, store: EventStoreRepository, *, max_future_skew: timedelta) -> None:
+    def __init__(
+        self, bus: Bus, store: EventStoreRepository, consents: ConsentCheck, *, max_future_skew: timedelta
+    ) -> None:
         self._bus = bus
         self._store = store
+        self._consents = consents
         self._max_future_skew = max_future_skew
 
     async def ingest(self, uow: UnitOfWork, principal: Principal, batch: EventBatch) -> BatchResult:
         """Store a batch all or nothing; a replayed event is reported, not stored twice."""
         now = datetime.now(UTC)
         self._reject_invalid_items(batch, now)
+        await self._reject_without_consent(uow, principal, batch)
         # Already validated field by field as IncomingEvent: construct, do not validate twice.
         envelopes = [
             EventEnvelope.model_construct(
@@ -70,6 +83,35 @@ class IngestService:
                 )
         if problems:
             raise Unprocessable("the batch was rejected; nothing was stored", code="invalid_batch", items=problems)
+
+    async def _reject_without_consent(self, uow: UnitOfWork, principal: Principal, batch: EventBatch) -> None:
+        """A consent is answered only with the scope for it; and a signal is stored only while the person
+        lets oO process their signals (`core`), as it stands at that signal: a batch may grant core before
+        its signals, and withdraw it after them (ADR 0022)."""
+        answers = [index for index, item in enumerate(batch.events) if item.type in CONSENT_EVENT_TYPES]
+        if answers and not principal.allows(Scope.consents_write):
+            raise Forbidden(
+                f"answering a consent needs the scope {Scope.consents_write.value!r}", code="insufficient_scope"
+            )
+        if len(answers) == len(batch.events):
+            return  # answers alone: they are how core is granted again
+        core = await self._consents.granted(uow, principal.user_id, ConsentPurpose.core)
+        problems: list[ItemProblem] = []
+        for index, item in enumerate(batch.events):
+            if isinstance(item.payload, ConsentSet) and item.payload.purpose is ConsentPurpose.core:
+                core = item.payload.granted
+            elif item.type not in CONSENT_EVENT_TYPES and not core:
+                problems.append(
+                    ItemProblem(
+                        index=index,
+                        id=str(item.id),
+                        field="type",
+                        problem="you withdrew (or never granted) consent to oO processing your signals "
+                        "(purpose `core`): grant it to send signals again",
+                    )
+                )
+        if problems:
+            raise Conflict("the batch was rejected; nothing was stored", code="consent_required", items=problems)
 
     async def _reject_clashes(
         self, uow: UnitOfWork, user_id: str, envelopes: list[EventEnvelope], known: set[UUID]

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
+from oo_contracts.consents import ConsentPurpose
 from oo_contracts.events import BatchResult, EventEnvelope
 from oo_contracts.identity import Principal
 from services.kernel.unit_of_work import UnitOfWork
@@ -102,4 +103,20 @@ class SealedStore(Protocol):
     async def reseal_share(self, uow: UnitOfWork, after: tuple[str, ...] | None, limit: int) -> ResealShare:
         """Re-seal under the current key at most `limit` rows not sealed under it, those after `after` in
         the table's key order; each row's update is conditional on the values it read."""
+
+
+class ConsentCheck(Protocol):
+    """Whether a person lets oO do something now (the profile module keeps the answers)."""
+
+    async def granted(self, uow: UnitOfWork, user_id: str, purpose: ConsentPurpose) -> bool:
+        """The latest answer for `purpose`, or the deployment's default when there is none."""
+        ...
+
+
+class IntegrationData(Protocol):
+    """What oO derived from an integration for a person (the integrations module implements it)."""
+
+    async def forget(self, uow: UnitOfWork, user_id: str, integration: str) -> None:
+        """Erase everything derived from `integration` for the person, in the caller's transaction: the
+        person withdrew their consent to it, and this runs in the transaction that records that."""
         ...

@@ -1,4 +1,4 @@
-"""HTTP routes of the profile module: the privacy endpoints."""
+"""HTTP routes of the profile module: the privacy endpoints and the person's consents."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel
 
+from oo_contracts.consents import ConsentHow, Consents, ConsentsUpdate
 from oo_contracts.export import AccountExport
 from oo_contracts.identity import Principal, Scope
 from services.kernel.errors import NotFound
-from services.kernel.http import AUTHENTICATED_ERRORS, CurrentUnitOfWork, error_responses, require_scope
+from services.kernel.http import AUTHENTICATED_ERRORS, BODY_ERRORS, CurrentUnitOfWork, error_responses, require_scope
+from services.profile.consents import ConsentRecords, ConsentService
 from services.profile.privacy import PrivacyService
 
 
@@ -31,8 +33,41 @@ def _receipt(receipt_id: UUID, requested_at: datetime | None, completed_at: date
     return DeletionReceipt(receipt_id=receipt_id, status=status, requested_at=requested_at, completed_at=completed_at)
 
 
-def build_router(privacy: PrivacyService) -> APIRouter:
+def build_router(privacy: PrivacyService, records: ConsentRecords, consents: ConsentService) -> APIRouter:
     router = APIRouter(tags=["privacy"])
+
+    @router.get(
+        "/v1/me/consents",
+        response_model=Consents,
+        summary="What the caller lets oO do, purpose by purpose",
+        responses=error_responses(*AUTHENTICATED_ERRORS),
+    )
+    async def get_consents(
+        uow: CurrentUnitOfWork, principal: Annotated[Principal, Depends(require_scope(Scope.account_read))]
+    ) -> Consents:
+        """Every purpose (`core`, `llm`, `push`, `email`, one per integration) with whether it is granted
+        now, the text version and moment of the latest answer (null: never answered, and the
+        deployment's default holds), and the text to show now with its `current_version`."""
+        return await records.states(uow, principal.user_id)
+
+    @router.put(
+        "/v1/me/consents",
+        response_model=Consents,
+        summary="Grant or withdraw one or several purposes",
+        responses=error_responses(*AUTHENTICATED_ERRORS, *BODY_ERRORS),
+    )
+    async def put_consents(
+        update: ConsentsUpdate,
+        uow: CurrentUnitOfWork,
+        principal: Annotated[Principal, Depends(require_scope(Scope.consents_write))],
+    ) -> Consents:
+        """Each answer names the text version the person was shown (1 up to the purpose's
+        `current_version`); each purpose at most once; purposes left out stay as they are. Recorded
+        as given through the API, and it takes effect in this request's transaction: a withdrawal stops
+        the processing at once and deletes what it produced (ADR 0022). Answering a purpose alike, at
+        the same version, records nothing. Returns every purpose as `GET` does. The page records the
+        same answer by posting `profile.consent_set.v1` to `POST /v1/events`."""
+        return await consents.change(uow, principal.user_id, update, ConsentHow.api)
 
     @router.get(
         "/v1/me/export",

@@ -1,8 +1,8 @@
 """Tables owned by the profile module."""
 
-from sqlalchemy import Column, Integer, String, Table, Uuid
+from sqlalchemy import Boolean, Column, Index, Integer, String, Table, UniqueConstraint, Uuid
 
-from services.kernel.schema import JsonDocument, UtcDateTime, metadata
+from services.kernel.schema import BigId, JsonDocument, UtcDateTime, metadata
 
 # A deletion in progress: which modules have erased the user so far. Removed with the user's last
 # rows; while it exists the deletion resumes after a crash.
@@ -25,4 +25,23 @@ profile_deletion_receipts = Table(
     Column("requested_at", UtcDateTime(), nullable=False),
     Column("completed_at", UtcDateTime(), nullable=True),
     Column("erased", JsonDocument, nullable=False),
+)
+
+# Every answer a person gave to a purpose's consent text, append-only: the current state of a purpose
+# is its latest row (by `seq`, the order they were recorded in, which is the order the recommender's
+# projection folded them in). Each row comes from one event (`profile.consent_set.v1`).
+profile_consents = Table(
+    "profile_consents",
+    metadata,
+    Column("seq", BigId, primary_key=True, autoincrement=True),
+    Column("user_id", String(64), nullable=False),
+    Column("purpose", String(64), nullable=False),
+    Column("granted", Boolean(), nullable=False),
+    Column("text_version", Integer(), nullable=False),
+    Column("answered_at", UtcDateTime(), nullable=False),
+    Column("how", String(8), nullable=False),
+    Column("event_id", Uuid(), nullable=False),
+    Index("ix_profile_consents_user_id_purpose_seq", "user_id", "purpose", "seq"),
+    # A redelivered event records nothing twice.
+    UniqueConstraint("user_id", "event_id"),
 )

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from oo_contracts.consents import ConsentPurpose
 from oo_contracts.recommendation import FeatureModel, MlPort
 from services.kernel.ports import EventPublisher
 from services.kernel.unit_of_work import Transaction
+from services.recommender.consents import ConsentWithdrawals, ProcessingConsent
 from services.recommender.data import UserRecommendations
 from services.recommender.llm_refresh import LlmRefresher
 from services.recommender.ml_client import HttpMl
@@ -29,12 +31,16 @@ class RecommenderModule:
         transaction: Transaction,
         hold_active_user: UserHold,
         *,
+        granted_by_default: frozenset[ConsentPurpose],
         llm_tips: bool = False,
-        llm_allowed_by_default: bool = False,
     ) -> None:
         self._ml = ml
         repository = RecommenderRepository()
+        consent = ProcessingConsent(features, granted_by_default)
+        # Both registered on the bus by the composition root, in this order: the answer is folded into the
+        # feature state, then what the withdrawn purpose produced is deleted.
         self.feature_projection = FeatureProjection(repository, features)
+        self.consent_withdrawals = ConsentWithdrawals(repository)
         self.user_data = UserRecommendations(repository)
         self.service = RecommendService(
             repository,
@@ -43,6 +49,7 @@ class RecommenderModule:
             publisher,
             transaction,
             hold_active_user,
+            consent,
             silence_retry_seconds=settings.silence_retry_seconds,
             tip_hold_seconds=settings.tip_hold_seconds,
             hold_silence=settings.hold_silence,
@@ -56,7 +63,7 @@ class RecommenderModule:
                 features,
                 transaction,
                 hold_active_user,
-                allowed_by_default=llm_allowed_by_default,
+                consent,
             )
             if llm_tips
             else None

@@ -3,8 +3,9 @@
 When a person's signals change (after the commit that stored them), one refresh per person is
 scheduled: read the feature state, ask ML to generate with the LLM, and cache what it wrote for
 `llm_cache_seconds`. Refreshes run at most `llm_concurrency` at a time, each person at most
-`llm_daily_budget` times a UTC day, and only when LLM processing is allowed for the person
-(ADR 0012). A failed generation leaves the previous cache as it was; the rules serve meanwhile.
+`llm_daily_budget` times a UTC day, and only while the person lets oO process their signals (`core`)
+and an LLM read their context (`llm`; ADR 0012, 0022), asked before the call and again where the
+answer is written. A failed generation leaves the previous cache as it was; the rules serve meanwhile.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 
+from oo_contracts.consents import ConsentPurpose
 from oo_contracts.events import INGESTIBLE_TYPES, EventEnvelope
-from oo_contracts.recommendation import FeatureModel, GenerateRequest, MlPort
+from oo_contracts.recommendation import FeatureModel, GenerateRequest, MlPort, OpaqueState
 from services.kernel.unit_of_work import Transaction
+from services.recommender.consents import ProcessingConsent
 from services.recommender.repository import RecommenderRepository
 from services.recommender.service import UserHold
 from services.recommender.settings import RecommenderSettings
@@ -34,8 +37,7 @@ class LlmRefresher:
         features: FeatureModel,
         transaction: Transaction,
         hold_active_user: UserHold,
-        *,
-        allowed_by_default: bool,
+        consent: ProcessingConsent,
     ) -> None:
         self._settings = settings
         self._repository = repository
@@ -43,7 +45,7 @@ class LlmRefresher:
         self._features = features
         self._transaction = transaction
         self._hold_active_user = hold_active_user
-        self._allowed_by_default = allowed_by_default
+        self._consent = consent
         self._slots = asyncio.Semaphore(settings.llm_concurrency)
         self._running: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
@@ -96,10 +98,9 @@ class LlmRefresher:
             dismissed = await self._repository.dismissed_texts(uow, user_id, RECENT_DISMISSALS)
         if state is None:
             return "no_state"
-        context = self._features.context(user_id, state, now)
-        allowed = context.facts.llm_processing
-        if not (self._allowed_by_default if allowed is None else allowed):
+        if not self._allowed(state):
             return "not_allowed"
+        context = self._features.context(user_id, state, now)
         calls = cache.calls_on_day if cache is not None and cache.budget_day == day else 0
         if calls >= self._settings.llm_daily_budget:
             return "over_budget"
@@ -110,6 +111,12 @@ class LlmRefresher:
             # erases this write too; one that began since the read leaves them gone, and this writes nothing.
             if not await self._hold_active_user(uow, user_id):
                 return "user_gone"
+            # A withdrawal committed during the call must not be undone by this write. The feature row's
+            # lock orders this with the withdrawal's projection, which locks it too: one that commits
+            # first is seen here; one that comes after deletes what this writes.
+            current = await self._repository.feature_state(uow, user_id, lock=True)
+            if current is None or not self._allowed(current):
+                return "not_allowed"
             await self._repository.save_llm_cache(
                 uow,
                 user_id=user_id,
@@ -126,3 +133,6 @@ class LlmRefresher:
             )
         log.info("llm_refresh", outcome=response.llm, candidates=len(response.candidates) if fresh else 0)
         return response.llm
+
+    def _allowed(self, state: OpaqueState) -> bool:
+        return self._consent.allows(state, ConsentPurpose.core) and self._consent.allows(state, ConsentPurpose.llm)

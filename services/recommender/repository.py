@@ -108,6 +108,26 @@ def _decision_inputs(with_cache: bool) -> Any:
 _DECISION_INPUTS = {with_cache: _decision_inputs(with_cache) for with_cache in (False, True)}
 
 
+def _reaction_inputs() -> Any:
+    # The decision, and its person's feature state (for their consent) and policy, in one statement.
+    features, policy = recommender_feature_state, recommender_policy_state
+    joined = _DECISIONS.outerjoin(features, features.c.user_id == _DECISIONS.c.user_id).outerjoin(
+        policy, policy.c.user_id == _DECISIONS.c.user_id
+    )
+    columns = [
+        *_DECISIONS.c,
+        features.c.state.label("feature_state"),
+        policy.c.observations.label("policy_observations"),
+        policy.c.state.label("policy_state"),
+    ]
+    return select(*columns).select_from(joined).where(_DECISIONS.c.decision_id == bindparam("decision_id"))
+
+
+_REACTION_INPUTS = _reaction_inputs()
+_DELETE_LLM_CACHE = delete(recommender_llm_cache).where(recommender_llm_cache.c.user_id == _USER)
+_DELETE_POLICY_STATE = delete(recommender_policy_state).where(recommender_policy_state.c.user_id == _USER)
+
+
 def _upsert_statement(dialect: str, table: Any) -> Any:
     statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
     return statement.on_conflict_do_update(
@@ -216,6 +236,17 @@ class RecommenderRepository:
         guard = {} if seen is None else {"seen_at": seen.created_at, "seen_id": seen.decision_id}
         result = await uow.connection.execute(_ADD_DECISION_AFTER[seen is not None], {**values, **guard})
         return bool(getattr(result, "rowcount", 0))
+
+    async def reaction_inputs(self, uow: UnitOfWork, decision_id: UUID) -> Row[Any] | None:
+        """The decision with its person's feature state (`feature_state`) and policy (`policy_state`,
+        `policy_observations`; null without one), in one statement; None for an unknown decision."""
+        return (await uow.connection.execute(_REACTION_INPUTS, {"decision_id": decision_id})).first()
+
+    async def delete_llm_cache(self, uow: UnitOfWork, user_id: str) -> None:
+        await uow.connection.execute(_DELETE_LLM_CACHE, {"user_id": user_id})
+
+    async def delete_policy_state(self, uow: UnitOfWork, user_id: str) -> None:
+        await uow.connection.execute(_DELETE_POLICY_STATE, {"user_id": user_id})
 
     async def decision(self, uow: UnitOfWork, decision_id: UUID) -> Row[Any] | None:
         query = select(recommender_decisions).where(recommender_decisions.c.decision_id == decision_id)

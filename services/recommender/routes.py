@@ -38,14 +38,16 @@ def build_router(service: RecommendService) -> APIRouter:
         "/v1/recommend",
         response_model=RecommendResponse,
         summary="One tip now, or silence",
-        responses=error_responses(*AUTHENTICATED_ERRORS, *BODY_ERRORS),
+        responses=error_responses(*AUTHENTICATED_ERRORS, *BODY_ERRORS, 409),
     )
     async def recommend(
         caller: DecidingCaller,
         request: Annotated[RecommendRequest | None, Body()] = None,
     ) -> RecommendResponse:
         """The one tip worth showing now, with its one-line why — or `tip: null` when silence wins,
-        with `retry_after` seconds. The request's context (time zone, device) is recorded as a signal."""
+        with `retry_after` seconds. The request's context (time zone, device) is recorded as a signal.
+        409 `consent_required` while the person has not granted `core`: then nothing is read, decided or
+        recorded (ADR 0022)."""
         return await service.recommend(caller, request or RecommendRequest())
 
     @router.post(
@@ -56,7 +58,8 @@ def build_router(service: RecommendService) -> APIRouter:
     )
     async def feedback(request: FeedbackRequest, caller: DecidingCaller) -> FeedbackResponse:
         """Done, later or not for me (with an optional reason). 404 for an unknown decision or another
-        person's; 409 for a second reaction or a decision that showed nothing. Nothing changes on a 4xx."""
+        person's; 409 for a second reaction, a decision that showed nothing, or while the person has not
+        granted `core` (`consent_required`). Nothing changes on a 4xx."""
         return await service.feedback(caller, request)
 
     @router.get(

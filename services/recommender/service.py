@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.engine import Row
 
+from oo_contracts.consents import ConsentPurpose
 from oo_contracts.events import Reaction, TipReacted, TipShown, envelope
 from oo_contracts.identity import Principal
 from oo_contracts.recommendation import (
@@ -42,6 +43,7 @@ from oo_contracts.recommendation import (
 from services.kernel.errors import Conflict, NotFound, Unauthenticated, Unavailable
 from services.kernel.ports import Caller, EventPublisher
 from services.kernel.unit_of_work import Transaction, UnitOfWork
+from services.recommender.consents import ProcessingConsent
 from services.recommender.repository import DecisionInputs, RecommenderRepository, ShownDecision
 
 ACTIONS = [
@@ -70,6 +72,7 @@ class RecommendService:
         publisher: EventPublisher,
         transaction: Transaction,
         hold_active_user: UserHold,
+        consent: ProcessingConsent,
         *,
         silence_retry_seconds: int,
         tip_hold_seconds: int = 0,
@@ -84,6 +87,7 @@ class RecommendService:
         self._publisher = publisher
         self._transaction = transaction
         self._hold_active_user = hold_active_user
+        self._consent = consent
         self._silence_retry = silence_retry_seconds
         self._tip_hold = timedelta(seconds=tip_hold_seconds)
         self._hold_silence = hold_silence
@@ -94,6 +98,9 @@ class RecommendService:
     ) -> RecommendResponse:
         now = now or datetime.now(UTC)
         snapshot = await self._read(caller)
+        # Before anything else: without `core`, nothing of the person is processed, not even the request's
+        # context (ADR 0022). Read from the snapshot's feature state: no statement of its own.
+        self._consent.require_core(snapshot.state)
         user_id = snapshot.user_id
         observed = self._features.context_update(snapshot.state, request.timezone, request.device_class)
         if observed is not None:
@@ -107,7 +114,8 @@ class RecommendService:
         held = self._held(snapshot, now)
         if held is not None:
             return held
-        cached = _fresh_llm_candidates(snapshot.inputs.llm_cache, now)
+        llm_allowed = self._consent.allows(snapshot.state, ConsentPurpose.llm)
+        cached = _fresh_llm_candidates(snapshot.inputs.llm_cache, now) if llm_allowed else []
         candidates = (await self._ml.generate(GenerateRequest(context=context, cached_llm=cached))).candidates
         ranked = await self._ml.rank(
             RankRequest(
@@ -234,6 +242,8 @@ class RecommendService:
         if not self._tip_hold or latest.created_at < now - self._tip_hold:
             return None
         candidate = _chosen_candidate(latest.candidates, latest.chosen)
+        if candidate.source == "llm" and not self._consent.allows(snapshot.state, ConsentPurpose.llm):
+            return None  # an LLM's tip is not shown again once the person withdrew `llm`
         if candidate.ref_id and self._features.done_since(snapshot.state, candidate.ref_id, latest.created_at):
             return None
         return RecommendResponse(decision_id=latest.decision_id, tip=_tip(candidate))
@@ -263,18 +273,19 @@ class RecommendService:
         raise Unavailable("the policy is being updated by other reactions; retry", code="policy_busy")
 
     async def _react(self, caller: Caller, request: FeedbackRequest, now: datetime) -> FeedbackResponse:
-        decision = policy = None
+        decision = None
         async with self._transaction(write=False) as uow:
             principal = await caller.find(uow)
             if principal is not None:
-                decision = await self._repository.decision(uow, request.decision_id)
-                policy = await self._repository.policy_state(uow, principal.user_id)
+                decision = await self._repository.reaction_inputs(uow, request.decision_id)
         if principal is None:  # local mode's very first request: no decision of theirs can exist yet
             principal = await caller.make()
         user_id = principal.user_id
         if decision is None or decision.user_id != user_id:
             # Another user's decision answers exactly like an unknown one: nothing about it leaks.
             raise NotFound("no such decision", code="decision_not_found")
+        # Learning from a reaction is processing too: not without `core` (ADR 0022).
+        self._consent.require_core(decision.feature_state or self._features.initial_state())
         if decision.chosen is None:
             raise Conflict("this decision showed nothing; there is nothing to react to", code="nothing_shown")
         if decision.reaction is not None:
@@ -288,7 +299,7 @@ class RecommendService:
                 context=context,
                 candidate=candidate,
                 reward=REWARDS[request.reaction],
-                policy_state=policy.state if policy else None,
+                policy_state=decision.policy_state,
             )
             learned = (await self._ml.feedback(update)).policy_state
         async with self._recording(user_id) as uow:
@@ -298,7 +309,7 @@ class RecommendService:
             ):
                 raise Conflict("this decision already has a reaction", code="already_reacted")
             if learned is not None:
-                seen = policy.observations if policy else None
+                seen = decision.policy_observations
                 if not await self._repository.replace_policy_state(
                     uow, user_id, decision.policy_version, seen, learned, now
                 ):

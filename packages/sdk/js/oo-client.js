@@ -80,6 +80,12 @@ export class OoClient extends EventTarget {
     return this.request("GET", "/v1/me/settings");
   }
 
+  /** Where each purpose stands, with the text to show and its version. Answers go through the outbox as
+   *  `profile.consent_set.v1` signals, so a withdrawal made offline is kept and sent once. */
+  consents() {
+    return this.request("GET", "/v1/me/consents");
+  }
+
   exportData() {
     return this.request("GET", "/v1/me/export");
   }

@@ -25,6 +25,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from oo_contracts.consents import Consents, ConsentsUpdate
 from oo_contracts.errors import ErrorBody
 from oo_contracts.events import BatchResult, Reaction, ReactionReason
 from oo_contracts.export import AccountExport
@@ -167,6 +168,16 @@ class OoClient:
 
     async def settings(self) -> Settings:
         return Settings.model_validate_json((await self._request("GET", "/v1/me/settings")).content)
+
+    async def consents(self) -> Consents:
+        """Where each purpose stands, with the text (and its version) to show the person."""
+        return Consents.model_validate_json((await self._request("GET", "/v1/me/consents")).content)
+
+    async def set_consents(self, update: ConsentsUpdate) -> Consents:
+        """Grant or withdraw purposes, each answered with the text version the person was shown. Safe to
+        retry: an answer already recorded alike records nothing."""
+        body = update.model_dump(mode="json")
+        return Consents.model_validate_json((await self._request("PUT", "/v1/me/consents", json=body)).content)
 
     async def export(self) -> AccountExport:
         return AccountExport.model_validate_json((await self._request("GET", "/v1/me/export")).content)

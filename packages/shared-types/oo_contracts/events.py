@@ -16,6 +16,7 @@ from uuid import UUID
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from oo_contracts.consents import ConsentHow, ConsentPurpose, check_version
 from oo_contracts.text import HabitName, TaskTitle
 
 EVENT_TYPE_PATTERN = r"^[a-z][a-z_]*\.[a-z][a-z_]*\.v[1-9][0-9]*$"
@@ -163,9 +164,28 @@ class QuietHoursSet(Payload):
 
 
 class LlmProcessingSet(Payload):
-    """Whether an LLM may read this person's context to write tips (ADR 0012)."""
+    """Whether an LLM may read this person's context to write tips (ADR 0012). Kept for the clients
+    that send it: it is recorded as an answer to version 1 of the `llm` consent text, given through the
+    API; `profile.consent_set.v1` says which text was shown, and where (ADR 0022)."""
 
     allowed: bool
+
+
+class ConsentSet(Payload):
+    """The person granted or withdrew one purpose, having been shown a version of its text (ADR 0022)."""
+
+    purpose: ConsentPurpose
+    granted: bool
+    version: int = Field(ge=1, description="The version of the purpose's text the person answered.")
+    how: ConsentHow = Field(default=ConsentHow.api, description="Where they answered: `page`, `api` or `cli`.")
+
+    @model_validator(mode="after")
+    def _known_text(self) -> ConsentSet:
+        check_version(self.purpose, self.version)
+        return self
+
+
+CONSENT_EVENT_TYPES = frozenset({"profile.consent_set.v1", "profile.llm_processing_set.v1"})
 
 
 class HabitDone(Payload):
@@ -357,6 +377,11 @@ class IncomingLlmProcessing(_IncomingBase):
     payload: LlmProcessingSet
 
 
+class IncomingConsentSet(_IncomingBase):
+    type: Literal["profile.consent_set.v1"]
+    payload: ConsentSet
+
+
 class IncomingTaskAdded(_IncomingBase):
     type: Literal["integrations.task_added.v1"]
     payload: TaskAdded
@@ -383,6 +408,7 @@ IncomingEvent = Annotated[
     | IncomingHabitRemoved
     | IncomingQuietHours
     | IncomingLlmProcessing
+    | IncomingConsentSet
     | IncomingTaskAdded
     | IncomingTaskAddedV2
     | IncomingTaskCompleted
@@ -401,6 +427,7 @@ INGESTIBLE_TYPES: dict[str, type[Payload]] = {
     "profile.habit_removed.v1": HabitRemoved,
     "profile.quiet_hours_set.v1": QuietHoursSet,
     "profile.llm_processing_set.v1": LlmProcessingSet,
+    "profile.consent_set.v1": ConsentSet,
     "integrations.task_added.v1": TaskAdded,
     "integrations.task_added.v2": TaskAddedV2,
     "integrations.task_completed.v1": TaskCompleted,

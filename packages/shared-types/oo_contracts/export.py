@@ -7,6 +7,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
+from oo_contracts.consents import ConsentRecord
 from oo_contracts.events import EventEnvelope
 from oo_contracts.identity import Scope
 
@@ -85,6 +86,12 @@ class IntegrationsSection(BaseModel):
     connections: list[ConnectionRecord]
 
 
+class ConsentsSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    history: list[ConsentRecord]
+
+
 class AccountExport(BaseModel):
     """Published as JSON Schema at `packages/shared-types/schemas/account-export.schema.json`."""
 
@@ -97,3 +104,4 @@ class AccountExport(BaseModel):
     events: EventsSection
     recommender: RecommenderSection
     integrations: IntegrationsSection
+    consents: ConsentsSection

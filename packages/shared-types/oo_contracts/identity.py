@@ -14,6 +14,9 @@ class Scope(StrEnum):
     account_read = "account:read"
     account_delete = "account:delete"
     tips = "tips"
+    # Granting or withdrawing a consent, by PUT /v1/me/consents or by its event: a token that only
+    # posts signals cannot say yes on the person's behalf.
+    consents_write = "consents:write"
 
 
 ALL_SCOPES: frozenset[Scope] = frozenset(Scope)

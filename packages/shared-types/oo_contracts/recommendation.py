@@ -17,6 +17,7 @@ from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Fiel
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
+from oo_contracts.consents import ConsentPurpose
 from oo_contracts.events import (
     ContextObserved,
     DeviceClass,
@@ -374,6 +375,11 @@ class FeatureModel(Protocol):
 
     def done_since(self, state: OpaqueState, ref_id: str, since: datetime) -> bool:
         """Whether the task or habit `ref_id` was done (or removed) after `since`."""
+        ...
+
+    def processing_choice(self, state: OpaqueState, purpose: ConsentPurpose) -> bool | None:
+        """The person's latest answer for `purpose` as folded into the state (`core` and `llm`), or None
+        if they never gave one (then the deployment's default holds). Cheap: asked before every decision."""
         ...
 
 
