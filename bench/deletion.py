@@ -15,20 +15,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 
-from bench.population import EVENT_COLUMNS, TOKEN_COLUMNS, Backend, Postgres, Sqlite, Store, populate, serve_oo
+from bench.population import Backend, Postgres, Sqlite, add_leaving_person, populate, serve_oo
 from bench.recommend import pct
-from services.auth.tokens import mint_token
 from tests.postgres_cluster import PostgresCluster, free_port
 
 STALL_MS = 50.0
@@ -48,37 +44,6 @@ class Window:
             f"{len(values):5,} requests  p50 {pct(values, 50):6.2f} ms  p99 {pct(values, 99):6.2f} ms  "
             f"max {max(values):7.2f} ms  {self.failed} not 200"
         )
-
-
-async def _leaver(store: Store, user_id: str, count: int) -> str:
-    """The person's events, bulk-loaded, and a token of theirs that may delete the account."""
-    now = datetime.now(UTC)
-    payload = json.dumps({"energy": 3, "mood": 3})
-    token = mint_token()
-    await store.open()
-    try:
-        scopes = json.dumps(["account:delete"])
-        row = (token.token_id, user_id, "leaving", token.secret_sha256, scopes, store.moment(now), None)
-        await store.insert("auth_api_tokens", TOKEN_COLUMNS, [row])
-        for start in range(0, count, 50_000):
-            rows = [
-                (
-                    store.identifier(uuid.uuid4()),
-                    "profile.checkin_recorded.v1",
-                    user_id,
-                    store.moment(now - timedelta(seconds=count - i)),
-                    store.moment(now),
-                    "bench",
-                    1,
-                    payload,
-                )
-                for i in range(start, min(start + 50_000, count))
-            ]
-            await store.insert("events_store", EVENT_COLUMNS, rows)
-        await store.finish()
-    finally:
-        await store.close()
-    return token.plaintext
 
 
 async def _open_loop(client: httpx.AsyncClient, tokens: list[str], rate: float, until: asyncio.Event) -> Window:
@@ -134,7 +99,8 @@ def run_backend(backend: Backend, base_env: dict[str, str], events: int, rate: f
     with tempfile.TemporaryDirectory() as data_dir, backend.case(Path(data_dir)) as store:
         env = {**base_env, "OO_DATA_DIR": data_dir, **store.env}
         tokens = populate(store, env, 1_000, 10)
-        leaving = asyncio.run(_leaver(store, "usr_asker0000", events))  # the first asker is the one who leaves
+        # The first asker is the one who leaves.
+        leaving = asyncio.run(add_leaving_person(store, "usr_asker0000", events, exists=True))
         port = free_port()
         server = serve_oo(env, port)
         try:

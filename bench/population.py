@@ -347,3 +347,37 @@ async def decision_mix(store: Store) -> str:
     finally:
         await store.close()
     return f"{total:,} decisions: {ranked / total:.0%} ranked candidates, {shown / total:.0%} showed a tip"
+
+
+async def add_leaving_person(store: Store, user_id: str, events: int, *, exists: bool) -> str:
+    """A person with `events` check-ins (made a user unless one `exists`) and a token that may delete the
+    account; the token's plaintext. The events go in batches of 50,000: a list of all of them is large."""
+    now = datetime.now(UTC)
+    token = mint_token()
+    scopes = json.dumps(["tips", "events:write", "account:read", "account:delete"])
+    payload = json.dumps({"energy": 3, "mood": 3})
+    await store.open()
+    try:
+        if not exists:
+            await store.insert("auth_users", USER_COLUMNS, [(user_id, "regular", "active", store.moment(now))])
+        row = (token.token_id, user_id, "leaving", token.secret_sha256, scopes, store.moment(now), None)
+        await store.insert("auth_api_tokens", TOKEN_COLUMNS, [row])
+        for start in range(0, events, 50_000):
+            rows = [
+                (
+                    store.identifier(uuid.uuid4()),
+                    "profile.checkin_recorded.v1",
+                    user_id,
+                    store.moment(now - timedelta(seconds=events - i)),
+                    store.moment(now),
+                    "bench",
+                    1,
+                    payload,
+                )
+                for i in range(start, min(start + 50_000, events))
+            ]
+            await store.insert("events_store", EVENT_COLUMNS, rows)
+        await store.finish()
+    finally:
+        await store.close()
+    return token.plaintext

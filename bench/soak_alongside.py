@@ -4,17 +4,13 @@ database, one account deletion of a person with many events, and the server's re
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 
-from bench.population import EVENT_COLUMNS, OO, TOKEN_COLUMNS, USER_COLUMNS, Store
-from services.auth.tokens import mint_token
+from bench.population import OO, Store, add_leaving_person
 
 DOOMED = "usr_doomed"
 # As many as the request benchmark's heaviest asker: erasing them is a long write in the middle of the run.
@@ -23,33 +19,7 @@ DOOMED_EVENTS = 100_000
 
 async def add_doomed_person(store: Store) -> str:
     """A person with `DOOMED_EVENTS` check-ins and a token that may delete the account; its plaintext."""
-    now = datetime.now(UTC)
-    token = mint_token()
-    scopes = json.dumps(["tips", "events:write", "account:read", "account:delete"])
-    await store.open()
-    try:
-        await store.insert("auth_users", USER_COLUMNS, [(DOOMED, "regular", "active", store.moment(now))])
-        row = (token.token_id, DOOMED, "bench", token.secret_sha256, scopes, store.moment(now), None)
-        await store.insert("auth_api_tokens", TOKEN_COLUMNS, [row])
-        payload = json.dumps({"energy": 3, "mood": 3})
-        events = [
-            (
-                store.identifier(uuid.uuid4()),
-                "profile.checkin_recorded.v1",
-                DOOMED,
-                store.moment(now - timedelta(minutes=DOOMED_EVENTS - i)),
-                store.moment(now),
-                "bench",
-                1,
-                payload,
-            )
-            for i in range(DOOMED_EVENTS)
-        ]
-        await store.insert("events_store", EVENT_COLUMNS, events)
-        await store.finish()
-    finally:
-        await store.close()
-    return token.plaintext
+    return await add_leaving_person(store, DOOMED, DOOMED_EVENTS, exists=False)
 
 
 async def events_left(store: Store) -> int:
