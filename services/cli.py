@@ -328,7 +328,7 @@ def vault_status() -> None:
         note = " (current)" if key_id == current else ""
         if key_id not in held:
             note = " (not in the keyring: these rows do not open)"
-        typer.echo(f"key {key_id}: {counts.get(key_id, 0)} rows{note}")
+        typer.echo(f"key {key_id}: {_rows(counts.get(key_id, 0))}{note}")
     if set(counts) - held:
         raise typer.Exit(1)
 
@@ -346,11 +346,11 @@ def vault_rotate() -> None:
     if added is not None:
         typer.echo(f"new current key {added}")
     typer.echo(
-        f"re-sealed {report.resealed} rows under key {report.key_id}; "
-        f"{report.left_under_other_keys} rows left under other keys"
+        f"re-sealed {_rows(report.resealed)} under key {report.key_id}; "
+        f"{_rows(report.left_under_other_keys)} left under other keys"
     )
     if report.refused:
-        typer.echo(f"oo: {report.refused} rows do not open and were left as they are: see `oo vault status`", err=True)
+        typer.echo(f"oo: {_rows(report.refused)} that do not open left as they are: see `oo vault status`", err=True)
         raise typer.Exit(1)
     if report.left_under_other_keys == 0:
         typer.echo("older keys seal nothing now: `oo vault retire KEY_ID` destroys one")
@@ -365,7 +365,7 @@ def vault_retire(key_id: Annotated[str, typer.Argument(help="The id of the key t
             return f"the keyring is {container.keyring.where}: remove the key there, on every process"
         still = (await rows_by_key(container.database, container.sealed_stores)).get(key_id, 0)
         if still:
-            return f"{still} rows are still sealed under key {key_id}: run `oo vault rotate` first"
+            return f"{_rows(still)} still sealed under key {key_id}: run `oo vault rotate` first"
         try:
             container.keyring.remove_key(key_id)
         except KeyringError as error:
@@ -397,6 +397,10 @@ def contracts(
         typer.echo("oo: stale contract files (run `oo contracts --write`):\n  " + "\n  ".join(stale), err=True)
         raise typer.Exit(1)
     typer.echo("contracts written" if write else "contracts up to date")
+
+
+def _rows(count: int) -> str:
+    return f"{count} row" if count == 1 else f"{count} rows"
 
 
 def main() -> None:

@@ -101,7 +101,7 @@ async def test_a_key_still_in_use_cannot_be_retired(container, settings):
     current = container.vault.current_key_id
     refused = await oo_vault(settings, "retire", current)
     assert refused.exit_code == 1
-    assert "1 rows are still sealed under key" in refused.stderr
+    assert "1 row still sealed under key" in refused.stderr
     assert await tokens_of(container, "usr_a", "todoist") == ProviderTokens("a")
 
 
@@ -139,7 +139,7 @@ async def test_status_names_rows_whose_key_the_keyring_lacks(container, settings
     other = keyring_text({"other": os.urandom(32)}, "other")
     status = await oo_vault(settings, "status", keyring=other)
     assert status.exit_code == 1
-    assert f"key {lost}: 1 rows (not in the keyring: these rows do not open)" in status.stdout
+    assert f"key {lost}: 1 row (not in the keyring: these rows do not open)" in status.stdout
 
 
 async def test_a_token_written_while_the_rotation_runs_is_never_overwritten(container, monkeypatch):
