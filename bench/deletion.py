@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 
 from bench.population import Backend, Postgres, Sqlite, add_leaving_person, populate, serve_oo
-from bench.recommend import pct
+from bench.soak import percentile
 from tests.postgres_cluster import PostgresCluster, free_port
 
 STALL_MS = 50.0
@@ -41,7 +41,7 @@ class Window:
     def line(self) -> str:
         values = self.latencies
         return (
-            f"{len(values):5,} requests  p50 {pct(values, 50):6.2f} ms  p99 {pct(values, 99):6.2f} ms  "
+            f"{len(values):5,} requests  p50 {percentile(values, 50):6.2f} ms  p99 {percentile(values, 99):6.2f} ms  "
             f"max {max(values):7.2f} ms  {self.failed} not 200"
         )
 
@@ -114,7 +114,7 @@ def run_backend(backend: Backend, base_env: dict[str, str], events: int, rate: f
     met = longest <= STALL_MS and during.failed == 0
     print(
         f"{label} {events:,} events erased in {erased_in:.1f} s; p99 during / without: "
-        f"{pct(during.latencies, 99) / pct(baseline.latencies, 99):.2f}; "
+        f"{percentile(during.latencies, 99) / percentile(baseline.latencies, 99):.2f}; "
         f"target: no request stopped more than {STALL_MS:.0f} ms: longest {longest:.1f} ms "
         f"{'met' if met else 'NOT met'}"
     )
