@@ -186,3 +186,34 @@ async def test_a_provider_name_is_checked(container):
     async with container.database.transaction(write=False) as uow:
         count = (await uow.connection.execute(text("SELECT count(*) FROM integrations_connections"))).scalar_one()
     assert count == 0
+
+
+async def test_a_failed_refresh_marks_the_connection_stale_and_keeps_when_it_last_succeeded(container):
+    connections = container.integrations.connections
+    await connect(container, "usr_a", "todoist", ProviderTokens("a1"))
+
+    async def record(error: str | None) -> None:
+        async with container.database.transaction() as uow:
+            assert await connections.record_sync(uow, "usr_a", "todoist", error)
+
+    async def seen():
+        async with container.database.transaction(write=False) as uow:
+            return await connections.connection(uow, "usr_a", "todoist")
+
+    fresh = await seen()
+    assert (fresh.last_synced_at, fresh.stale) == (None, False)
+    await record(None)
+    synced = (await seen()).last_synced_at
+    assert synced is not None
+    await record("unreachable")
+    failed = await seen()
+    assert (failed.stale, failed.sync_error, failed.last_synced_at) == (True, "unreachable", synced)
+    await record(None)
+    again = await seen()
+    assert (again.stale, again.sync_error) == (False, None)
+    assert again.last_synced_at > synced
+    with pytest.raises(ValueError, match="short code"):
+        async with container.database.transaction() as uow:
+            await connections.record_sync(uow, "usr_a", "todoist", "Connection refused to 10.0.0.1")
+    async with container.database.transaction() as uow:
+        assert not await connections.record_sync(uow, "usr_nobody", "todoist", None)

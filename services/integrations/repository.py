@@ -84,6 +84,17 @@ class ConnectionRepository:
         )
         return bool(getattr(result, "rowcount", 0))
 
+    async def record_sync(self, uow: UnitOfWork, user_id: str, provider: str, error: str | None, now: datetime) -> bool:
+        values: dict[str, object] = {"sync_error": error}
+        if error is None:
+            values["last_synced_at"] = now
+        result = await uow.connection.execute(
+            update(connections)
+            .where(connections.c.user_id == user_id, connections.c.provider == provider)
+            .values(**values)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
     async def delete(self, uow: UnitOfWork, user_id: str, provider: str) -> Row[Any] | None:
         """Delete the connection; the row as it was deleted (its tokens, for the revoke), or None."""
         statement = (

@@ -25,6 +25,7 @@ log = structlog.get_logger(__name__)
 
 Status = Literal["connected", "broken"]
 PROVIDER = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+SYNC_ERROR = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 
 @dataclass(frozen=True)
@@ -47,10 +48,17 @@ class Connection:
     token_expires_at: datetime | None
     connected_at: datetime
     updated_at: datetime
+    last_synced_at: datetime | None = None
+    sync_error: str | None = None
 
     @property
     def connected(self) -> bool:
         return self.status == "connected"
+
+    @property
+    def stale(self) -> bool:
+        """The last refresh failed: what oO knows from the provider is as of `last_synced_at`."""
+        return self.sync_error is not None
 
 
 class TokenRevoker(Protocol):
@@ -117,6 +125,13 @@ class ConnectionService:
         """The provider refused the grant (401, `invalid_grant`): the person must connect again."""
         return await self._repository.set_status(uow, user_id, provider, "broken", datetime.now(UTC))
 
+    async def record_sync(self, uow: UnitOfWork, user_id: str, provider: str, error: str | None = None) -> bool:
+        """A refresh from the provider ended: `error` None when it succeeded, else a short code of why
+        not (`unreachable`, `rate_limited`, `unauthorized`…). False if the connection is gone."""
+        if error is not None and not SYNC_ERROR.fullmatch(error):
+            raise ValueError("a sync error is a short code: 1–32 lower-case letters, digits or '_'")
+        return await self._repository.record_sync(uow, user_id, provider, error, datetime.now(UTC))
+
     async def disconnect(self, uow: UnitOfWork, user_id: str, provider: str) -> bool:
         """Delete the connection and, once that has committed, revoke its grant at the provider."""
         row = await self._repository.delete(uow, user_id, provider)
@@ -174,4 +189,6 @@ def _connection(row: Row[Any]) -> Connection:
         token_expires_at=row.token_expires_at,
         connected_at=row.connected_at,
         updated_at=row.updated_at,
+        last_synced_at=row.last_synced_at,
+        sync_error=row.sync_error,
     )

@@ -20,6 +20,10 @@ integrations_connections = Table(
     Column("status", String(16), nullable=False),
     Column("connected_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
+    # The last refresh from the provider: when one last succeeded, and the short code of the last
+    # failure since (null once one succeeds). A failed refresh keeps the signals derived before it.
+    Column("last_synced_at", UtcDateTime(), nullable=True),
+    Column("sync_error", String(32), nullable=True),
     # One connection per person and provider, held by the database (ADR 0018).
     PrimaryKeyConstraint("user_id", "provider"),
     CheckConstraint("status IN ('connected', 'broken')", name="status"),
