@@ -18,6 +18,7 @@ from oo_contracts.recommendation import (
     QuietHours,
     UserContext,
     UserFacts,
+    title_slot,
 )
 
 FREE_MINUTES_CAP = 240.0
@@ -110,7 +111,7 @@ def _task_facts(timing: _TaskTiming) -> dict[str, object]:
     task = timing.task
     return {
         "task_id": task.task_id,
-        "title": task.title,
+        "title": task.title if task.title is not None else title_slot(task.task_id),
         "due_at": task.due,
         "due_date": timing.due_day,
         "due_in_hours": timing.due_in_hours,

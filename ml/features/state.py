@@ -30,7 +30,9 @@ DEFAULT_TIMEZONE = "UTC"
 
 class TaskFact(BaseModel):
     task_id: str
-    title: str
+    title: str | None = None  # None for a provider's task: its text is never kept (ADR 0023)
+    provider: str | None = None  # None for a task the person gave oO itself
+    recurring: bool = False
     due: datetime | None = None  # due at a moment
     due_date: date | None = None  # due on a day (all-day), in the person's zone
     estimated_minutes: int | None = None
@@ -186,6 +188,41 @@ def _task_added(state: FeatureState, payload: dict[str, Any], at: datetime) -> N
     )
 
 
+def _task_synced(state: FeatureState, payload: dict[str, Any], at: datetime) -> None:
+    task_id = payload["task_id"]
+    if task_id in state.done_tasks:
+        if not payload.get("recurring"):
+            return  # done in oO: it stays done here even if the provider still shows it open
+        # A recurring task comes back with its next due once its occurrence was done.
+        state.done_tasks = [done for done in state.done_tasks if done != task_id]
+    due, due_date = payload.get("due"), payload.get("due_date")
+    previous = state.tasks.get(task_id)
+    state.tasks[task_id] = TaskFact(
+        task_id=task_id,
+        provider=payload["provider"],
+        due=datetime.fromisoformat(due) if isinstance(due, str) else due,
+        due_date=date.fromisoformat(due_date) if isinstance(due_date, str) else due_date,
+        estimated_minutes=payload.get("estimated_minutes"),
+        priority=payload.get("priority", 1),
+        recurring=bool(payload.get("recurring")),
+        added_at=previous.added_at if previous is not None else at,
+    )
+
+
+def _task_removed(state: FeatureState, payload: dict[str, Any], _at: datetime) -> None:
+    state.tasks.pop(payload["task_id"], None)
+
+
+def _forget_tasks(state: FeatureState, provider: str) -> None:
+    state.tasks = {key: task for key, task in state.tasks.items() if task.provider != provider}
+    prefix = f"{provider}:"
+    state.done_tasks = [done for done in state.done_tasks if not done.startswith(prefix)]
+
+
+def _provider_forgotten(state: FeatureState, payload: dict[str, Any], _at: datetime) -> None:
+    _forget_tasks(state, payload["provider"])
+
+
 def _task_completed(state: FeatureState, payload: dict[str, Any], _at: datetime) -> None:
     state.tasks.pop(payload["task_id"], None)
     state.done_tasks = [*state.done_tasks[-(DONE_TASKS_KEPT - 1) :], payload["task_id"]]
@@ -245,6 +282,9 @@ _HANDLERS = {
     "integrations.task_added.v1": _task_added,
     "integrations.task_added.v2": _task_added,
     "integrations.task_completed.v1": _task_completed,
+    "integrations.task_synced.v1": _task_synced,
+    "integrations.task_removed.v1": _task_removed,
+    "integrations.provider_forgotten.v1": _provider_forgotten,
     "integrations.busy_interval_recorded.v1": _busy,
     "recommender.tip_shown.v1": _tip_shown,
     "recommender.tip_reacted.v1": _tip_reacted,

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from ml.serving import phrases
 from oo_contracts.events import TipKind
-from oo_contracts.recommendation import TipCandidate, UserContext
+from oo_contracts.recommendation import TITLE_SLOT, TipCandidate, UserContext, titles_in
 
 MAX_TIPS = 5
 # Words that blame: an oO tip never uses them, whoever wrote it.
@@ -114,7 +114,10 @@ def problem_with(tip: LlmTip, ctx: UserContext) -> str | None:
         return "unknown_ref"
     if tip.kind == "todo" and tip.ref_id is None:
         return "todo_without_ref"
-    claims = f"{tip.text} {tip.why}".lower()
+    if any(task_id not in tasks for task_id in titles_in(f"{tip.text} {tip.why}")):
+        return "unknown_ref"  # a provider task's slot (ADR 0023) for a task the person does not have
+    # A slot stands for a title the model never read: its id's digits are no number it may state.
+    claims = TITLE_SLOT.sub(" ", f"{tip.text} {tip.why}").lower()
     if any(word in claims for word in SHAMING):
         return "shaming"
     named = [tasks[tip.ref_id]] if tip.ref_id in tasks else list(tasks.values())
@@ -124,7 +127,7 @@ def problem_with(tip: LlmTip, ctx: UserContext) -> str | None:
     if unsupported_moment(claims, ctx):
         return "unsupported_fact"
     known = known_numbers(ctx)
-    if any(number not in known for number in NUMBER.findall(f"{tip.text} {tip.why}")):
+    if any(number not in known for number in NUMBER.findall(claims)):
         return "unsupported_fact"
     return None
 
@@ -149,7 +152,7 @@ def known_numbers(ctx: UserContext) -> set[str]:
     """Every number a tip may state: the ones in the person's tasks, habits, gap, counts and check-in."""
     numbers: set[float] = set()
     for task in ctx.facts.tasks:
-        numbers.update(float(n) for n in NUMBER.findall(task.title))
+        numbers.update(float(n) for n in NUMBER.findall(TITLE_SLOT.sub(" ", task.title)))
         numbers.update(v for v in (task.estimated_minutes, task.priority) if v is not None)
         if task.due_in_days is not None:
             numbers.add(abs(task.due_in_days))

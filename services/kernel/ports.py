@@ -120,3 +120,12 @@ class IntegrationData(Protocol):
         """Erase everything derived from `integration` for the person, in the caller's transaction: the
         person withdrew their consent to it, and this runs in the transaction that records that."""
         ...
+
+
+class TaskTitles(Protocol):
+    """The titles of a person's provider tasks, for the answer being sent (ADR 0023): from memory, or
+    from the provider, never from storage."""
+
+    async def titles(self, user_id: str, task_ids: Sequence[str]) -> dict[str, str]:
+        """A title for each id asked; a task whose title cannot be had now gets words that say what it is."""
+        ...

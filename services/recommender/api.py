@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from oo_contracts.consents import ConsentPurpose
 from oo_contracts.recommendation import FeatureModel, MlPort
-from services.kernel.ports import EventPublisher
+from services.kernel.ports import EventPublisher, TaskTitles
 from services.kernel.unit_of_work import Transaction
 from services.recommender.consents import ConsentWithdrawals, ProcessingConsent
 from services.recommender.data import UserRecommendations
@@ -33,6 +33,7 @@ class RecommenderModule:
         *,
         granted_by_default: frozenset[ConsentPurpose],
         llm_tips: bool = False,
+        titles: TaskTitles | None = None,
     ) -> None:
         self._ml = ml
         repository = RecommenderRepository()
@@ -54,6 +55,7 @@ class RecommenderModule:
             tip_hold_seconds=settings.tip_hold_seconds,
             hold_silence=settings.hold_silence,
             llm_tips=llm_tips,
+            titles=titles,
         )
         self.llm_refresher = (
             LlmRefresher(

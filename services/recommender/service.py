@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -38,10 +38,12 @@ from oo_contracts.recommendation import (
     TipAction,
     TipCandidate,
     UserContext,
+    render_titles,
     text_fingerprint,
+    titles_in,
 )
 from services.kernel.errors import Conflict, NotFound, Unauthenticated, Unavailable
-from services.kernel.ports import Caller, EventPublisher
+from services.kernel.ports import Caller, EventPublisher, TaskTitles
 from services.kernel.unit_of_work import Transaction, UnitOfWork
 from services.recommender.consents import ProcessingConsent
 from services.recommender.repository import DecisionInputs, RecommenderRepository, ShownDecision
@@ -54,6 +56,13 @@ ACTIONS = [
 NOTHING_TO_SUGGEST_RETRY_SECONDS = 1800
 POLICY_RACE_ATTEMPTS = 5
 UserHold = Callable[[UnitOfWork, str], Awaitable[bool]]
+
+
+class WithoutProviders:
+    """`TaskTitles` of a deployment with no provider connected: no provider task has a title to give."""
+
+    async def titles(self, user_id: str, task_ids: Sequence[str]) -> dict[str, str]:
+        return dict.fromkeys(task_ids, "a task")
 
 
 class _PolicyMoved(Exception):
@@ -79,6 +88,7 @@ class RecommendService:
         hold_silence: bool = True,
         llm_tips: bool = False,
         seed_source: Callable[[], int] = lambda: secrets.randbits(63),
+        titles: TaskTitles | None = None,
     ) -> None:
         self.seed_source = seed_source  # tests make decisions reproducible by replacing it
         self._repository = repository
@@ -92,6 +102,7 @@ class RecommendService:
         self._tip_hold = timedelta(seconds=tip_hold_seconds)
         self._hold_silence = hold_silence
         self._llm_tips = llm_tips
+        self._titles: TaskTitles = titles or WithoutProviders()
 
     async def recommend(
         self, caller: Caller, request: RecommendRequest, *, now: datetime | None = None
@@ -113,7 +124,7 @@ class RecommendService:
             return await self._quiet(user_id, context, now, quiet_minutes)
         held = self._held(snapshot, now)
         if held is not None:
-            return held
+            return await self._rendered(user_id, held)
         llm_allowed = self._consent.allows(snapshot.state, ConsentPurpose.llm)
         cached = _fresh_llm_candidates(snapshot.inputs.llm_cache, now) if llm_allowed else []
         candidates = (await self._ml.generate(GenerateRequest(context=context, cached_llm=cached))).candidates
@@ -128,6 +139,21 @@ class RecommendService:
         chosen = next((c for c in candidates if c.candidate_id == ranked.chosen), None)
         if ranked.chosen is not None and chosen is None:
             raise Unavailable("the ML policy chose a candidate it was not offered", code="ml_unavailable")
+        answer = await self._record(snapshot, now, context, candidates, ranked, chosen)
+        return await self._rendered(user_id, answer)
+
+    async def _record(
+        self,
+        snapshot: _Snapshot,
+        now: datetime,
+        context: UserContext,
+        candidates: list[TipCandidate],
+        ranked: RankResponse,
+        chosen: TipCandidate | None,
+    ) -> RecommendResponse:
+        """The decision, its event and the projection in one short write; the answer on show instead, if
+        another ask recorded one since the snapshot."""
+        user_id = snapshot.user_id
         async with self._recording(user_id) as uow:
             # The person's feature row is this decision's lock: two asks at once record one answer.
             await self._repository.lock_feature_row(uow, user_id)
@@ -155,6 +181,19 @@ class RecommendService:
             )
             await self._publish(uow, "recommender.tip_shown.v1", user_id, now, shown)
         return RecommendResponse(decision_id=decision_id, tip=_tip(chosen))
+
+    async def _rendered(self, user_id: str, response: RecommendResponse) -> RecommendResponse:
+        """The answer with each provider task's title in its slot: only here, on its way to the person,
+        does a provider's text meet a tip (ADR 0023). Outside any transaction: it may ask the provider."""
+        tip = response.tip
+        if tip is None:
+            return response
+        task_ids = titles_in(f"{tip.text} {tip.why}")
+        if not task_ids:
+            return response
+        titles = await self._titles.titles(user_id, task_ids)
+        shown = tip.model_copy(update={"text": render_titles(tip.text, titles), "why": render_titles(tip.why, titles)})
+        return response.model_copy(update={"tip": shown})
 
     async def _read(self, caller: Caller) -> _Snapshot:
         """The caller and what a decision needs of them, in one short read."""

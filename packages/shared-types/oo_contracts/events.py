@@ -231,6 +231,42 @@ class TaskCompleted(Payload):
     task_id: IdText
 
 
+ProviderName = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z][a-z0-9_-]*$")]
+
+
+class ProviderTaskSynced(Payload):
+    """An open task at a provider (Todoist) as oO keeps it: its id and what the policy derives from it,
+    never its text (ADR 0023). New or changed since the provider was last read."""
+
+    provider: ProviderName
+    task_id: IdText = Field(description="`<provider>:<the provider's id>`.")
+    due: AwareDatetime | None = Field(default=None, description="Due at a moment, with an offset.")
+    due_date: date | None = Field(default=None, description="Due on a day, in the person's own time zone.")
+    estimated_minutes: int | None = Field(default=None, ge=1, le=10080, description="Its duration at the provider.")
+    priority: int = Field(default=1, ge=1, le=4, description="4 is the most urgent.")
+    project_id: IdText | None = None
+    recurring: bool = False
+
+    @model_validator(mode="after")
+    def _one_due(self) -> ProviderTaskSynced:
+        if self.due is not None and self.due_date is not None:
+            raise ValueError("a task is due on a day (`due_date`) or at a moment (`due`), not both")
+        return self
+
+
+class ProviderTaskRemoved(Payload):
+    """A provider's task no longer open there: completed, deleted, or moved out of what oO reads."""
+
+    provider: ProviderName
+    task_id: IdText
+
+
+class ProviderForgotten(Payload):
+    """Everything derived from a provider is gone: the person disconnected it or withdrew their consent."""
+
+    provider: ProviderName
+
+
 class BusyInterval(Payload):
     """A busy block from the calendar, without its title."""
 
@@ -437,6 +473,9 @@ SERVER_TYPES: dict[str, type[Payload]] = {
     "auth.user_created.v1": UserCreated,
     "recommender.tip_shown.v1": TipShown,
     "recommender.tip_reacted.v1": TipReacted,
+    "integrations.task_synced.v1": ProviderTaskSynced,
+    "integrations.task_removed.v1": ProviderTaskRemoved,
+    "integrations.provider_forgotten.v1": ProviderForgotten,
 }
 PAYLOAD_SCHEMAS: dict[str, type[Payload]] = {**INGESTIBLE_TYPES, **SERVER_TYPES}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from oo_contracts.consents import ConsentRecord
 from oo_contracts.events import EventEnvelope
@@ -78,12 +78,36 @@ class ConnectionRecord(BaseModel):
     connected: bool
     scopes: list[str]
     connected_at: AwareDatetime
+    account_id: str | None = Field(default=None, description="Your user id at the provider.")
+    last_synced_at: AwareDatetime | None = None
+    sync_error: str | None = None
+
+
+class ProviderTaskRecord(BaseModel):
+    """A provider's task oO tracks: its ids only; its features are in the events, its text nowhere."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: str
+    task_id: str
+
+
+class AuthorizationRecord(BaseModel):
+    """A connection begun and not (yet) finished."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: str
+    created_at: AwareDatetime
+    expires_at: AwareDatetime
 
 
 class IntegrationsSection(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     connections: list[ConnectionRecord]
+    tasks: list[ProviderTaskRecord] = Field(default_factory=list)
+    authorizations: list[AuthorizationRecord] = Field(default_factory=list)
 
 
 class ConsentsSection(BaseModel):

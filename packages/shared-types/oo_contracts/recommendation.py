@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Protocol
@@ -161,7 +162,10 @@ class TaskFacts(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     task_id: str
-    title: str
+    title: str = Field(
+        description="The task's title; for a provider's task, only its slot (`⟦task_id⟧`): its text is never "
+        "kept, and the answer to the person is rendered with it on demand (ADR 0023)."
+    )
     due_at: AwareDatetime | None = Field(default=None, description="Due at this moment (a timed due).")
     due_date: date | None = Field(default=None, description="The person's local day it is due on (any due).")
     due_in_hours: float | None = Field(
@@ -395,6 +399,25 @@ _STOP = frozenset(
     {"a", "an", "the", "to", "of", "for", "and", "or", "in", "on", "at", "it", "is", "be", "your", "you"}
     | {"this", "that", "with", "while", "now"}
 )
+
+
+TITLE_SLOT = re.compile(r"⟦([A-Za-z0-9_.:-]{1,64})⟧")
+
+
+def title_slot(task_id: str) -> str:
+    """Where a provider task's title goes in a tip's text (ADR 0023). Candidates, decisions, the LLM
+    cache and events hold the slot; the answer to the person is rendered with the title on demand."""
+    return f"⟦{task_id}⟧"
+
+
+def titles_in(text: str) -> list[str]:
+    """The task ids whose titles `text` quotes, in order of appearance."""
+    return TITLE_SLOT.findall(text)
+
+
+def render_titles(text: str, titles: Mapping[str, str]) -> str:
+    """`text` with each slot replaced by its task's title (`titles` holds one for every slot in it)."""
+    return TITLE_SLOT.sub(lambda match: titles[match.group(1)], text)
 
 
 def text_fingerprint(text: str) -> list[str]:
