@@ -62,6 +62,15 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
                 run_periodically(container.database.checkpoint, CHECKPOINT_EVERY_SECONDS), name="sqlite-checkpoint"
             ),
         ]
+        if container.integrations.connectors:
+            jobs.append(
+                asyncio.create_task(
+                    run_periodically(
+                        container.integrations.view.refresh_everyone, container.settings.todoist.refresh_seconds
+                    ),
+                    name="integrations-refresh",
+                )
+            )
         log.info("api_started", database=container.database.dialect)
         try:
             yield
@@ -83,6 +92,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             container.events.router(),
             container.recommender.router(),
             container.profile.router(),
+            container.integrations.router(),
         ],
         readiness=container.readiness(),
         lifespan=lifespan,

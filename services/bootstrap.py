@@ -22,7 +22,6 @@ from services.kernel.keyring import KEYRING_FILE_NAME, FixedKeyring, KeyringFile
 from services.kernel.metrics import Metrics
 from services.kernel.ports import SealedStore
 from services.kernel.private_files import read_or_make_key
-from services.kernel.unit_of_work import UnitOfWork
 from services.kernel.vault import TokenVault
 from services.migrations.runner import migration_problem, upgrade_to_head
 from services.profile.api import ProfileModule, consent_records
@@ -62,6 +61,7 @@ class Container:
         ]
 
     async def close(self) -> None:
+        await self.integrations.close()
         await self.recommender.close()
         await self.database.dispose()
 
@@ -82,6 +82,16 @@ def bootstrap(settings: Settings) -> Container:
     ml = _ml(settings)
     if isinstance(ml, MlEngine) and ml.llm is not None:
         metrics.registry.register(LlmOutcomeCollector(ml.llm.outcomes))
+    keyring = _keyring(settings)
+    vault = TokenVault(keyring)
+    integrations = IntegrationsModule(
+        vault,
+        publisher=events.bus,
+        transaction=database.transaction,
+        consents=consents,
+        hold_active_user=auth.identity.hold_active_user,
+        todoist=settings.todoist,
+    )
     llm_tips = settings.recommender.llm_tips
     recommender = RecommenderModule(
         settings.recommender,
@@ -92,14 +102,13 @@ def bootstrap(settings: Settings) -> Container:
         auth.identity.hold_active_user,
         granted_by_default=defaults,
         llm_tips=(isinstance(ml, MlEngine) and ml.llm is not None) if llm_tips is None else llm_tips,
+        titles=integrations.titles,
     )
     events.bus.project(recommender.feature_projection)
     events.bus.project(recommender.consent_withdrawals)
     if recommender.llm_refresher is not None:
         events.bus.subscribe(ALL_TYPES, recommender.llm_refresher.on_event)
-    keyring = _keyring(settings)
-    vault = TokenVault(keyring)
-    integrations = IntegrationsModule(vault)
+    events.bus.subscribe("recommender.tip_reacted.v1", integrations.view.on_tip_reacted)
     profile = ProfileModule(
         database,
         identity=auth.identity,
@@ -108,18 +117,10 @@ def bootstrap(settings: Settings) -> Container:
         receipt_key=_receipt_key(settings),
         consents=consents,
         publisher=events.bus,
-        integrations=NothingDerivedYet(),
+        integrations=integrations,
     )
     events.bus.project(profile.consent_projection)
     return Container(settings, database, metrics, events, auth, recommender, profile, keyring, vault, integrations)
-
-
-class NothingDerivedYet:
-    """`IntegrationData` until the integrations module implements it: no connector exists, so nothing
-    has been derived from one that a withdrawal would have to erase."""
-
-    async def forget(self, uow: UnitOfWork, user_id: str, integration: str) -> None:
-        return None
 
 
 def _ml(settings: Settings) -> MlPort:

@@ -144,7 +144,15 @@ async def test_the_export_shows_a_connection_never_a_token(client, container):
     response = await client.get("/v1/me/export", headers=bearer(token))
     assert response.status_code == 200
     [record] = response.json()["integrations"]["connections"]
-    assert set(record) == {"provider", "connected", "scopes", "connected_at"}
+    assert set(record) == {
+        "provider",
+        "connected",
+        "scopes",
+        "connected_at",
+        "account_id",
+        "last_synced_at",
+        "sync_error",
+    }
     assert (record["provider"], record["connected"], record["scopes"]) == ("todoist", True, ["data:read"])
     for secret in ("access-9a8b", "refresh-7c6d", row.access_token_sealed, row.refresh_token_sealed, row.key_id):
         assert secret not in response.text

@@ -1,28 +1,104 @@
-"""The integrations module's facade: a person's connections to providers, their tokens in the vault.
+"""The integrations module's facade: a person's connections to providers, their tokens in the vault,
+and the connectors that read them (Todoist; calendars).
 
-The connectors (Todoist first, then calendars) build on `connections`; the composition root hands
-the privacy flows `user_data` and `oo vault` the `sealed` table.
+The composition root builds it before the recommender (which renders provider task titles through
+`titles`), registers `on_tip_reacted` on the bus, hands the privacy flows `user_data` and the consent
+projection `forget`, and `oo vault` the `sealed` table.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
+from fastapi import APIRouter
+
+from services.integrations.connections_view import ConnectionsView
+from services.integrations.connector import Connector
 from services.integrations.data import UserConnections
 from services.integrations.repository import ConnectionRepository
+from services.integrations.routes import build_router
 from services.integrations.sealing import ConnectionSealer, SealedConnections
 from services.integrations.service import Connection, ConnectionService, ProviderTokens, TokenRevoker
+from services.integrations.titles import ProviderTitles, TitleCache
+from services.integrations.todoist.connector import TodoistConnector
+from services.integrations.todoist.http import transport_factory
+from services.integrations.todoist.oauth import TodoistOAuth
+from services.integrations.todoist.settings import TodoistSettings
+from services.kernel.ports import ConsentCheck, EventPublisher
+from services.kernel.unit_of_work import Transaction, UnitOfWork
 from services.kernel.vault import TokenVault
 
-__all__ = ["Connection", "ConnectionService", "IntegrationsModule", "ProviderTokens", "TokenRevoker"]
+__all__ = [
+    "Connection",
+    "ConnectionService",
+    "IntegrationsModule",
+    "ProviderTokens",
+    "TodoistSettings",
+    "TokenRevoker",
+]
+
+UserHold = Callable[[UnitOfWork, str], Awaitable[bool]]
 
 
 class IntegrationsModule:
-    def __init__(self, vault: TokenVault, revokers: Mapping[str, TokenRevoker] | None = None) -> None:
+    def __init__(
+        self,
+        vault: TokenVault,
+        revokers: Mapping[str, TokenRevoker] | None = None,
+        *,
+        publisher: EventPublisher,
+        transaction: Transaction,
+        consents: ConsentCheck,
+        hold_active_user: UserHold,
+        todoist: TodoistSettings | None = None,
+    ) -> None:
         repository = ConnectionRepository()
         sealer = ConnectionSealer(vault)
-        # Each provider's revocation, by provider name: its connector registers it at the composition root.
+        # Each provider's revocation, by provider name: its connector registers it here.
         self.revokers: dict[str, TokenRevoker] = dict(revokers or {})
         self.connections = ConnectionService(repository, sealer, self.revokers)
-        self.user_data = UserConnections(self.connections)
         self.sealed = SealedConnections(repository, sealer)
+        self.todoist_settings = todoist or TodoistSettings()
+        self.title_cache = TitleCache(self.todoist_settings.title_seconds)
+        self.connectors: dict[str, Connector] = {}
+        self.todoist: TodoistConnector | None = None
+        if self.todoist_settings.configured:
+            settings = self.todoist_settings
+            new_transport = transport_factory(settings.api_url, settings.oauth_url, settings.timeout_seconds)
+            oauth = TodoistOAuth(settings, self.connections, transaction, consents, hold_active_user, new_transport)
+            self.todoist = TodoistConnector(
+                settings,
+                self.connections,
+                publisher,
+                transaction,
+                consents,
+                hold_active_user,
+                self.title_cache,
+                oauth,
+                new_transport,
+            )
+            self.register(self.todoist)
+        self.titles = ProviderTitles(
+            self.title_cache,
+            {"todoist": self.todoist} if self.todoist is not None else {},
+            self.todoist_settings.title_timeout_seconds,
+        )
+        self.view = ConnectionsView(
+            self.connections, self.connectors, transaction, consents, self.todoist, self.todoist_settings
+        )
+        self.user_data = UserConnections(self.connections, self.title_cache)
+
+    def register(self, connector: Connector) -> None:
+        """Offer a connector: its routes, its scheduled refresh, its revocation, its forgetting."""
+        self.connectors[connector.provider] = connector
+        self.revokers[connector.provider] = connector.revoker
+
+    def router(self) -> APIRouter:
+        return build_router(self.view)
+
+    async def forget(self, uow: UnitOfWork, user_id: str, integration: str) -> None:
+        """`IntegrationData`, for the consent projection: a withdrawn integration is forgotten."""
+        await self.view.forget(uow, user_id, integration)
+
+    async def close(self) -> None:
+        await self.view.close()

@@ -8,13 +8,14 @@ events; it never stores what the provider holds.
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+from typing import Protocol
 
 from oo_contracts.consents import ConsentPurpose
+from oo_contracts.integrations import RefreshOutcome
 from services.integrations.service import TokenRevoker
 from services.kernel.unit_of_work import UnitOfWork
 
-RefreshOutcome = Literal["refreshed", "not_connected", "not_allowed", "failed"]
+__all__ = ["Connector", "RefreshOutcome"]
 
 
 class Connector(Protocol):
@@ -22,8 +23,11 @@ class Connector(Protocol):
     """The connection's provider name (`todoist`, `caldav`…), its row's key in `integrations_connections`."""
     consent: ConsentPurpose
     """The purpose the person grants before oO reads anything from this provider."""
-    revoker: TokenRevoker
-    """Revokes a grant at the provider once its connection is deleted (RFC 7009 where it has one)."""
+
+    @property
+    def revoker(self) -> TokenRevoker:
+        """Revokes a grant at the provider once its connection is deleted (RFC 7009 where it has one)."""
+        ...
 
     async def refresh(self, user_id: str) -> RefreshOutcome:
         """Read the provider now and publish what changed, each in its own short transactions (no

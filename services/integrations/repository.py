@@ -28,6 +28,7 @@ class ConnectionRepository:
         expires_at: datetime | None,
         scopes: Sequence[str],
         now: datetime,
+        account_id: str | None = None,
     ) -> None:
         """The person's connection to the provider, made or made anew: the primary key decides which,
         never a read before the write (ADR 0018)."""
@@ -41,10 +42,23 @@ class ConnectionRepository:
             status="connected",
             connected_at=now,
             updated_at=now,
+            account_id=account_id,
+            last_synced_at=None,
+            sync_error=None,
         )
         replaced = {
             name: statement.excluded[name]
-            for name in (*SealedTokens.COLUMNS, "token_expires_at", "scopes", "status", "connected_at", "updated_at")
+            for name in (
+                *SealedTokens.COLUMNS,
+                "token_expires_at",
+                "scopes",
+                "status",
+                "connected_at",
+                "updated_at",
+                "account_id",
+                "last_synced_at",
+                "sync_error",
+            )
         }
         await uow.connection.execute(
             statement.on_conflict_do_update(index_elements=["user_id", "provider"], set_=replaced)
@@ -75,6 +89,18 @@ class ConnectionRepository:
     async def connections_of(self, uow: UnitOfWork, user_id: str) -> list[Row[Any]]:
         query = select(connections).where(connections.c.user_id == user_id).order_by(connections.c.provider)
         return list((await uow.connection.execute(query)).all())
+
+    async def people_with_account(self, uow: UnitOfWork, provider: str, account_id: str) -> list[str]:
+        query = select(connections.c.user_id).where(
+            connections.c.provider == provider, connections.c.account_id == account_id
+        )
+        return list((await uow.connection.execute(query)).scalars().all())
+
+    async def connected_people(self, uow: UnitOfWork, provider: str) -> list[str]:
+        query = select(connections.c.user_id).where(
+            connections.c.provider == provider, connections.c.status == "connected"
+        )
+        return list((await uow.connection.execute(query.order_by(connections.c.user_id))).scalars().all())
 
     async def set_status(self, uow: UnitOfWork, user_id: str, provider: str, status: str, now: datetime) -> bool:
         result = await uow.connection.execute(

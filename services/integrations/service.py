@@ -50,6 +50,7 @@ class Connection:
     updated_at: datetime
     last_synced_at: datetime | None = None
     sync_error: str | None = None
+    account_id: str | None = None
 
     @property
     def connected(self) -> bool:
@@ -79,8 +80,11 @@ class ConnectionService:
         self._sealer = sealer
         self._revokers = revokers
 
-    async def connect(self, uow: UnitOfWork, user_id: str, provider: str, tokens: ProviderTokens) -> Connection:
-        """Store a new grant: the person's connection to the provider, made or replaced (one per pair)."""
+    async def connect(
+        self, uow: UnitOfWork, user_id: str, provider: str, tokens: ProviderTokens, *, account_id: str | None = None
+    ) -> Connection:
+        """Store a new grant: the person's connection to the provider, made or replaced (one per pair).
+        `account_id` is the person's user id at the provider, for webhooks that name only that."""
         _check_provider(provider)
         await self._repository.upsert(
             uow,
@@ -90,6 +94,7 @@ class ConnectionService:
             expires_at=tokens.expires_at,
             scopes=tokens.scopes,
             now=datetime.now(UTC),
+            account_id=account_id,
         )
         connection = await self.connection(uow, user_id, provider)
         assert connection is not None  # written just above, in this transaction
@@ -120,6 +125,14 @@ class ConnectionService:
 
     async def connections(self, uow: UnitOfWork, user_id: str) -> list[Connection]:
         return [_connection(row) for row in await self._repository.connections_of(uow, user_id)]
+
+    async def people_with_account(self, uow: UnitOfWork, provider: str, account_id: str) -> list[str]:
+        """The people whose connection to `provider` is its account `account_id` (a webhook's addressee)."""
+        return await self._repository.people_with_account(uow, provider, account_id)
+
+    async def connected_people(self, uow: UnitOfWork, provider: str) -> list[str]:
+        """Everyone with a working connection to `provider`: a scheduled refresh reads each of them."""
+        return await self._repository.connected_people(uow, provider)
 
     async def mark_broken(self, uow: UnitOfWork, user_id: str, provider: str) -> bool:
         """The provider refused the grant (401, `invalid_grant`): the person must connect again."""
@@ -191,4 +204,5 @@ def _connection(row: Row[Any]) -> Connection:
         updated_at=row.updated_at,
         last_synced_at=row.last_synced_at,
         sync_error=row.sync_error,
+        account_id=row.account_id,
     )

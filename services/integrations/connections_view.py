@@ -1,0 +1,190 @@
+"""The integrations' use cases across connectors: status, connect, refresh, disconnect, forget, and the
+background work a connection brings (first read, webhook hints, completing a task done in oO).
+
+Background work runs in this process as tasks it keeps and cancels at shutdown (the embedded default);
+each is idempotent, so a lost one is made good by the next scheduled refresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import structlog
+
+from oo_contracts.events import EventEnvelope
+from oo_contracts.integrations import Integrations, IntegrationStatus, RefreshResult
+from services.integrations.connector import Connector
+from services.integrations.service import Connection, ConnectionService
+from services.integrations.todoist.connector import TodoistConnector
+from services.integrations.todoist.settings import TodoistSettings
+from services.integrations.todoist.webhooks import TodoistWebhooks
+from services.kernel.errors import Conflict, NotFound, Unauthenticated
+from services.kernel.ports import Caller, ConsentCheck
+from services.kernel.unit_of_work import Transaction, UnitOfWork
+
+log = structlog.get_logger(__name__)
+
+WRITE_SCOPE = "data:read_write"
+
+
+class ConnectionsView:
+    def __init__(
+        self,
+        connections: ConnectionService,
+        connectors: Mapping[str, Connector],
+        transaction: Transaction,
+        consents: ConsentCheck,
+        todoist: TodoistConnector | None,
+        todoist_settings: TodoistSettings,
+    ) -> None:
+        self._connections = connections
+        self._connectors = connectors
+        self._transaction = transaction
+        self._consents = consents
+        self._todoist = todoist
+        self._todoist_settings = todoist_settings
+        self._webhooks = TodoistWebhooks(connections)
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def statuses(self, uow: UnitOfWork, user_id: str) -> Integrations:
+        held = {c.provider: c for c in await self._connections.connections(uow, user_id)}
+        return Integrations(
+            integrations=[
+                _status(connector, held.get(provider), await self._consents.granted(uow, user_id, connector.consent))
+                for provider, connector in sorted(self._connectors.items())
+            ]
+        )
+
+    async def status(self, user_id: str, provider: str) -> IntegrationStatus:
+        connector = self._connector(provider)
+        async with self._transaction(write=False) as uow:
+            connection = await self._connections.connection(uow, user_id, provider)
+            granted = await self._consents.granted(uow, user_id, connector.consent)
+        return _status(connector, connection, granted)
+
+    async def begin_todoist(self, uow: UnitOfWork, user_id: str, complete_tasks: bool) -> str:
+        todoist = self._require_todoist()
+        if not await self._consents.granted(uow, user_id, todoist.consent):
+            raise Conflict("grant `integration:todoist` before connecting Todoist", code="consent_required")
+        return await todoist.oauth.start(uow, user_id, write=complete_tasks)
+
+    async def finish_todoist(self, *, state: str, code: str | None, error: str | None) -> str:
+        todoist = self._require_todoist()
+        finished = await todoist.oauth.finish(state=state, code=code, error=error)
+        if finished.failure is not None:
+            log.info("todoist_connect_failed", reason=finished.failure)
+            return finished.failure
+        assert finished.user_id is not None
+        self.in_background(todoist.refresh(finished.user_id))
+        return "connected"
+
+    async def todoist_delivery(self, raw: bytes, *, signature: str | None, delivery_id: str | None) -> None:
+        todoist = self._require_todoist()
+        secret = self._todoist_settings.client_secret
+        assert secret is not None  # a configured app has one
+        async with self._transaction() as uow:
+            verdict, people = await self._webhooks.take(
+                uow, secret=secret.get_secret_value(), raw_body=raw, signature=signature, delivery_id=delivery_id
+            )
+        if verdict == "forged":
+            raise Unauthenticated("the delivery's signature does not hold", code="bad_signature")
+        log.info("todoist_webhook", verdict=verdict, people=len(people))
+        for user_id in people:
+            self.in_background(todoist.refresh(user_id))
+
+    async def refresh(self, caller: Caller, provider: str) -> RefreshResult:
+        connector = self._connector(provider)
+        async with self._transaction(write=False) as uow:
+            principal = await caller.find(uow)
+        if principal is None:
+            principal = await caller.make()
+        outcome = await connector.refresh(principal.user_id)
+        if outcome == "not_connected":
+            raise Conflict(f"{provider} is not connected", code="not_connected")
+        if outcome == "not_allowed":
+            raise Conflict(f"grant `{connector.consent.value}` first", code="consent_required")
+        return RefreshResult(outcome=outcome, integration=await self.status(principal.user_id, provider))
+
+    async def disconnect(self, uow: UnitOfWork, user_id: str, provider: str) -> None:
+        connector = self._connector(provider)
+        if not await self._connections.disconnect(uow, user_id, provider):
+            raise NotFound(f"{provider} is not connected", code="not_connected")
+        await connector.forget(uow, user_id)
+
+    async def forget(self, uow: UnitOfWork, user_id: str, integration: str) -> None:
+        """`IntegrationData`: the person withdrew their consent to `integration`. What was derived goes,
+        and so does the grant: oO keeps no token for a purpose it may not serve."""
+        connector = self._connectors.get(integration)
+        if connector is None:
+            return
+        await self._connections.disconnect(uow, user_id, integration)
+        await connector.forget(uow, user_id)
+
+    async def refresh_everyone(self) -> None:
+        """The scheduled refresh: every connected person, each provider, one at a time."""
+        for provider, connector in sorted(self._connectors.items()):
+            async with self._transaction(write=False) as uow:
+                people = await self._connections.connected_people(uow, provider)
+            for user_id in people:
+                await connector.refresh(user_id)
+
+    async def on_tip_reacted(self, event: EventEnvelope) -> None:
+        """Done in oO on a Todoist task completes it there, when the person allowed oO to write."""
+        payload = event.payload
+        ref = payload.get("ref_id")
+        if self._todoist is None or payload.get("reaction") != "done" or not isinstance(ref, str):
+            return
+        if ref.startswith("todoist:"):
+            self.in_background(self._todoist.complete(event.user_id, ref))
+
+    def in_background(self, work: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("integration_background_failed", error=type(task.exception()).__name__)
+
+    async def settle(self) -> None:
+        """Wait for the background work under way (tests; and shutdown, before cancelling the rest)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def _connector(self, provider: str) -> Connector:
+        connector = self._connectors.get(provider)
+        if connector is None:
+            raise NotFound(f"this server offers no integration {provider!r}", code="unknown_integration")
+        return connector
+
+    def _require_todoist(self) -> TodoistConnector:
+        if self._todoist is None:
+            raise NotFound("this server has no Todoist app configured", code="unknown_integration")
+        return self._todoist
+
+
+def _status(connector: Connector, connection: Connection | None, consent_granted: bool) -> IntegrationStatus:
+    base = {"provider": connector.provider, "consent": connector.consent.value, "consent_granted": consent_granted}
+    if connection is None:
+        return IntegrationStatus(status="not_connected", **base)
+    return IntegrationStatus(
+        status=connection.status,
+        scopes=list(connection.scopes),
+        completes_tasks=WRITE_SCOPE in connection.scopes,
+        connected_at=connection.connected_at,
+        last_synced_at=connection.last_synced_at,
+        stale=connection.stale,
+        sync_error=connection.sync_error,
+        **base,
+    )
+
+
+RefreshJob = Callable[[], Awaitable[None]]

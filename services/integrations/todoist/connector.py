@@ -1,0 +1,279 @@
+"""Todoist through its official SDK: read the open tasks, publish what changed without text, keep the
+titles in memory, complete a task the person marked done in oO, revoke on disconnection.
+
+No transaction is open while Todoist answers: a refresh reads the grant in one short read, asks
+Todoist, and publishes in one short write that first checks the person, the consent and the
+connection again (any of them may have gone meanwhile).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import httpx
+import structlog
+from todoist_api_python.api_async import TodoistAPIAsync
+from todoist_api_python.models import Task
+
+from oo_contracts.consents import ConsentPurpose
+from oo_contracts.events import ProviderForgotten, ProviderTaskRemoved, ProviderTaskSynced, envelope
+from services.integrations.connector import RefreshOutcome
+from services.integrations.provider_store import TaskMarks
+from services.integrations.service import ConnectionService, ProviderTokens
+from services.integrations.titles import TitleCache
+from services.integrations.todoist.http import ProviderOrigins, with_retries
+from services.integrations.todoist.oauth import GrantRefused, OAuthFailure, TodoistOAuth
+from services.integrations.todoist.settings import TodoistSettings
+from services.kernel.ports import ConsentCheck, EventPublisher
+from services.kernel.unit_of_work import Transaction, UnitOfWork
+from services.kernel.vault import SealedValueRefused
+
+log = structlog.get_logger(__name__)
+
+PROVIDER = "todoist"
+WRITE_SCOPE = "data:read_write"
+PAGE_SIZE = 200
+UserHold = Callable[[UnitOfWork, str], Awaitable[bool]]
+
+
+class TodoistConnector:
+    provider = PROVIDER
+    consent = ConsentPurpose.integration_todoist
+
+    def __init__(
+        self,
+        settings: TodoistSettings,
+        connections: ConnectionService,
+        publisher: EventPublisher,
+        transaction: Transaction,
+        consents: ConsentCheck,
+        hold_active_user: UserHold,
+        titles: TitleCache,
+        oauth: TodoistOAuth,
+        new_transport: Callable[[], ProviderOrigins],
+    ) -> None:
+        self._settings = settings
+        self._connections = connections
+        self._marks = TaskMarks()
+        self._publisher = publisher
+        self._transaction = transaction
+        self._consents = consents
+        self._hold_active_user = hold_active_user
+        self._titles = titles
+        self._new_transport = new_transport
+        self.oauth = oauth
+        self.revoker = oauth
+        self._refreshing: dict[str, asyncio.Lock] = {}
+
+    async def refresh(self, user_id: str) -> RefreshOutcome:
+        """Read the person's open tasks now; one refresh per person at a time in this process."""
+        lock = self._refreshing.setdefault(user_id, asyncio.Lock())
+        try:
+            async with lock:
+                return await self._refresh(user_id)
+        finally:
+            if not lock.locked() and self._refreshing.get(user_id) is lock:
+                del self._refreshing[user_id]
+
+    async def _refresh(self, user_id: str) -> RefreshOutcome:
+        grant = await self._grant(user_id)
+        if isinstance(grant, str):
+            return grant
+        try:
+            grant = await self.oauth.fresh(user_id, grant)
+            zone, tasks = await with_retries(lambda: self._read(grant))
+        except Exception as error:
+            return await self._failed(user_id, error)
+        synced = {f"{PROVIDER}:{task.id}": derive(task, zone) for task in tasks}
+        self._titles.put(user_id, {f"{PROVIDER}:{task.id}": task.content for task in tasks}, replace=True)
+        async with self._transaction() as uow:
+            if not await self._still_allowed(uow, user_id):
+                self._titles.forget(user_id, PROVIDER)
+                return "not_allowed"
+            await self._publish_changes(uow, user_id, synced)
+            await self._connections.record_sync(uow, user_id, PROVIDER)
+        return "refreshed"
+
+    async def _grant(self, user_id: str) -> ProviderTokens | RefreshOutcome:
+        async with self._transaction(write=False) as uow:
+            if not await self._consents.granted(uow, user_id, self.consent):
+                return "not_allowed"
+            connection = await self._connections.connection(uow, user_id, PROVIDER)
+            if connection is None or not connection.connected:
+                return "not_connected"
+            try:
+                tokens = await self._connections.tokens(uow, user_id, PROVIDER)
+            except SealedValueRefused:
+                tokens = None
+        if tokens is None:
+            async with self._transaction() as uow:
+                await self._connections.mark_broken(uow, user_id, PROVIDER)
+            return "not_connected"
+        return tokens
+
+    async def _read(self, grant: ProviderTokens) -> tuple[ZoneInfo, list[Task]]:
+        async with TodoistAPIAsync(
+            grant.access_token, client=httpx.AsyncClient(transport=self._new_transport())
+        ) as api:
+            zone = await self._zone(api, grant)
+            tasks: list[Task] = []
+            pages = await api.filter_tasks(query=self._settings.filter, limit=PAGE_SIZE)
+            async for page in pages:
+                tasks.extend(page)
+                if len(tasks) >= self._settings.max_tasks:
+                    break
+        return zone, tasks[: self._settings.max_tasks]
+
+    async def _zone(self, api: TodoistAPIAsync, grant: ProviderTokens) -> ZoneInfo:
+        """The person's zone at Todoist, in which a floating due time is meant."""
+        user = await self.oauth.account(grant)
+        try:
+            return ZoneInfo(user.timezone or "UTC")
+        except (ZoneInfoNotFoundError, ValueError):
+            return ZoneInfo("UTC")
+
+    async def _failed(self, user_id: str, error: Exception) -> RefreshOutcome:
+        code = failure_code(error)
+        log.warning("todoist_refresh_failed", reason=code, error=type(error).__name__)
+        async with self._transaction() as uow:
+            if code == "unauthorized":
+                await self._connections.mark_broken(uow, user_id, PROVIDER)
+            await self._connections.record_sync(uow, user_id, PROVIDER, code)
+        return "failed"
+
+    async def _still_allowed(self, uow: UnitOfWork, user_id: str) -> bool:
+        if not await self._hold_active_user(uow, user_id):
+            return False
+        if not await self._consents.granted(uow, user_id, self.consent):
+            return False
+        connection = await self._connections.connection(uow, user_id, PROVIDER)
+        return connection is not None and connection.connected
+
+    async def _publish_changes(self, uow: UnitOfWork, user_id: str, synced: dict[str, ProviderTaskSynced]) -> None:
+        known = await self._marks.of(uow, user_id, PROVIDER)
+        marks = {task_id: fingerprint(task) for task_id, task in synced.items()}
+        changed = {task_id: mark for task_id, mark in marks.items() if known.get(task_id) != mark}
+        gone = sorted(set(known) - set(marks))
+        now = datetime.now(UTC)
+        events = [_event(user_id, "integrations.task_synced.v1", now, synced[task_id]) for task_id in sorted(changed)]
+        events += [
+            _event(
+                user_id, "integrations.task_removed.v1", now, ProviderTaskRemoved(provider=PROVIDER, task_id=task_id)
+            )
+            for task_id in gone
+        ]
+        if events:
+            await self._publisher.publish(uow, events)
+        await self._marks.put(uow, user_id, PROVIDER, changed)
+        await self._marks.remove(uow, user_id, PROVIDER, gone)
+        self._titles.drop(user_id, gone)
+
+    async def forget(self, uow: UnitOfWork, user_id: str) -> None:
+        """Everything derived from Todoist for the person, gone in the caller's transaction."""
+        await self._marks.forget(uow, user_id, PROVIDER)
+        forgotten = ProviderForgotten(provider=PROVIDER)
+        await self._publisher.publish(
+            uow, [_event(user_id, "integrations.provider_forgotten.v1", datetime.now(UTC), forgotten)]
+        )
+        self._titles.forget(user_id, PROVIDER)
+
+    async def title(self, user_id: str, task_id: str) -> str | None:
+        """One task's title from Todoist, for an answer whose title is not in memory."""
+        grant = await self._grant(user_id)
+        if isinstance(grant, str):
+            return None
+        async with TodoistAPIAsync(
+            grant.access_token, client=httpx.AsyncClient(transport=self._new_transport())
+        ) as api:
+            try:
+                task = await api.get_task(task_id.removeprefix(f"{PROVIDER}:"))
+            except httpx.HTTPStatusError as error:
+                if error.response.status_code == 404:
+                    return None
+                raise
+        return task.content
+
+    async def complete(self, user_id: str, task_id: str) -> bool:
+        """Close the task in Todoist: the person marked it done in oO and allowed oO to write."""
+        grant = await self._grant(user_id)
+        if isinstance(grant, str) or WRITE_SCOPE not in grant.scopes:
+            return False
+        try:
+            grant = await self.oauth.fresh(user_id, grant)
+            async with TodoistAPIAsync(
+                grant.access_token, client=httpx.AsyncClient(transport=self._new_transport())
+            ) as api:
+                await with_retries(lambda: api.complete_task(task_id.removeprefix(f"{PROVIDER}:")))
+        except Exception as error:
+            log.warning("todoist_complete_failed", reason=failure_code(error), error=type(error).__name__)
+            return False
+        return True
+
+
+def derive(task: Task, zone: ZoneInfo) -> ProviderTaskSynced:
+    """What the policy needs of a Todoist task, and nothing of its words."""
+    due_at: datetime | None = None
+    due_day: date | None = None
+    if task.due is not None:
+        when = task.due.date
+        if isinstance(when, datetime):
+            due_at = when if when.tzinfo is not None else when.replace(tzinfo=_zone(task.due.timezone, zone))
+        else:
+            due_day = when
+    minutes: int | None = None
+    if task.duration is not None:
+        minutes = task.duration.amount * (1440 if task.duration.unit == "day" else 1)
+        minutes = min(max(minutes, 1), 10080)
+    return ProviderTaskSynced(
+        provider=PROVIDER,
+        task_id=f"{PROVIDER}:{task.id}",
+        due=due_at,
+        due_date=due_day,
+        estimated_minutes=minutes,
+        priority=min(max(task.priority, 1), 4),
+        project_id=task.project_id or None,
+        recurring=bool(task.due is not None and task.due.is_recurring),
+    )
+
+
+def _zone(name: str | None, default: ZoneInfo) -> ZoneInfo:
+    try:
+        return ZoneInfo(name) if name else default
+    except (ZoneInfoNotFoundError, ValueError):
+        return default
+
+
+def fingerprint(task: ProviderTaskSynced) -> str:
+    return hashlib.sha256(task.model_dump_json().encode()).hexdigest()[:32]
+
+
+def failure_code(error: BaseException) -> str:
+    """A refresh's failure as the short code the connection records (never the error's text)."""
+    if isinstance(error, httpx.HTTPStatusError):
+        status = error.response.status_code
+        if status in (401, 403):
+            return "unauthorized"
+        if status == 429:
+            return "rate_limited"
+        return "provider_error" if status >= 500 else "refused"
+    if isinstance(error, httpx.TimeoutException):
+        return "timeout"
+    if isinstance(error, httpx.TransportError):
+        return "unreachable"
+    if isinstance(error, SealedValueRefused | GrantRefused):
+        return "unauthorized"
+    if isinstance(error, OAuthFailure):
+        return error.reason
+    return "unexpected"
+
+
+def _event(user_id: str, event_type: str, now: datetime, payload: Any) -> Any:
+    return envelope(
+        event_id=uuid.uuid4(), event_type=event_type, user_id=user_id, occurred_at=now, source=PROVIDER, payload=payload
+    )
