@@ -21,7 +21,7 @@ from services.integrations.sealing import ConnectionSealer, SealedConnections
 from services.integrations.service import Connection, ConnectionService, ProviderTokens, TokenRevoker
 from services.integrations.titles import ProviderTitles, TitleCache
 from services.integrations.todoist.connector import TodoistConnector
-from services.integrations.todoist.http import transport_factory
+from services.integrations.todoist.http import Transports
 from services.integrations.todoist.oauth import TodoistOAuth
 from services.integrations.todoist.settings import TodoistSettings
 from services.kernel.ports import ConsentCheck, EventPublisher
@@ -64,8 +64,8 @@ class IntegrationsModule:
         self.todoist: TodoistConnector | None = None
         if self.todoist_settings.configured:
             settings = self.todoist_settings
-            new_transport = transport_factory(settings.api_url, settings.oauth_url, settings.timeout_seconds)
-            oauth = TodoistOAuth(settings, self.connections, transaction, consents, hold_active_user, new_transport)
+            transports = Transports(settings.api_url, settings.oauth_url, settings.timeout_seconds)
+            oauth = TodoistOAuth(settings, self.connections, transaction, consents, hold_active_user, transports)
             self.todoist = TodoistConnector(
                 settings,
                 self.connections,
@@ -75,7 +75,7 @@ class IntegrationsModule:
                 hold_active_user,
                 self.title_cache,
                 oauth,
-                new_transport,
+                transports,
             )
             self.register(self.todoist)
         self.titles = ProviderTitles(

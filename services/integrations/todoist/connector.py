@@ -27,7 +27,7 @@ from services.integrations.connector import RefreshOutcome
 from services.integrations.provider_store import TaskMarks
 from services.integrations.service import ConnectionService, ProviderTokens
 from services.integrations.titles import TitleCache
-from services.integrations.todoist.http import ProviderOrigins, with_retries
+from services.integrations.todoist.http import Transports, with_retries
 from services.integrations.todoist.oauth import GrantRefused, OAuthFailure, TodoistOAuth
 from services.integrations.todoist.settings import TodoistSettings
 from services.kernel.ports import ConsentCheck, EventPublisher
@@ -56,7 +56,7 @@ class TodoistConnector:
         hold_active_user: UserHold,
         titles: TitleCache,
         oauth: TodoistOAuth,
-        new_transport: Callable[[], ProviderOrigins],
+        transports: Transports,
     ) -> None:
         self._settings = settings
         self._connections = connections
@@ -66,7 +66,7 @@ class TodoistConnector:
         self._consents = consents
         self._hold_active_user = hold_active_user
         self._titles = titles
-        self._new_transport = new_transport
+        self._transports = transports
         self.oauth = oauth
         self.revoker = oauth
         self._refreshing: dict[str, asyncio.Lock] = {}
@@ -119,7 +119,7 @@ class TodoistConnector:
 
     async def _read(self, grant: ProviderTokens) -> tuple[ZoneInfo, list[Task]]:
         async with TodoistAPIAsync(
-            grant.access_token, client=httpx.AsyncClient(transport=self._new_transport())
+            grant.access_token, client=httpx.AsyncClient(transport=self._transports.sdk())
         ) as api:
             zone = await self._zone(api, grant)
             tasks: list[Task] = []
@@ -189,7 +189,7 @@ class TodoistConnector:
         if isinstance(grant, str):
             return None
         async with TodoistAPIAsync(
-            grant.access_token, client=httpx.AsyncClient(transport=self._new_transport())
+            grant.access_token, client=httpx.AsyncClient(transport=self._transports.sdk())
         ) as api:
             try:
                 task = await api.get_task(task_id.removeprefix(f"{PROVIDER}:"))
@@ -207,7 +207,7 @@ class TodoistConnector:
         try:
             grant = await self.oauth.fresh(user_id, grant)
             async with TodoistAPIAsync(
-                grant.access_token, client=httpx.AsyncClient(transport=self._new_transport())
+                grant.access_token, client=httpx.AsyncClient(transport=self._transports.sdk())
             ) as api:
                 await with_retries(lambda: api.complete_task(task_id.removeprefix(f"{PROVIDER}:")))
         except Exception as error:

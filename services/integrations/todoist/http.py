@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import email.utils
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
+import httpx2
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 TODOIST_API = "https://api.todoist.com"
@@ -24,15 +26,15 @@ LONGEST_RETRY_AFTER_SECONDS = 30.0  # a longer wait than this is the next schedu
 T = TypeVar("T")
 
 
-class ProviderOrigins(httpx.AsyncBaseTransport):
+class _Origins:
     """Routes requests for a provider's public origins to the configured ones, each with one timeout."""
 
-    def __init__(self, origins: Mapping[str, str], timeout: float, inner: httpx.AsyncBaseTransport | None = None):
+    def __init__(self, origins: Mapping[str, str], timeout: float, inner: Any) -> None:
         self._origins = {public: httpx.URL(target) for public, target in origins.items()}
         self._timeout = httpx.Timeout(timeout).as_dict()
-        self._inner = inner or httpx.AsyncHTTPTransport()
+        self._inner = inner
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+    async def handle_async_request(self, request: Any) -> Any:
         target = self._origins.get(f"{request.url.scheme}://{request.url.host}")
         if target is not None:
             request.url = request.url.copy_with(scheme=target.scheme, host=target.host, port=target.port)
@@ -44,13 +46,36 @@ class ProviderOrigins(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
-def transport_factory(api_url: str, oauth_url: str, timeout: float) -> Callable[[], ProviderOrigins]:
-    """A new transport for each client: the SDK owns and closes the client it is given, and its transport."""
+class ProviderOrigins(_Origins, httpx.AsyncBaseTransport):
+    """For the SDK, on `httpx`."""
 
-    def new_transport() -> ProviderOrigins:
-        return ProviderOrigins({TODOIST_API: api_url.rstrip("/"), TODOIST_OAUTH: oauth_url.rstrip("/")}, timeout)
+    def __init__(self, origins: Mapping[str, str], timeout: float) -> None:
+        super().__init__(origins, timeout, httpx.AsyncHTTPTransport())
 
-    return new_transport
+
+class OAuthOrigins(_Origins, httpx2.AsyncBaseTransport):
+    """For Authlib's OAuth client, which runs on `httpx2` (httpx's successor) where it is installed."""
+
+    def __init__(self, origins: Mapping[str, str], timeout: float) -> None:
+        super().__init__(origins, timeout, httpx2.AsyncHTTPTransport())
+
+
+@dataclass(frozen=True)
+class Transports:
+    """New transports for each client: the SDK owns and closes the client it is given, and its transport."""
+
+    api_url: str
+    oauth_url: str
+    timeout: float
+
+    def _origins(self) -> dict[str, str]:
+        return {TODOIST_API: self.api_url.rstrip("/"), TODOIST_OAUTH: self.oauth_url.rstrip("/")}
+
+    def sdk(self) -> ProviderOrigins:
+        return ProviderOrigins(self._origins(), self.timeout)
+
+    def oauth(self) -> OAuthOrigins:
+        return OAuthOrigins(self._origins(), self.timeout)
 
 
 def is_transient(error: BaseException) -> bool:

@@ -24,7 +24,7 @@ from todoist_api_python.authentication import get_authentication_url
 from oo_contracts.consents import ConsentPurpose
 from services.integrations.provider_store import OAuthStates
 from services.integrations.service import ConnectionService, ProviderTokens
-from services.integrations.todoist.http import TODOIST_API, TODOIST_OAUTH, ProviderOrigins
+from services.integrations.todoist.http import TODOIST_API, TODOIST_OAUTH, Transports
 from services.integrations.todoist.settings import TodoistSettings
 from services.kernel.ports import ConsentCheck
 from services.kernel.unit_of_work import Transaction, UnitOfWork
@@ -68,7 +68,7 @@ class TodoistOAuth:
         transaction: Transaction,
         consents: ConsentCheck,
         hold_active_user: UserHold,
-        new_transport: Callable[[], ProviderOrigins],
+        transports: Transports,
     ) -> None:
         self._settings = settings
         self._connections = connections
@@ -76,7 +76,7 @@ class TodoistOAuth:
         self._transaction = transaction
         self._consents = consents
         self._hold_active_user = hold_active_user
-        self._new_transport = new_transport
+        self._transports = transports
         self._refreshing: dict[str, asyncio.Lock] = {}
 
     async def start(self, uow: UnitOfWork, user_id: str, *, write: bool) -> str:
@@ -141,7 +141,7 @@ class TodoistOAuth:
     async def account(self, grant: ProviderTokens) -> Account:
         """The person's Todoist account: its id (how webhooks name them) and time zone. The SDK has no call
         for it, so it is read from `/api/v1/user` with the same transport."""
-        async with httpx.AsyncClient(transport=self._new_transport()) as client:
+        async with httpx.AsyncClient(transport=self._transports.sdk()) as client:
             try:
                 answer = await client.get(
                     f"{TODOIST_API}/api/v1/user", headers={"Authorization": f"Bearer {grant.access_token}"}
@@ -199,7 +199,7 @@ class TodoistOAuth:
             token_endpoint_auth_method="client_secret_post",  # noqa: S106 - a method's name, not a secret
             revocation_endpoint_auth_method="client_secret_basic",
             redirect_uri=self._settings.redirect_uri,
-            transport=self._new_transport(),
+            transport=self._transports.oauth(),
         )
 
     @property
