@@ -15,6 +15,7 @@ import httpx
 import openai
 import pytest
 
+from ml.features.context import prompt_context
 from ml.serving.app import create_ml_app
 from ml.serving.engine import MlEngine
 from ml.serving.llm import LlmTipGenerator
@@ -23,7 +24,7 @@ from ml.serving.llm_merge import merge_cached
 from ml.serving.llm_validation import LlmTip, problem_with, to_candidate
 from ml.serving.rules import generate
 from ml.serving.settings import LlmSettings
-from oo_contracts.recommendation import GenerateRequest, UserContext, text_fingerprint
+from oo_contracts.recommendation import GenerateRequest, UserContext, text_fingerprint, title_slot
 from services.recommender.api import HttpMl
 from tests.litellm_proxy import SAM, SAME_VECTOR_EMBEDDER, WALK, Proxy
 from tests.ml_factory import NOON, busy_day_state, context_of, event
@@ -253,3 +254,23 @@ async def test_the_aliases_oo_asks_for_are_settings(litellm_proxy: Proxy, monkey
     assert response.llm == "fallback:nothing_valid"
     assert engine.llm is not None
     assert (engine.llm.outcomes.dropped, engine.llm.outcomes.dedup) == ({"unknown_ref": 2}, {"embedder": 2})
+
+
+def test_a_provider_task_reaches_the_model_as_a_slot_and_a_tip_may_quote_only_known_slots() -> None:
+    state = busy_day_state()
+    state.apply(
+        event(
+            "integrations.task_synced.v1",
+            {"provider": "todoist", "task_id": "todoist:6X7rM8997g3RQmvh", "priority": 4, "estimated_minutes": 15},
+        )
+    )
+    ctx = context_of(state)
+    [synced] = [t for t in ctx.facts.tasks if t.task_id == "todoist:6X7rM8997g3RQmvh"]
+    assert synced.title == title_slot("todoist:6X7rM8997g3RQmvh")  # the model never reads the words
+    assert synced.title in str(prompt_context(ctx))
+    quoted = {"kind": "todo", "ref_id": "todoist:6X7rM8997g3RQmvh", "why": "15 minutes, and it matters"}
+    assert problem_with(LlmTip(**quoted, text=f"Start {synced.title} now."), ctx) is None
+    # The digits of an id are no number a tip may state, and a slot must name a task the person has.
+    assert problem_with(LlmTip(**quoted, text=f"Give {synced.title} 8997 seconds."), ctx) == "unsupported_fact"
+    other = title_slot("todoist:someone-elses")
+    assert problem_with(LlmTip(**quoted, text=f"Start {other} now."), ctx) == "unknown_ref"

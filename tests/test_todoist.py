@@ -4,10 +4,13 @@ Done completing in Todoist when allowed, failures kept stale, and disconnection 
 
 from __future__ import annotations
 
+import asyncio
 import json
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from services.integrations.tables import integrations_connections
 from services.kernel.schema import metadata
 from tests.todoist_flow import (
     a_day,
@@ -262,3 +265,48 @@ async def local_user(container) -> str:
         principal = await container.auth.identity.existing_local_principal(uow)
     assert principal is not None
     return str(principal.user_id)
+
+
+async def test_an_expiring_grant_is_refreshed_once_and_the_rotated_pair_stored(linked, todoist):
+    container, client = linked
+    add_task(todoist, "Clean the gutters")
+    await connect(container, client, todoist)
+    user_id = await local_user(container)
+    connections = container.integrations.connections
+    async with container.database.transaction() as uow:
+        before = await connections.tokens(uow, user_id, "todoist")
+        await uow.connection.execute(
+            update(integrations_connections)
+            .where(integrations_connections.c.user_id == user_id)
+            .values(token_expires_at=datetime.now(UTC) - timedelta(seconds=5))
+        )
+    assert before.refresh_token is not None
+
+    outcomes = await asyncio.gather(*(container.integrations.todoist.refresh(user_id) for _ in range(3)))
+
+    assert outcomes == ["refreshed"] * 3
+    assert len(calls(todoist, "POST", "/oauth/access_token")) == 2  # the code's exchange, then one refresh
+    async with container.database.transaction(write=False) as uow:
+        after = await connections.tokens(uow, user_id, "todoist")
+    assert after.access_token != before.access_token
+    assert after.refresh_token != before.refresh_token
+    assert after.expires_at > datetime.now(UTC)
+    reused = todoist.http.post(
+        f"{todoist.base_url}/oauth/access_token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": before.refresh_token,
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+        },
+    )
+    assert reused.status_code == 400  # rotated: the old refresh token is spent
+
+
+async def test_deleting_the_account_revokes_the_todoist_grant(linked, todoist):
+    container, client = linked
+    await connect(container, client, todoist)
+    deletion = await client.delete("/v1/me")
+    assert deletion.status_code == 202
+    await container.integrations.view.settle()
+    assert [c["status"] for c in calls(todoist, "POST", "/api/v1/revoke")] == [200]

@@ -29,7 +29,7 @@ def todoist_settings(sim: TodoistSim, **overrides: Any) -> TodoistSettings:
         client_secret=SecretStr(CLIENT_SECRET),
         redirect_uri=REDIRECT_URI,
         api_url=sim.base_url,
-        oauth_url=sim.base_url,
+        oauth_url=f"{sim.base_url}/oauth",
         **overrides,
     )
 

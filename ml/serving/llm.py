@@ -37,6 +37,7 @@ SYSTEM = (
     "You write short, kind, concrete tips for one person, from the facts given and nothing else. "
     "Each tip is one sentence of at most 120 characters; its why is one line of the facts behind it. "
     "A todo names one of the person's tasks or habits by its id in ref_id; an advice has ref_id null. "
+    "A title written as ⟦id⟧ stands for words you are not shown: quote it exactly as written, never guess them. "
     "Never blame or shame; never state a number the facts do not contain. Answer only the JSON schema."
 )
 

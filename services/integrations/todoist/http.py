@@ -2,7 +2,7 @@
 be retried.
 
 The SDK addresses Todoist's public origins (`https://api.todoist.com`, `https://todoist.com`). The
-transport sends those requests to the configured origins instead (a simulator's in tests and demos,
+transport sends those requests to the configured ones instead (a simulator's in tests and demos,
 Todoist's own by default) and gives each request oO's timeout rather than the SDK's 60 s.
 """
 
@@ -19,7 +19,7 @@ import httpx2
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 TODOIST_API = "https://api.todoist.com"
-TODOIST_OAUTH = "https://todoist.com"
+TODOIST_OAUTH = "https://todoist.com/oauth"
 ATTEMPTS = 3
 LONGEST_RETRY_AFTER_SECONDS = 30.0  # a longer wait than this is the next scheduled refresh's business
 
@@ -69,13 +69,19 @@ class Transports:
     timeout: float
 
     def _origins(self) -> dict[str, str]:
-        return {TODOIST_API: self.api_url.rstrip("/"), TODOIST_OAUTH: self.oauth_url.rstrip("/")}
+        # The SDK's calls name Todoist's origins; oO's own OAuth calls name the configured URLs already.
+        return {TODOIST_API: _origin(self.api_url), _origin(TODOIST_OAUTH): _origin(self.oauth_url)}
 
     def sdk(self) -> ProviderOrigins:
         return ProviderOrigins(self._origins(), self.timeout)
 
     def oauth(self) -> OAuthOrigins:
         return OAuthOrigins(self._origins(), self.timeout)
+
+
+def _origin(url: str) -> str:
+    parsed = httpx.URL(url)
+    return f"{parsed.scheme}://{parsed.netloc.decode('ascii')}"
 
 
 def is_transient(error: BaseException) -> bool:

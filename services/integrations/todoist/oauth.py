@@ -24,7 +24,7 @@ from todoist_api_python.authentication import get_authentication_url
 from oo_contracts.consents import ConsentPurpose
 from services.integrations.provider_store import OAuthStates
 from services.integrations.service import ConnectionService, ProviderTokens
-from services.integrations.todoist.http import TODOIST_API, TODOIST_OAUTH, Transports
+from services.integrations.todoist.http import TODOIST_OAUTH, Transports
 from services.integrations.todoist.settings import TodoistSettings
 from services.kernel.ports import ConsentCheck
 from services.kernel.unit_of_work import Transaction, UnitOfWork
@@ -95,7 +95,7 @@ class TodoistOAuth:
             expires_at=now + timedelta(seconds=STATE_SECONDS),
         )
         url = get_authentication_url(self._client_id, list(scopes), state)  # type: ignore[arg-type]
-        return url.replace(TODOIST_OAUTH, self._settings.oauth_url.rstrip("/"), 1)
+        return url.replace(TODOIST_OAUTH, self._oauth_url, 1)
 
     async def finish(self, *, state: str, code: str | None, error: str | None) -> Finished:
         """Take the state (once), exchange the code, learn the account, and store the connection."""
@@ -123,7 +123,7 @@ class TodoistOAuth:
         async with self._oauth_client() as client:
             try:
                 token = await client.fetch_token(
-                    f"{TODOIST_OAUTH}/oauth/access_token", code=code, grant_type="authorization_code"
+                    f"{self._oauth_url}/access_token", code=code, grant_type="authorization_code"
                 )
             except AuthlibBaseError as refused:
                 code_name = getattr(refused, "error", "") or ""
@@ -144,7 +144,7 @@ class TodoistOAuth:
         async with httpx.AsyncClient(transport=self._transports.sdk()) as client:
             try:
                 answer = await client.get(
-                    f"{TODOIST_API}/api/v1/user", headers={"Authorization": f"Bearer {grant.access_token}"}
+                    f"{self._api_url}/api/v1/user", headers={"Authorization": f"Bearer {grant.access_token}"}
                 )
             except httpx.TransportError:
                 raise OAuthFailure("unreachable") from None
@@ -171,7 +171,7 @@ class TodoistOAuth:
             async with self._oauth_client() as client:
                 try:
                     token = await client.refresh_token(
-                        f"{TODOIST_OAUTH}/oauth/access_token", refresh_token=current.refresh_token
+                        f"{self._oauth_url}/access_token", refresh_token=current.refresh_token
                     )
                 except AuthlibBaseError:
                     raise GrantRefused("Todoist refused the refresh token") from None
@@ -185,7 +185,7 @@ class TodoistOAuth:
         """RFC 7009 at Todoist (`/api/v1/revoke`, the app's credentials as Basic auth)."""
         async with self._oauth_client() as client:
             answer = await client.revoke_token(
-                f"{TODOIST_API}/api/v1/revoke",
+                f"{self._api_url}/api/v1/revoke",
                 token=tokens.access_token,
                 token_type_hint="access_token",  # noqa: S106 - the hint's name, not a secret
             )
@@ -201,6 +201,14 @@ class TodoistOAuth:
             redirect_uri=self._settings.redirect_uri,
             transport=self._transports.oauth(),
         )
+
+    @property
+    def _oauth_url(self) -> str:
+        return self._settings.oauth_url.rstrip("/")
+
+    @property
+    def _api_url(self) -> str:
+        return self._settings.api_url.rstrip("/")
 
     @property
     def _client_id(self) -> str:

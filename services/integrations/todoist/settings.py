@@ -18,7 +18,9 @@ class TodoistSettings(BaseSettings):
     api_url: str = Field(
         default="https://api.todoist.com", description="Todoist's API origin (a simulator's, for tests and demos)."
     )
-    oauth_url: str = Field(default="https://todoist.com", description="Todoist's OAuth origin.")
+    oauth_url: str = Field(
+        default="https://todoist.com/oauth", description="Todoist's OAuth base: `…/authorize`, `…/access_token`."
+    )
     filter: str = Field(
         default="overdue | today | 14 days | no date",
         min_length=1,
