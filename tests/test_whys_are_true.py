@@ -1,8 +1,9 @@
 """Every clause of every rule's why is true: an independent checker re-derives each from the state.
 
-Property test over generated people and moments (hypothesis): tasks due on a day or at a moment,
-past and future, with and without estimates; habits with and without a record; check-ins of energy,
-mood or both, fresh or stale; calendars or none; time zones east and west; any hour of the day.
+Property test over generated people and moments (hypothesis): tasks of their own or read from
+Todoist, due on a day or at a moment, past and future, with and without estimates; habits with and
+without a record; check-ins of energy, mood or both, fresh or stale; calendars or none; time zones
+east and west; any hour of the day.
 """
 
 from __future__ import annotations
@@ -36,7 +37,12 @@ def people(draw: st.DrawFn) -> tuple[FeatureState, datetime]:
             task["due"] = (now + timedelta(minutes=draw(st.integers(-60 * 24 * 9, 60 * 24 * 9)))).isoformat()
         if due == "day":
             task["due_date"] = (now.date() + timedelta(days=draw(st.integers(-9, 9)))).isoformat()
-        state.apply(event("integrations.task_added.v2", task, now - timedelta(days=10)))
+        if draw(st.booleans()):  # a task of the person's own, or one read from Todoist (no title kept)
+            state.apply(event("integrations.task_added.v2", task, now - timedelta(days=10)))
+        else:
+            synced = {key: value for key, value in task.items() if key != "title"}
+            synced.update(provider="todoist", task_id=f"todoist:t{n}", recurring=draw(st.booleans()))
+            state.apply(event("integrations.task_synced.v1", synced, now - timedelta(days=10)))
     for n in range(draw(st.integers(0, 2))):
         start = draw(st.integers(0, 22))
         habit = {
