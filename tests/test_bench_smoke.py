@@ -127,3 +127,16 @@ def test_the_soak_benchmark_reports_every_field_and_no_server_error_on_a_tiny_ru
     assert re.search(r"^\[sqlite\] oO's p99 [\d.]+ ms is [\d.]+× the bare endpoint's", out, re.M)
     for target in ("0 5xx", "p99 ≤ 25 ms", "RSS growth ≤ 10%"):
         assert re.search(rf"^\[sqlite\] target {re.escape(target)}: .* (met|NOT met)$", out, re.M), target
+
+
+def test_the_todoist_benchmark_renders_every_title_from_memory_on_a_tiny_run():
+    command = [sys.executable, "-m", "bench.todoist_titles", "--backend", "sqlite", "--seconds", "0.5"]
+    command += ["--latency-requests", "50", "--rate", "20", "--askers", "4"]
+    root = Path(__file__).resolve().parent.parent
+    run = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=600, check=False)
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = run.stdout
+    for half in ("own tasks", "Todoist"):
+        assert re.search(rf"^  {half} +\d+ req/s  at 20 rps p50 +[\d.]+ ms  p99 +[\d.]+ ms  \(\d+% ", out, re.M), half
+    assert re.search(r"^  Todoist +.*\(([1-9]\d?|100)% of tips quote a Todoist task\)$", out, re.M), out
+    assert "calls to Todoist for a title while measured: 0 (target 0)" in out

@@ -59,3 +59,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         subcommand.add_arguments(commands.add_parser(name, help=subcommand.help))
     args = parser.parse_args(argv)
     SUBCOMMANDS[args.provider].run(args)
+
+
+if __name__ == "__main__":
+    main()
