@@ -8,6 +8,7 @@ import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select, update
 
 from services.integrations.tables import integrations_connections
@@ -310,3 +311,14 @@ async def test_deleting_the_account_revokes_the_todoist_grant(linked, todoist):
     assert deletion.status_code == 202
     await container.integrations.view.settle()
     assert [c["status"] for c in calls(todoist, "POST", "/api/v1/revoke")] == [200]
+
+
+@pytest.mark.todoist_settings(timeout_seconds=0.3)
+async def test_a_todoist_that_does_not_answer_in_time_is_a_timeout_and_the_tasks_stay(linked, todoist):
+    container, client = linked
+    task = add_task(todoist, "Return the library books")
+    await connect(container, client, todoist)
+    todoist.control("POST", "/_sim/faults", {"delay_seconds": 1.0, "count": 6})
+    slow = (await client.post("/v1/me/integrations/todoist/refresh")).json()
+    assert (slow["outcome"], slow["integration"]["sync_error"]) == ("failed", "timeout")
+    assert f"todoist:{task['id']}" in (await feature_state(client)).tasks

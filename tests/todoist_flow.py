@@ -35,9 +35,13 @@ def todoist_settings(sim: TodoistSim, **overrides: Any) -> TodoistSettings:
 
 
 @pytest.fixture
-async def linked(settings: Settings, todoist: TodoistSim) -> AsyncIterator[tuple[Container, httpx.AsyncClient]]:
+async def linked(
+    settings: Settings, todoist: TodoistSim, request: pytest.FixtureRequest
+) -> AsyncIterator[tuple[Container, httpx.AsyncClient]]:
     """oO on loopback (local mode) with its Todoist app pointed at the simulator."""
-    container = bootstrap(dataclasses.replace(settings, todoist=todoist_settings(todoist)))
+    marker = request.node.get_closest_marker("todoist_settings")
+    overrides = marker.kwargs if marker is not None else {}
+    container = bootstrap(dataclasses.replace(settings, todoist=todoist_settings(todoist, **overrides)))
     await container.prepare_storage()
     app: FastAPI = create_app(container=container)
     async with app.router.lifespan_context(app):

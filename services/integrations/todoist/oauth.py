@@ -111,6 +111,10 @@ class TodoistOAuth:
             account = await self.account(tokens)
         except OAuthFailure as failure:
             return Finished(user_id, failure.reason)
+        except httpx.TransportError:
+            return Finished(user_id, "unreachable")
+        except (httpx.HTTPStatusError, ValueError, KeyError):
+            return Finished(user_id, "provider_error")
         async with self._transaction() as uow:
             if not await self._hold_active_user(uow, user_id):
                 return Finished(user_id, "not_allowed")
@@ -142,12 +146,9 @@ class TodoistOAuth:
         """The person's Todoist account: its id (how webhooks name them) and time zone. The SDK has no call
         for it, so it is read from `/api/v1/user` with the same transport."""
         async with httpx.AsyncClient(transport=self._transports.sdk()) as client:
-            try:
-                answer = await client.get(
-                    f"{self._api_url}/api/v1/user", headers={"Authorization": f"Bearer {grant.access_token}"}
-                )
-            except httpx.TransportError:
-                raise OAuthFailure("unreachable") from None
+            answer = await client.get(
+                f"{self._api_url}/api/v1/user", headers={"Authorization": f"Bearer {grant.access_token}"}
+            )
             answer.raise_for_status()
             body = answer.json()
         zone = (body.get("tz_info") or {}).get("timezone")
