@@ -93,7 +93,6 @@ async def connect_todoist(oo: httpx.AsyncClient, sim: httpx.AsyncClient, tokens:
     own = signals(now)
     tasks = [e["payload"] for e in own if e["type"] == "integrations.task_added.v1"]
     rest = [e for e in own if e["type"] != "integrations.task_added.v1"]
-    consent = {"consents": [{"purpose": "integration:todoist", "granted": True, "version": 1}]}
     for index, token in enumerate(tokens):
         user = f"bench{index}"
         (await sim.post("/_sim/users", json={"user_id": user, "timezone": "Europe/Berlin"})).raise_for_status()
@@ -106,15 +105,21 @@ async def connect_todoist(oo: httpx.AsyncClient, sim: httpx.AsyncClient, tokens:
             }
             (await sim.post(f"/_sim/users/{user}/tasks", json=body)).raise_for_status()
         (await oo.post("/v1/events", json={"events": rest}, headers=_bearer(token))).raise_for_status()
-        (await oo.put("/v1/me/consents", json=consent, headers=_bearer(token))).raise_for_status()
-        started = await oo.post("/v1/me/integrations/todoist/authorization", json={}, headers=_bearer(token))
-        started.raise_for_status()
-        (await sim.post("/_sim/authorize", json={"user": user, "decision": "allow"})).raise_for_status()
-        at_todoist = await sim.get(started.json()["authorize_url"])
-        back = await oo.get(at_todoist.headers["location"])
-        assert back.headers["location"].endswith("result=connected"), back.headers
+        await connect_one(oo, sim, token, user)
         refreshed = await oo.post("/v1/me/integrations/todoist/refresh", headers=_bearer(token))
         assert refreshed.json()["outcome"] == "refreshed", refreshed.text
+
+
+async def connect_one(oo: httpx.AsyncClient, sim: httpx.AsyncClient, token: str, user: str) -> None:
+    """The person grants the consent, is sent to Todoist, allows oO there, and comes back connected."""
+    consent = {"consents": [{"purpose": "integration:todoist", "granted": True, "version": 1}]}
+    (await oo.put("/v1/me/consents", json=consent, headers=_bearer(token))).raise_for_status()
+    started = await oo.post("/v1/me/integrations/todoist/authorization", json={}, headers=_bearer(token))
+    started.raise_for_status()
+    (await sim.post("/_sim/authorize", json={"user": user, "decision": "allow"})).raise_for_status()
+    at_todoist = await sim.get(started.json()["authorize_url"])
+    back = await oo.get(at_todoist.headers["location"])
+    assert back.headers["location"].endswith("result=connected"), back.headers
 
 
 async def warm(oo: httpx.AsyncClient, tokens: list[str]) -> None:

@@ -140,3 +140,15 @@ def test_the_todoist_benchmark_renders_every_title_from_memory_on_a_tiny_run():
         assert re.search(rf"^  {half} +\d+ req/s  at 20 rps p50 +[\d.]+ ms  p99 +[\d.]+ ms  \(\d+% ", out, re.M), half
     assert re.search(r"^  Todoist +.*\(([1-9]\d?|100)% of tips quote a Todoist task\)$", out, re.M), out
     assert "calls to Todoist for a title while measured: 0 (target 0)" in out
+
+
+def test_the_todoist_sync_benchmark_reads_every_page_both_ways_and_times_each_refresh():
+    command = [sys.executable, "-m", "bench.todoist_sync", "--backend", "sqlite", "--tasks", "250", "--rounds", "1"]
+    root = Path(__file__).resolve().parent.parent
+    run = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=600, check=False)
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = run.stdout
+    assert "sqlite: a 250-task account, 2 pages of 200" in out
+    assert re.search(r"^  read every page: SDK +[\d.]+ ms, raw httpx +[\d.]+ ms: [\d.]+× .* (met|NOT met)$", out, re.M)
+    for kind, requests in (("full", 3), ("nothing changed", 3), ("one task changed", 3)):
+        assert re.search(rf"^  oO refresh, {kind} +[\d.]+ ms +{requests} requests to Todoist$", out, re.M), kind
