@@ -91,6 +91,7 @@ def bootstrap(settings: Settings) -> Container:
         consents=consents,
         hold_active_user=auth.identity.hold_active_user,
         todoist=settings.todoist,
+        metrics=metrics,
     )
     llm_tips = settings.recommender.llm_tips
     recommender = RecommenderModule(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs
 
 import pytest
 from sqlalchemy import select, update
@@ -162,16 +163,55 @@ async def test_a_webhook_is_a_verified_hint_taken_once(linked, todoist, webhook_
     await container.integrations.view.settle()
     assert f"todoist:{new['id']}" not in (await feature_state(client)).tasks
 
-    reads = len(calls(todoist, "GET", "/tasks/filter"))
+    pages = len(calls(todoist, "GET", "/tasks/filter"))
     assert (await client.post("/v1/integrations/todoist/webhook", content=raw, headers=signed)).status_code == 200
     await container.integrations.view.settle()
     assert f"todoist:{new['id']}" in (await feature_state(client)).tasks
-    assert len(calls(todoist, "GET", "/tasks/filter")) == reads + 1
+    # The hint names one task: that task alone is read again, not every page.
+    assert len(calls(todoist, "GET", f"/api/v1/tasks/{new['id']}")) == 1
+    assert len(calls(todoist, "GET", "/tasks/filter")) == pages
 
     replayed = await client.post("/v1/integrations/todoist/webhook", content=raw, headers=signed)
     assert replayed.status_code == 200
     await container.integrations.view.settle()
-    assert len(calls(todoist, "GET", "/tasks/filter")) == reads + 1  # a replay reads nothing
+    assert len(calls(todoist, "GET", f"/api/v1/tasks/{new['id']}")) == 1  # a replay reads nothing
+
+
+async def test_a_hint_about_one_task_follows_it_in_and_out_of_the_filters_window(linked, todoist, webhook_sink):
+    container, client = linked
+    await connect(container, client, todoist)
+    todoist.control("POST", "/_sim/webhook", {"url": webhook_sink.url})
+
+    async def deliver(count: int) -> None:
+        headers, raw = webhook_sink.wait_for(count)[-1]
+        signed = {name: headers[name] for name in ("x-todoist-hmac-sha256", "x-todoist-delivery-id")}
+        assert (await client.post("/v1/integrations/todoist/webhook", content=raw, headers=signed)).status_code == 200
+        await container.integrations.view.settle()
+
+    later = add_task(todoist, "Plan next summer", due_string="in 5 weeks")
+    await deliver(1)
+    assert f"todoist:{later['id']}" not in (await feature_state(client)).tasks  # outside the two weeks
+    todoist.control("PATCH", f"/_sim/users/demo/tasks/{later['id']}", {"due_string": "tomorrow"})
+    await deliver(2)
+    assert (await feature_state(client)).tasks[f"todoist:{later['id']}"].due_date is not None
+    todoist.control("POST", f"/_sim/users/demo/tasks/{later['id']}/complete")
+    await deliver(3)
+    assert f"todoist:{later['id']}" not in (await feature_state(client)).tasks
+    assert len(calls(todoist, "GET", "/tasks/filter")) == 1  # the connect's read alone
+
+
+@pytest.mark.todoist_settings(filter="#Work")
+async def test_with_a_filter_of_its_own_every_hint_reads_all_its_pages(linked, todoist, webhook_sink):
+    container, client = linked
+    await connect(container, client, todoist)
+    todoist.control("POST", "/_sim/webhook", {"url": webhook_sink.url})
+    add_task(todoist, "Any task")
+    [(headers, raw)] = webhook_sink.wait_for(1)
+    signed = {name: headers[name] for name in ("x-todoist-hmac-sha256", "x-todoist-delivery-id")}
+    assert (await client.post("/v1/integrations/todoist/webhook", content=raw, headers=signed)).status_code == 200
+    await container.integrations.view.settle()
+    reads = [parse_qs(c["query"])["query"] for c in calls(todoist, "GET", "/tasks/filter")]
+    assert reads == [["#Work"], ["#Work"]]  # the connect's read, then the hint's
 
 
 async def test_a_failing_todoist_keeps_what_was_read_stale_and_a_revoked_grant_is_broken(linked, todoist):

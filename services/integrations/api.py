@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 
 from fastapi import APIRouter
+from prometheus_client import Counter, Histogram
 
 from services.integrations.connections_view import ConnectionsView
 from services.integrations.connector import Connector
@@ -24,6 +25,7 @@ from services.integrations.todoist.connector import TodoistConnector
 from services.integrations.todoist.http import Transports
 from services.integrations.todoist.oauth import TodoistOAuth
 from services.integrations.todoist.settings import TodoistSettings
+from services.kernel.metrics import Metrics
 from services.kernel.ports import ConsentCheck, EventPublisher
 from services.kernel.unit_of_work import Transaction, UnitOfWork
 from services.kernel.vault import TokenVault
@@ -51,6 +53,7 @@ class IntegrationsModule:
         consents: ConsentCheck,
         hold_active_user: UserHold,
         todoist: TodoistSettings | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         repository = ConnectionRepository()
         sealer = ConnectionSealer(vault)
@@ -64,7 +67,16 @@ class IntegrationsModule:
         self.todoist: TodoistConnector | None = None
         if self.todoist_settings.configured:
             settings = self.todoist_settings
-            transports = Transports(settings.api_url, settings.oauth_url, settings.timeout_seconds)
+            registry = (metrics or Metrics()).registry
+            requests = Counter("oo_todoist_requests_total", "Requests oO sent to Todoist.", registry=registry)
+            refreshes = Histogram(
+                "oo_todoist_refresh_seconds",
+                "Refreshes of a person's Todoist tasks that completed: `all` pages, or one `task` a webhook named.",
+                ["kind"],
+                registry=registry,
+                buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+            )
+            transports = Transports(settings.api_url, settings.oauth_url, settings.timeout_seconds, requests.inc)
             oauth = TodoistOAuth(settings, self.connections, transaction, consents, hold_active_user, transports)
             self.todoist = TodoistConnector(
                 settings,
@@ -76,6 +88,7 @@ class IntegrationsModule:
                 self.title_cache,
                 oauth,
                 transports,
+                refreshes,
             )
             self.register(self.todoist)
         self.titles = ProviderTitles(

@@ -85,14 +85,14 @@ class ConnectionsView:
         secret = self._todoist_settings.client_secret
         assert secret is not None  # a configured app has one
         async with self._transaction() as uow:
-            verdict, people = await self._webhooks.take(
+            verdict, people, task_id = await self._webhooks.take(
                 uow, secret=secret.get_secret_value(), raw_body=raw, signature=signature, delivery_id=delivery_id
             )
         if verdict == "forged":
             raise Unauthenticated("the delivery's signature does not hold", code="bad_signature")
         log.info("todoist_webhook", verdict=verdict, people=len(people))
         for user_id in people:
-            self.in_background(todoist.refresh(user_id))
+            self.in_background(todoist.refresh(user_id) if task_id is None else todoist.refresh_task(user_id, task_id))
 
     async def refresh(self, caller: Caller, provider: str) -> RefreshResult:
         connector = self._connector(provider)

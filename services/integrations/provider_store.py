@@ -38,6 +38,12 @@ class TaskMarks:
         )
         return {task_id: fingerprint for task_id, fingerprint in (await uow.connection.execute(query)).all()}
 
+    async def one(self, uow: UnitOfWork, user_id: str, provider: str, task_id: str) -> str | None:
+        query = select(marks.c.fingerprint).where(
+            marks.c.user_id == user_id, marks.c.provider == provider, marks.c.task_id == task_id
+        )
+        return (await uow.connection.execute(query)).scalar_one_or_none()
+
     async def put(self, uow: UnitOfWork, user_id: str, provider: str, changed: Mapping[str, str]) -> None:
         if not changed:
             return

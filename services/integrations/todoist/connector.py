@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 import uuid
-from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 import structlog
+from prometheus_client import Histogram
 from todoist_api_python.api_async import TodoistAPIAsync
 from todoist_api_python.models import Task
 
@@ -29,7 +32,7 @@ from services.integrations.service import ConnectionService, ProviderTokens
 from services.integrations.titles import TitleCache
 from services.integrations.todoist.http import Transports, with_retries
 from services.integrations.todoist.oauth import GrantRefused, OAuthFailure, TodoistOAuth
-from services.integrations.todoist.settings import TodoistSettings
+from services.integrations.todoist.settings import DEFAULT_FILTER, TodoistSettings
 from services.kernel.ports import ConsentCheck, EventPublisher
 from services.kernel.unit_of_work import Transaction, UnitOfWork
 from services.kernel.vault import SealedValueRefused
@@ -57,6 +60,7 @@ class TodoistConnector:
         titles: TitleCache,
         oauth: TodoistOAuth,
         transports: Transports,
+        refresh_seconds: Histogram | None = None,
     ) -> None:
         self._settings = settings
         self._connections = connections
@@ -70,16 +74,91 @@ class TodoistConnector:
         self.oauth = oauth
         self.revoker = oauth
         self._refreshing: dict[str, asyncio.Lock] = {}
+        # The person's zone at Todoist as the last full read found it, for a one-task read's window.
+        self._zones: dict[str, ZoneInfo] = {}
+        self._refresh_seconds = refresh_seconds
 
-    async def refresh(self, user_id: str) -> RefreshOutcome:
-        """Read the person's open tasks now; one refresh per person at a time in this process."""
+    @asynccontextmanager
+    async def _alone(self, user_id: str) -> AsyncIterator[None]:
+        """One refresh per person at a time in this process."""
         lock = self._refreshing.setdefault(user_id, asyncio.Lock())
         try:
             async with lock:
-                return await self._refresh(user_id)
+                yield
         finally:
             if not lock.locked() and self._refreshing.get(user_id) is lock:
                 del self._refreshing[user_id]
+
+    async def refresh(self, user_id: str) -> RefreshOutcome:
+        """Read the person's open tasks now (every page of the filter)."""
+        async with self._alone(user_id):
+            started = time.perf_counter()
+            outcome = await self._refresh(user_id)
+            self._observe("all", outcome, started)
+            return outcome
+
+    def _observe(self, kind: str, outcome: RefreshOutcome, started: float) -> None:
+        if self._refresh_seconds is not None and outcome == "refreshed":
+            self._refresh_seconds.labels(kind).observe(time.perf_counter() - started)
+
+    async def refresh_task(self, user_id: str, task_id: str) -> RefreshOutcome:
+        """A webhook's hint about one task: read that task alone. Only with the default filter, whose
+        window oO can tell by itself, and once a full read has given the person's zone; else read all."""
+        zone = self._zones.get(user_id)
+        if self._settings.filter != DEFAULT_FILTER or zone is None:
+            return await self.refresh(user_id)
+        async with self._alone(user_id):
+            started = time.perf_counter()
+            outcome = await self._refresh_task(user_id, task_id, zone)
+            self._observe("task", outcome, started)
+            return outcome
+
+    async def _refresh_task(self, user_id: str, task_id: str, zone: ZoneInfo) -> RefreshOutcome:
+        grant = await self._grant(user_id)
+        if isinstance(grant, str):
+            return grant
+        try:
+            grant = await self.oauth.fresh(user_id, grant)
+            task = await with_retries(lambda: self._read_one(grant, task_id))
+        except Exception as error:
+            return await self._failed(user_id, error)
+        key = f"{PROVIDER}:{task_id}"
+        synced = derive(task, zone) if task is not None and in_default_window(task, zone) else None
+        async with self._transaction() as uow:
+            if not await self._still_allowed(uow, user_id):
+                return "not_allowed"
+            await self._publish_one(uow, user_id, key, synced)
+        if synced is not None and task is not None:
+            self._titles.put(user_id, {key: task.content})
+        else:
+            self._titles.drop(user_id, [key])
+        return "refreshed"
+
+    async def _read_one(self, grant: ProviderTokens, task_id: str) -> Task | None:
+        """The task if it is open at Todoist; None if it is completed, deleted or unknown."""
+        async with TodoistAPIAsync(
+            grant.access_token, client=httpx.AsyncClient(transport=self._transports.sdk())
+        ) as api:
+            try:
+                task = await api.get_task(task_id)
+            except httpx.HTTPStatusError as error:
+                if error.response.status_code == 404:
+                    return None
+                raise
+        return None if task.completed_at is not None else task
+
+    async def _publish_one(self, uow: UnitOfWork, user_id: str, key: str, synced: ProviderTaskSynced | None) -> None:
+        known = await self._marks.one(uow, user_id, PROVIDER, key)
+        now = datetime.now(UTC)
+        if synced is not None:
+            mark = fingerprint(synced)
+            if mark != known:
+                await self._publisher.publish(uow, [_event(user_id, "integrations.task_synced.v1", now, synced)])
+                await self._marks.put(uow, user_id, PROVIDER, {key: mark})
+        elif known is not None:
+            removed = ProviderTaskRemoved(provider=PROVIDER, task_id=key)
+            await self._publisher.publish(uow, [_event(user_id, "integrations.task_removed.v1", now, removed)])
+            await self._marks.remove(uow, user_id, PROVIDER, [key])
 
     async def _refresh(self, user_id: str) -> RefreshOutcome:
         grant = await self._grant(user_id)
@@ -90,6 +169,7 @@ class TodoistConnector:
             zone, tasks = await with_retries(lambda: self._read(grant))
         except Exception as error:
             return await self._failed(user_id, error)
+        self._zones[user_id] = zone
         synced = {f"{PROVIDER}:{task.id}": derive(task, zone) for task in tasks}
         self._titles.put(user_id, {f"{PROVIDER}:{task.id}": task.content for task in tasks}, replace=True)
         async with self._transaction() as uow:
@@ -182,6 +262,7 @@ class TodoistConnector:
             uow, [_event(user_id, "integrations.provider_forgotten.v1", datetime.now(UTC), forgotten)]
         )
         self._titles.forget(user_id, PROVIDER)
+        self._zones.pop(user_id, None)
 
     async def title(self, user_id: str, task_id: str) -> str | None:
         """One task's title from Todoist, for an answer whose title is not in memory."""
@@ -214,6 +295,20 @@ class TodoistConnector:
             log.warning("todoist_complete_failed", reason=failure_code(error), error=type(error).__name__)
             return False
         return True
+
+
+def in_default_window(task: Task, zone: ZoneInfo) -> bool:
+    """Whether `DEFAULT_FILTER` (`overdue | today | 14 days | no date`) holds the open task: undated, or
+    due on a day up to 13 days after today in the person's zone (anything earlier is overdue)."""
+    if task.due is None:
+        return True
+    when = task.due.date
+    day = (
+        (when if when.tzinfo is not None else when.replace(tzinfo=zone)).astimezone(zone).date()
+        if isinstance(when, datetime)
+        else when
+    )
+    return day <= datetime.now(zone).date() + timedelta(days=13)
 
 
 def derive(task: Task, zone: ZoneInfo) -> ProviderTaskSynced:

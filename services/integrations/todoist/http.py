@@ -29,12 +29,14 @@ T = TypeVar("T")
 class _Origins:
     """Routes requests for a provider's public origins to the configured ones, each with one timeout."""
 
-    def __init__(self, origins: Mapping[str, str], timeout: float, inner: Any) -> None:
+    def __init__(self, origins: Mapping[str, str], timeout: float, inner: Any, sent: Callable[[], None]) -> None:
         self._origins = {public: httpx.URL(target) for public, target in origins.items()}
         self._timeout = httpx.Timeout(timeout).as_dict()
         self._inner = inner
+        self._sent = sent
 
     async def handle_async_request(self, request: Any) -> Any:
+        self._sent()
         target = self._origins.get(f"{request.url.scheme}://{request.url.host}")
         if target is not None:
             request.url = request.url.copy_with(scheme=target.scheme, host=target.host, port=target.port)
@@ -49,15 +51,15 @@ class _Origins:
 class ProviderOrigins(_Origins, httpx.AsyncBaseTransport):
     """For the SDK, on `httpx`."""
 
-    def __init__(self, origins: Mapping[str, str], timeout: float) -> None:
-        super().__init__(origins, timeout, httpx.AsyncHTTPTransport())
+    def __init__(self, origins: Mapping[str, str], timeout: float, sent: Callable[[], None]) -> None:
+        super().__init__(origins, timeout, httpx.AsyncHTTPTransport(), sent)
 
 
 class OAuthOrigins(_Origins, httpx2.AsyncBaseTransport):
     """For Authlib's OAuth client, which runs on `httpx2` (httpx's successor) where it is installed."""
 
-    def __init__(self, origins: Mapping[str, str], timeout: float) -> None:
-        super().__init__(origins, timeout, httpx2.AsyncHTTPTransport())
+    def __init__(self, origins: Mapping[str, str], timeout: float, sent: Callable[[], None]) -> None:
+        super().__init__(origins, timeout, httpx2.AsyncHTTPTransport(), sent)
 
 
 @dataclass(frozen=True)
@@ -67,16 +69,17 @@ class Transports:
     api_url: str
     oauth_url: str
     timeout: float
+    sent: Callable[[], None] = lambda: None  # counts each request to the provider
 
     def _origins(self) -> dict[str, str]:
         # The SDK's calls name Todoist's origins; oO's own OAuth calls name the configured URLs already.
         return {TODOIST_API: _origin(self.api_url), _origin(TODOIST_OAUTH): _origin(self.oauth_url)}
 
     def sdk(self) -> ProviderOrigins:
-        return ProviderOrigins(self._origins(), self.timeout)
+        return ProviderOrigins(self._origins(), self.timeout, self.sent)
 
     def oauth(self) -> OAuthOrigins:
-        return OAuthOrigins(self._origins(), self.timeout)
+        return OAuthOrigins(self._origins(), self.timeout, self.sent)
 
 
 def _origin(url: str) -> str:

@@ -1,6 +1,10 @@
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Open tasks a tip may be about: late, due within two weeks, or undated. With it, a webhook's hint about
+# one task is read alone (oO tells its window itself); with another filter every hint reads all pages.
+DEFAULT_FILTER = "overdue | today | 14 days | no date"
+
 
 class TodoistSettings(BaseSettings):
     """The Todoist app oO is registered as (App Management Console), and how often it reads Todoist."""
@@ -22,7 +26,7 @@ class TodoistSettings(BaseSettings):
         default="https://todoist.com/oauth", description="Todoist's OAuth base: `…/authorize`, `…/access_token`."
     )
     filter: str = Field(
-        default="overdue | today | 14 days | no date",
+        default=DEFAULT_FILTER,
         min_length=1,
         max_length=1024,
         description="The Todoist filter query a refresh reads: the open tasks a tip may be about.",

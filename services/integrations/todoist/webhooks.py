@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
@@ -19,6 +20,7 @@ from services.integrations.service import ConnectionService
 from services.kernel.unit_of_work import UnitOfWork
 
 PROVIDER = "todoist"
+TASK_ID = re.compile(r"[A-Za-z0-9_-]{1,48}")
 DELIVERIES_KEPT = timedelta(days=7)  # Todoist retries within an hour; a week covers any replay worth refusing
 Verdict = Literal["forged", "replayed", "malformed", "taken"]
 
@@ -38,18 +40,24 @@ class TodoistWebhooks:
 
     async def take(
         self, uow: UnitOfWork, *, secret: str, raw_body: bytes, signature: str | None, delivery_id: str | None
-    ) -> tuple[Verdict, list[str]]:
-        """The verdict on a delivery and, when taken, the people whose tasks to read again."""
+    ) -> tuple[Verdict, list[str], str | None]:
+        """The verdict on a delivery and, when taken, the people whose tasks to read again, and the task
+        it names, if any (`item:*`): which one to read, never what it is."""
         if not signature_holds(secret, raw_body, signature):
-            return "forged", []
+            return "forged", [], None
         if not delivery_id or len(delivery_id) > 128:
-            return "malformed", []
+            return "malformed", [], None
         try:
-            account = json.loads(raw_body)["user_id"]
-        except (ValueError, KeyError, TypeError):
-            return "malformed", []
+            body = json.loads(raw_body)
+            account = str(body["user_id"])
+            named = (
+                body.get("event_data", {}).get("id") if str(body.get("event_name", "")).startswith("item:") else None
+            )
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return "malformed", [], None
+        task_id = named if isinstance(named, str) and TASK_ID.fullmatch(named) else None
         now = datetime.now(UTC)
         if not await self._deliveries.first_time(uow, PROVIDER, delivery_id, now):
-            return "replayed", []
+            return "replayed", [], None
         await self._deliveries.prune(uow, now - DELIVERIES_KEPT)
-        return "taken", await self._connections.people_with_account(uow, PROVIDER, str(account))
+        return "taken", await self._connections.people_with_account(uow, PROVIDER, account), task_id
