@@ -61,6 +61,12 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             asyncio.create_task(
                 run_periodically(container.database.checkpoint, CHECKPOINT_EVERY_SECONDS), name="sqlite-checkpoint"
             ),
+            asyncio.create_task(
+                run_periodically(
+                    container.calendars.refresh_connected, container.settings.calendar.calendar_refresh_seconds
+                ),
+                name="calendar-refresh",
+            ),
         ]
         log.info("api_started", database=container.database.dialect)
         try:
@@ -83,6 +89,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             container.events.router(),
             container.recommender.router(),
             container.profile.router(),
+            container.calendars.router(),
         ],
         readiness=container.readiness(),
         lifespan=lifespan,

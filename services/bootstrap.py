@@ -15,14 +15,13 @@ from oo_contracts.consents import granted_by_default
 from oo_contracts.recommendation import MlPort
 from services.auth.api import AuthModule
 from services.events.api import ALL_TYPES, EventsModule
-from services.integrations.api import IntegrationsModule
+from services.integrations.api import CalendarConnectors, ConnectorData, IntegrationsModule, calendar_connectors
 from services.kernel.database import Database
 from services.kernel.health import ReadinessCheck
 from services.kernel.keyring import KEYRING_FILE_NAME, FixedKeyring, KeyringFile, parse_keyring
 from services.kernel.metrics import Metrics
 from services.kernel.ports import SealedStore
 from services.kernel.private_files import read_or_make_key
-from services.kernel.unit_of_work import UnitOfWork
 from services.kernel.vault import TokenVault
 from services.migrations.runner import migration_problem, upgrade_to_head
 from services.profile.api import ProfileModule, consent_records
@@ -42,6 +41,7 @@ class Container:
     keyring: FixedKeyring | KeyringFile
     vault: TokenVault
     integrations: IntegrationsModule
+    calendars: CalendarConnectors
 
     @property
     def sealed_stores(self) -> list[SealedStore]:
@@ -100,6 +100,14 @@ def bootstrap(settings: Settings) -> Container:
     keyring = _keyring(settings)
     vault = TokenVault(keyring)
     integrations = IntegrationsModule(vault)
+    calendars = calendar_connectors(
+        integrations,
+        settings.calendar,
+        transaction=database.transaction,
+        consents=consents,
+        publisher=events.bus,
+        local_mode=settings.gateway.local_mode,
+    )
     profile = ProfileModule(
         database,
         identity=auth.identity,
@@ -108,18 +116,12 @@ def bootstrap(settings: Settings) -> Container:
         receipt_key=_receipt_key(settings),
         consents=consents,
         publisher=events.bus,
-        integrations=NothingDerivedYet(),
+        integrations=ConnectorData(calendars.all),
     )
     events.bus.project(profile.consent_projection)
-    return Container(settings, database, metrics, events, auth, recommender, profile, keyring, vault, integrations)
-
-
-class NothingDerivedYet:
-    """`IntegrationData` until the integrations module implements it: no connector exists, so nothing
-    has been derived from one that a withdrawal would have to erase."""
-
-    async def forget(self, uow: UnitOfWork, user_id: str, integration: str) -> None:
-        return None
+    return Container(
+        settings, database, metrics, events, auth, recommender, profile, keyring, vault, integrations, calendars
+    )
 
 
 def _ml(settings: Settings) -> MlPort:

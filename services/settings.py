@@ -7,7 +7,7 @@ conventional exception. A wrong value stops start-up with the variable's name an
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.events.settings import EventsSettings
 from services.gateway.settings import GatewaySettings
+from services.integrations.calendar.settings import CalendarSettings
 from services.kernel.keyring import parse_keyring
 from services.kernel.vault import KeyringError
 from services.recommender.settings import RecommenderSettings
@@ -72,6 +73,7 @@ class Settings:
     gateway: GatewaySettings
     events: EventsSettings
     recommender: RecommenderSettings
+    calendar: CalendarSettings = field(default_factory=CalendarSettings)
 
     @property
     def database_url(self) -> str:
@@ -84,6 +86,7 @@ _SECTIONS: dict[str, tuple[type[BaseSettings], str]] = {
     "gateway": (GatewaySettings, "OO_"),
     "events": (EventsSettings, "OO_EVENTS_"),
     "recommender": (RecommenderSettings, "OO_"),
+    "calendar": (CalendarSettings, "OO_"),
 }
 
 

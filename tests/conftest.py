@@ -28,8 +28,9 @@ from services.recommender.settings import RecommenderSettings
 from services.settings import CoreSettings, DatabaseSettings, Settings
 from tests.postgres_cluster import PostgresCluster
 
-# Fixtures of the page's tests (browser, server) and of the LLM tests (the LiteLLM proxy).
-pytest_plugins = ["tests.page_harness", "tests.litellm_proxy"]
+# Fixtures of the page's tests (browser, server), of the LLM tests (the LiteLLM proxy) and of the
+# calendar tests (Radicale, an ICS web server, the Google simulator).
+pytest_plugins = ["tests.page_harness", "tests.litellm_proxy", "tests.calendar_servers"]
 
 BACKENDS = ["sqlite", "postgres"]
 LOOPBACK = "http://127.0.0.1:8000"

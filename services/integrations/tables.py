@@ -24,8 +24,29 @@ integrations_connections = Table(
     # failure since (null once one succeeds). A failed refresh keeps the signals derived before it.
     Column("last_synced_at", UtcDateTime(), nullable=True),
     Column("sync_error", String(32), nullable=True),
+    # A calendar's busy blocks as last published (a hash of their times, ADR 0024): a refresh that reads
+    # the same publishes nothing. Null until the first publish and after the provider is forgotten.
+    Column("busy_fingerprint", String(64), nullable=True),
     # One connection per person and provider, held by the database (ADR 0018).
     PrimaryKeyConstraint("user_id", "provider"),
     CheckConstraint("status IN ('connected', 'broken')", name="status"),
     Index("ix_integrations_connections_key_id", "key_id"),
+)
+
+
+# A Google authorization under way (ADR 0024): the `state` oO sent, kept as its SHA-256 only, bound to the
+# person who started it, used at most once (the callback deletes the row it reads) and only until
+# `expires_at`. The PKCE verifier is useless without the code Google sends to the callback alone.
+integrations_oauth_states = Table(
+    "integrations_oauth_states",
+    metadata,
+    Column("state_hash", String(64), nullable=False),
+    Column("user_id", String(64), nullable=False),
+    Column("provider", String(32), nullable=False),
+    Column("code_verifier", String(128), nullable=False),
+    Column("redirect_uri", Text(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("state_hash"),
+    Index("ix_integrations_oauth_states_user_id", "user_id"),
 )

@@ -80,10 +80,21 @@ class ConnectionRecord(BaseModel):
     connected_at: AwareDatetime
 
 
+class PendingAuthorization(BaseModel):
+    """A provider's consent screen the person was sent to and has not come back from (it expires)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: str
+    started_at: AwareDatetime
+    expires_at: AwareDatetime
+
+
 class IntegrationsSection(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     connections: list[ConnectionRecord]
+    pending_authorizations: list[PendingAuthorization] = []
 
 
 class ConsentsSection(BaseModel):

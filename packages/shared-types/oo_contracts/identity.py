@@ -17,6 +17,8 @@ class Scope(StrEnum):
     # Granting or withdrawing a consent, by PUT /v1/me/consents or by its event: a token that only
     # posts signals cannot say yes on the person's behalf.
     consents_write = "consents:write"
+    # Connecting a provider (a calendar, a task app): what oO may then read of the person's life.
+    integrations_write = "integrations:write"
 
 
 ALL_SCOPES: frozenset[Scope] = frozenset(Scope)
