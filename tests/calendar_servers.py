@@ -187,7 +187,6 @@ class LoopbackServer:
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         wait_until_listening(self.port)
-        httpx.get(self.url + "/_ready_probe", timeout=5)
 
     def stop(self) -> None:
         if self.server is not None and self.thread is not None:
@@ -203,4 +202,57 @@ def ics_files() -> Iterator[tuple[StaticFiles, str]]:
     try:
         yield files, server.url
     finally:
+        server.stop()
+
+
+class GoogleSim:
+    """The Google simulator as a test drives it: its base URL and its `/_sim/` controls."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.control = httpx.Client(base_url=url, timeout=10)
+
+    def register(self, client_id: str, client_secret: str, redirect_uri: str) -> None:
+        body = {"client_id": client_id, "client_secret": client_secret, "redirect_uris": [redirect_uri]}
+        self.control.post("/_sim/clients", json=body).raise_for_status()
+
+    def next_consent(self, user: str, decision: str = "allow", scopes: list[str] | None = None) -> None:
+        body: dict[str, object] = {"user": user, "decision": decision}
+        if scopes is not None:
+            body["scopes"] = scopes
+        self.control.post("/_sim/consent", json=body).raise_for_status()
+
+    def seed_busy(self, user: str, blocks: list[tuple[datetime, datetime]]) -> None:
+        body = [
+            {"start": s.isoformat().replace("+00:00", "Z"), "end": e.isoformat().replace("+00:00", "Z")}
+            for s, e in blocks
+        ]
+        self.control.put(f"/_sim/users/{user}/busy", json=body).raise_for_status()
+
+    def fault(self, user: str, *, status: int | None = None, reason: str | None = None, delay: float = 0.0) -> None:
+        body = {"status": status, "reason": reason, "delay": delay, "count": 1}
+        self.control.post(f"/_sim/users/{user}/faults", json=body).raise_for_status()
+
+    def revoke_everything_of(self, user: str) -> None:
+        self.control.post(f"/_sim/users/{user}/revoke").raise_for_status()
+
+    def access_token_seconds(self, seconds: int) -> None:
+        self.control.put("/_sim/access_token_seconds", json={"seconds": seconds}).raise_for_status()
+
+    def calls(self, path: str) -> list[dict]:
+        calls: list[dict] = self.control.get("/_sim/calls").json()
+        return [call for call in calls if call["path"] == path]
+
+
+@pytest.fixture(scope="session")
+def google_sim() -> Iterator[GoogleSim]:
+    from oo_simulators.google_calendar import create_app
+
+    server = LoopbackServer(create_app())
+    server.start()
+    sim = GoogleSim(server.url)
+    try:
+        yield sim
+    finally:
+        sim.control.close()
         server.stop()

@@ -17,6 +17,7 @@ import httplib2
 from authlib.common.security import generate_token
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.httpx_client import AsyncOAuth2Client
+from google.auth.exceptions import RefreshError
 from google.oauth2.credentials import Credentials
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
@@ -175,6 +176,8 @@ class GoogleFreeBusyReader:
             return result
         except HttpError as error:
             raise _problem(error) from None
+        except RefreshError:  # a 401: the client would renew, but renewal is oO's own step, before the read
+            raise CalendarRefused("unauthorized", "Google refused oO's grant") from None
         except (OSError, httplib2.HttpLib2Error):  # refused, timed out
             raise CalendarUnavailable("unreachable", "Google cannot be reached") from None
         finally:
