@@ -14,6 +14,7 @@ import pytest
 from services.bootstrap import Container
 from services.integrations.calendar.settings import CalendarSettings
 from tests.calendar_servers import StaticFiles, vevent
+from tests.test_vault_canary import logs  # noqa: F401 (a fixture)
 
 ICS = "/v1/me/integrations/ics"
 BASE = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
@@ -147,3 +148,25 @@ async def test_a_failing_server_leaves_the_blocks_and_the_connection_stale_until
     back = await connection(container, user_id)
     assert (back.stale, back.sync_error) == (False, None)
     assert await busy(client) == [block]
+
+
+async def test_the_secret_link_appears_in_no_log_line_or_answer(
+    client,
+    container: Container,
+    ics_files,
+    logs,  # noqa: F811 (the fixture)
+):
+    files, base = ics_files
+    await grant(client)
+    path = serve(files, vevent("a", hour(timedelta(hours=3)), 60))
+    secret = path.rsplit("/", 1)[1]
+
+    answers = [await client.put(ICS, json={"url": base + path})]
+    user_id = (await export(client))["user_id"]
+    files.bodies[path] = (500, b"oops")
+    assert await container.calendars.calendars.ics.refresh(user_id) == "failed"
+    answers.append(await client.get("/v1/me/export"))
+
+    assert answers[0].status_code == 200
+    assert secret not in logs.getvalue()
+    assert all(secret not in answer.text for answer in answers)
