@@ -150,12 +150,22 @@ class StaticFiles:
         self.delay: float = 0.0
         self.redirects: dict[str, str] = {}
         self.requests: list[str] = []
+        self.in_flight = 0
+        self.most_in_flight = 0  # the most requests it answered at once
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             return
         path = scope["path"]
         self.requests.append(path)
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await self._answer(path, send)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, path: str, send) -> None:
         if self.delay:
             await asyncio.sleep(self.delay)
         if path in self.redirects:
