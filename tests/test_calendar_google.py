@@ -322,3 +322,24 @@ async def test_deleting_the_account_revokes_the_grant_at_google(
     calls = google_sim.calls("/revoke")[revocations:]
     assert held is not None
     assert [parse_qs(call["body"])["token"] for call in calls] == [[held.refresh_token]]
+
+
+async def test_an_authorization_under_way_is_exported_without_its_secrets_and_gone_once_used(
+    client, container: Container, person: str
+):
+    await grant(client)
+    callback = await consent_screen(client)
+    state = parse_qs(urlsplit(callback).query)["state"][0]
+
+    during = await client.get("/v1/me/export")
+    assert [p["provider"] for p in during.json()["integrations"]["pending_authorizations"]] == [PROVIDER]
+    async with container.database.transaction(write=False) as uow:
+        stored = (await uow.connection.execute(integrations_oauth_states.select())).all()
+    assert len(stored) == 1
+    assert state not in tuple(stored[0])  # kept as its hash only
+    assert state not in during.text
+    assert stored[0].code_verifier not in during.text
+
+    await come_back(client, callback)
+    after = await client.get("/v1/me/export")
+    assert after.json()["integrations"]["pending_authorizations"] == []
