@@ -343,3 +343,18 @@ async def test_an_authorization_under_way_is_exported_without_its_secrets_and_go
     await come_back(client, callback)
     after = await client.get("/v1/me/export")
     assert after.json()["integrations"]["pending_authorizations"] == []
+
+
+async def test_a_grant_whose_first_read_fails_is_given_back_to_google(
+    client, container: Container, google_sim: GoogleSim, person: str
+):
+    await grant(client)
+    callback = await consent_screen(client)
+    google_sim.fault(person, status=500)
+    revocations = len(google_sim.calls("/revoke"))
+
+    told = await come_back(client, callback)
+
+    assert told["integration_error"] == "google_unavailable"
+    assert len(google_sim.calls("/revoke")) == revocations + 1
+    assert await connection(container, await user_id_of(client)) is None

@@ -25,7 +25,7 @@ from services.integrations.calendar.ics_reader import IcsLink
 from services.integrations.calendar.reading import CalendarProblem, check_reachable_url
 from services.integrations.calendar.settings import CalendarSettings
 from services.integrations.service import Connection, ProviderTokens
-from services.kernel.errors import NotFound, Unprocessable
+from services.kernel.errors import Conflict, NotFound, Unprocessable
 from services.kernel.ports import Caller
 from services.kernel.unit_of_work import UnitOfWork
 
@@ -183,11 +183,21 @@ class CalendarConnections:
             raise _FlowEnded("bad_code")
         try:
             tokens = await self._oauth.exchange(code, pending.code_verifier, pending.redirect_uri, now)
-            await self._calendars.google.connect(pending.user_id, tokens)
         except GoogleOAuthFailed as failed:
             raise _FlowEnded(failed.code) from None
-        except CalendarProblem as problem:
-            raise _FlowEnded(problem.code if problem.code in GOOGLE_ERRORS else "google_unavailable") from None
+        try:
+            await self._calendars.google.connect(pending.user_id, tokens)
+        except (CalendarProblem, Conflict) as problem:
+            # A grant oO will not keep is given back at once, not left at Google unused.
+            await self._give_back(tokens)
+            code = problem.code if problem.code in GOOGLE_ERRORS else "google_unavailable"
+            raise _FlowEnded(code) from None
+
+    async def _give_back(self, tokens: ProviderTokens) -> None:
+        try:
+            await self._oauth.revoke(tokens)
+        except Exception as error:
+            log.warning("integration_revoke_failed", provider=GOOGLE, error=type(error).__name__)
 
     async def _allowed(self, uow: UnitOfWork, user_id: str) -> bool:
         return await self._deps.consents.granted(uow, user_id, self._calendars.google.consent)
