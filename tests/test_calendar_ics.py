@@ -103,6 +103,7 @@ async def test_a_link_that_does_not_work_is_a_clear_422(client, ics_files):
             "loop": base + "/loop-a",
             "away": base + "/away",
             "plain_http": "http://calendar.example.org/feed.ics",
+            "ftp": "ftp://calendar.example.org/feed.ics",
         }.items()
     }
 
@@ -114,6 +115,7 @@ async def test_a_link_that_does_not_work_is_a_clear_422(client, ics_files):
         "loop": (422, "calendar_unreachable"),
         "away": (422, "calendar_invalid_url"),
         "plain_http": (422, "calendar_invalid_url"),
+        "ftp": (422, "calendar_invalid_url"),
     }
     assert (await export(client))["integrations"]["connections"] == []
 

@@ -25,7 +25,7 @@ class IcsLink(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    url: str = Field(min_length=8, max_length=2000, pattern=r"^(?i:https?|webcal)://\S+$")
+    url: str = Field(min_length=8, max_length=2000, pattern=r"^[A-Za-z][A-Za-z0-9+.-]*://\S+$")
 
 
 @dataclass(frozen=True)
