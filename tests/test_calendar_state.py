@@ -12,6 +12,8 @@ from pydantic import ValidationError
 
 from ml.features.state import POSTED_BUSY, FeatureState
 from oo_contracts.events import BusySynced, envelope
+from services.integrations.calendar.busy import NotACalendar, Window, busy_blocks
+from tests.calendar_servers import vevent
 
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
@@ -145,3 +147,16 @@ def test_a_sync_event_refuses_blocks_outside_its_window_and_carries_no_text():
                 "intervals": [{"start": at(1).isoformat(), "end": at(2).isoformat(), "summary": "x"}],
             }
         )
+
+
+def test_calendar_data_the_libraries_reject_is_not_a_calendar_never_an_error_of_its_own():
+    window = Window.around(NOW)
+    broken: list[str | bytes] = [
+        vevent("rule", at(2), rrule="FREQ=SOMETIMES"),
+        vevent("end", at(2)).replace("DTEND:", "DTEND:not-a-date\r\nX-OLD-DTEND:"),
+        b"\xff\xfe garbage",
+    ]
+    for text in broken:
+        with pytest.raises(NotACalendar):
+            busy_blocks([text], window)
+    assert busy_blocks(["BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"], window) == []

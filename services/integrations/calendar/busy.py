@@ -44,17 +44,28 @@ def busy_blocks(calendars: Iterable[bytes | str], window: Window) -> list[Block]
     blocks: list[Block] = []
     for text in calendars:
         try:
-            calendar = icalendar.Calendar.from_ical(text)
-        except ValueError as error:
-            raise NotACalendar("the data is not iCalendar") from error
-        occurrences = recurring_ical_events.of(calendar, components=["VEVENT"]).between(window.start, window.end)
-        for count, event in enumerate(occurrences):
-            if count >= MAX_OCCURRENCES:
-                break
-            block = _block(event)
-            if block is not None and block[1] > window.start and block[0] < window.end:
-                blocks.append(block)
+            blocks.extend(_blocks_of(text, window))
+        except NotACalendar:
+            raise
+        except Exception as error:  # a provider's data is untrusted: a rule or a value the libraries reject
+            raise NotACalendar("the calendar holds data that cannot be read") from error
     return merge(blocks)
+
+
+def _blocks_of(text: bytes | str, window: Window) -> list[Block]:
+    try:
+        calendar = icalendar.Calendar.from_ical(text)
+    except ValueError as error:
+        raise NotACalendar("the data is not iCalendar") from error
+    blocks: list[Block] = []
+    occurrences = recurring_ical_events.of(calendar, components=["VEVENT"]).between(window.start, window.end)
+    for count, event in enumerate(occurrences):
+        if count >= MAX_OCCURRENCES:
+            break
+        block = _block(event)
+        if block is not None and block[1] > window.start and block[0] < window.end:
+            blocks.append(block)
+    return blocks
 
 
 def _block(event: Any) -> Block | None:
