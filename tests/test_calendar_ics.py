@@ -104,6 +104,8 @@ async def test_a_link_that_does_not_work_is_a_clear_422(client, ics_files):
             "away": base + "/away",
             "plain_http": "http://calendar.example.org/feed.ics",
             "ftp": "ftp://calendar.example.org/feed.ics",
+            "bad_port": "https://calendar.example.org:99999/feed.ics",
+            "bad_host": "https://[calendar/feed.ics",
         }.items()
     }
 
@@ -116,6 +118,8 @@ async def test_a_link_that_does_not_work_is_a_clear_422(client, ics_files):
         "away": (422, "calendar_invalid_url"),
         "plain_http": (422, "calendar_invalid_url"),
         "ftp": (422, "calendar_invalid_url"),
+        "bad_port": (422, "calendar_invalid_url"),
+        "bad_host": (422, "calendar_invalid_url"),
     }
     assert (await export(client))["integrations"]["connections"] == []
 

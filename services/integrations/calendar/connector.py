@@ -21,7 +21,7 @@ import structlog
 from oo_contracts.consents import ConsentPurpose
 from oo_contracts.events import BusyBlock, BusySynced, ProviderForgotten, envelope
 from services.integrations.calendar.busy import Block, Window, clipped, fingerprint
-from services.integrations.calendar.reading import BusyReader, CalendarProblem, CalendarRefused
+from services.integrations.calendar.reading import BusyReader, CalendarProblem, CalendarRefused, CalendarUnavailable
 from services.integrations.calendar.repository import CalendarRepository
 from services.integrations.connector import RefreshOutcome
 from services.integrations.service import Connection, ConnectionService, ProviderTokens, TokenRevoker
@@ -120,7 +120,7 @@ class CalendarConnector:
         store them and publish what was read, in one transaction."""
         async with self._deps.locks.hold(user_id):
             window = Window.around(self._deps.clock())
-            blocks = await self._reader.read(tokens, window)
+            blocks = await self._read(tokens, window)
             async with self._deps.transaction() as uow:
                 await self.require_consent(uow, user_id)  # again: a withdrawal may have landed meanwhile
                 await self._deps.connections.connect(uow, user_id, self.provider, tokens)
@@ -152,7 +152,7 @@ class CalendarConnector:
         window = Window.around(self._deps.clock())
         try:
             tokens = await self._renewed(user_id, tokens)
-            blocks = await self._reader.read(tokens, window)
+            blocks = await self._read(tokens, window)
         except CalendarProblem as problem:
             await self._failed(user_id, problem)
             return "failed"
@@ -164,6 +164,17 @@ class CalendarConnector:
                 return "not_connected"
             await self._record(uow, user_id, blocks, window)
         return "refreshed"
+
+    async def _read(self, tokens: ProviderTokens, window: Window) -> list[Block]:
+        try:
+            return await self._reader.read(tokens, window)
+        except CalendarProblem:
+            raise
+        except Exception as error:
+            # A provider's answer a library chokes on is the provider's failure, not the person's request's:
+            # the type alone is logged, as its text may quote what was sent.
+            log.warning("calendar_read_failed", provider=self.provider, error=type(error).__name__)
+            raise CalendarUnavailable("bad_answer", "the calendar answered with something oO cannot read") from None
 
     async def _renewed(self, user_id: str, tokens: ProviderTokens) -> ProviderTokens:
         if self._renewer is None:

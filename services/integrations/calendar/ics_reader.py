@@ -69,6 +69,8 @@ class IcsReader:
             raise CalendarUnavailable("unreachable", "the calendar link redirects too often") from None
         except httpx.HTTPError:
             raise CalendarUnavailable("unreachable", "the calendar link cannot be reached") from None
+        except httpx.InvalidURL:
+            raise CalendarUnavailable("invalid_url", "the calendar link is not a valid address") from None
 
 
 def parsed(body: bytes, window: Window) -> list[Block]:

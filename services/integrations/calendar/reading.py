@@ -49,7 +49,11 @@ async def check_reachable_url(url: str, *, local_mode: bool, what: str) -> str:
     (`webcal://` is https). CalendarUnavailable(`invalid_url`) otherwise."""
     if url.lower().startswith("webcal://"):
         url = "https://" + url[len("webcal://") :]
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # a port that is not a number, or out of range
+        raise CalendarUnavailable("invalid_url", f"the {what} is not a valid address") from None
     host = (parts.hostname or "").lower()
     if not host or parts.scheme not in ("https", "http"):
         raise CalendarUnavailable("invalid_url", f"the {what} must be an https:// address")
@@ -59,7 +63,7 @@ async def check_reachable_url(url: str, *, local_mode: bool, what: str) -> str:
         raise CalendarUnavailable("invalid_url", f"the {what} must not carry a user or password")
     if not local_mode:
         try:
-            addresses = await asyncio.get_running_loop().getaddrinfo(host, parts.port or 443, type=socket.SOCK_STREAM)
+            addresses = await asyncio.get_running_loop().getaddrinfo(host, port or 443, type=socket.SOCK_STREAM)
         except OSError:
             raise CalendarUnavailable("unreachable", f"the {what}'s host is not found") from None
         for address in addresses:
