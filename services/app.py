@@ -6,6 +6,7 @@ import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 import structlog
 from fastapi import FastAPI
@@ -61,14 +62,21 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             asyncio.create_task(
                 run_periodically(container.database.checkpoint, CHECKPOINT_EVERY_SECONDS), name="sqlite-checkpoint"
             ),
+            asyncio.create_task(
+                run_periodically(
+                    container.calendars.refresh_connected, container.settings.calendar.calendar_refresh_seconds
+                ),
+                name="calendar-refresh",
+            ),
         ]
-        if container.integrations.connectors:
+        if container.integrations.todoist is not None:
             jobs.append(
                 asyncio.create_task(
                     run_periodically(
-                        container.integrations.view.refresh_everyone, container.settings.todoist.refresh_seconds
+                        partial(container.integrations.view.refresh_everyone, ["todoist"]),
+                        container.settings.todoist.refresh_seconds,
                     ),
-                    name="integrations-refresh",
+                    name="todoist-refresh",
                 )
             )
         log.info("api_started", database=container.database.dialect)
@@ -93,6 +101,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             container.recommender.router(),
             container.profile.router(),
             container.integrations.router(),
+            container.calendars.router(),
         ],
         readiness=container.readiness(),
         lifespan=lifespan,

@@ -15,7 +15,7 @@ from oo_contracts.consents import granted_by_default
 from oo_contracts.recommendation import MlPort
 from services.auth.api import AuthModule
 from services.events.api import ALL_TYPES, EventsModule
-from services.integrations.api import IntegrationsModule
+from services.integrations.api import CalendarConnectors, IntegrationsModule, calendar_connectors
 from services.kernel.database import Database
 from services.kernel.health import ReadinessCheck
 from services.kernel.keyring import KEYRING_FILE_NAME, FixedKeyring, KeyringFile, parse_keyring
@@ -41,6 +41,7 @@ class Container:
     keyring: FixedKeyring | KeyringFile
     vault: TokenVault
     integrations: IntegrationsModule
+    calendars: CalendarConnectors
 
     @property
     def sealed_stores(self) -> list[SealedStore]:
@@ -110,6 +111,14 @@ def bootstrap(settings: Settings) -> Container:
     if recommender.llm_refresher is not None:
         events.bus.subscribe(ALL_TYPES, recommender.llm_refresher.on_event)
     events.bus.subscribe("recommender.tip_reacted.v1", integrations.view.on_tip_reacted)
+    calendars = calendar_connectors(
+        integrations,
+        settings.calendar,
+        transaction=database.transaction,
+        consents=consents,
+        publisher=events.bus,
+        local_mode=settings.gateway.local_mode,
+    )
     profile = ProfileModule(
         database,
         identity=auth.identity,
@@ -121,7 +130,9 @@ def bootstrap(settings: Settings) -> Container:
         integrations=integrations,
     )
     events.bus.project(profile.consent_projection)
-    return Container(settings, database, metrics, events, auth, recommender, profile, keyring, vault, integrations)
+    return Container(
+        settings, database, metrics, events, auth, recommender, profile, keyring, vault, integrations, calendars
+    )
 
 
 def _ml(settings: Settings) -> MlPort:

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.events.settings import EventsSettings
 from services.gateway.settings import GatewaySettings
+from services.integrations.calendar.settings import CalendarSettings
 from services.integrations.todoist.settings import TodoistSettings
 from services.kernel.keyring import parse_keyring
 from services.kernel.vault import KeyringError
@@ -74,6 +75,7 @@ class Settings:
     events: EventsSettings
     recommender: RecommenderSettings
     todoist: TodoistSettings = field(default_factory=TodoistSettings)
+    calendar: CalendarSettings = field(default_factory=CalendarSettings)
 
     @property
     def database_url(self) -> str:
@@ -87,6 +89,7 @@ _SECTIONS: dict[str, tuple[type[BaseSettings], str]] = {
     "events": (EventsSettings, "OO_EVENTS_"),
     "recommender": (RecommenderSettings, "OO_"),
     "todoist": (TodoistSettings, "OO_TODOIST_"),
+    "calendar": (CalendarSettings, "OO_"),
 }
 
 

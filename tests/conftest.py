@@ -29,8 +29,9 @@ from services.settings import CoreSettings, DatabaseSettings, Settings
 from tests.postgres_cluster import PostgresCluster
 
 # Fixtures of the page's tests (browser, server), of the LLM tests (the LiteLLM proxy) and of the
-# Todoist tests (the simulator and a webhook receiver).
-pytest_plugins = ["tests.page_harness", "tests.litellm_proxy", "tests.todoist_sim"]
+# Todoist tests (the simulator and a webhook receiver) and of the calendar tests (Radicale, an ICS web
+# server, the Google simulator).
+pytest_plugins = ["tests.page_harness", "tests.litellm_proxy", "tests.todoist_sim", "tests.calendar_servers"]
 
 BACKENDS = ["sqlite", "postgres"]
 LOOPBACK = "http://127.0.0.1:8000"

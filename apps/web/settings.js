@@ -24,6 +24,8 @@ const PURPOSES = {
   email: "Email",
   "integration:todoist": "Todoist",
   "integration:google_calendar": "Google Calendar",
+  "integration:caldav": "CalDAV calendar",
+  "integration:ics": "Calendar link",
 };
 
 function say(text) {

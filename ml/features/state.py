@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from oo_contracts.events import EventEnvelope, Reaction
 from oo_contracts.recommendation import REWARDS
@@ -26,6 +26,10 @@ DONE_TASKS_KEPT = 200
 TIP_TIMES_KEPT = 24
 AFFINITIES_KEPT = 200
 DEFAULT_TIMEZONE = "UTC"
+POSTED_BUSY = "posted"  # the source of intervals posted one by one (`busy_interval_recorded`), not a provider's name
+POSTED_BUSY_KEPT = 50
+SYNCED_BUSY_KEPT = 200  # per calendar: a week of a dense calendar, the nearest first
+BUSY_PAST_KEPT = timedelta(hours=1)  # a block that ended longer ago no longer matters
 
 
 class TaskFact(BaseModel):
@@ -59,7 +63,10 @@ class FeatureState(BaseModel):
     tasks: dict[str, TaskFact] = Field(default_factory=dict)
     done_tasks: list[str] = Field(default_factory=list)
     habits: dict[str, HabitFact] = Field(default_factory=dict)
-    busy: list[tuple[datetime, datetime]] = Field(default_factory=list)
+    busy: list[tuple[datetime, datetime]] = Field(default_factory=list)  # every source's blocks, sorted
+    # Each source's blocks (a calendar provider's name, or POSTED_BUSY): a sync replaces one calendar's
+    # blocks within its window, and a provider forgotten takes its own away (ADR 0024).
+    busy_sources: dict[str, list[tuple[datetime, datetime]]] = Field(default_factory=dict)
     calendar_known: bool = False
     energy: float | None = None
     mood: float | None = None
@@ -83,6 +90,13 @@ class FeatureState(BaseModel):
     llm_processing: bool | None = None  # the person's choice; None: the deployment's default (ADR 0012)
     core_processing: bool | None = None  # consent to processing at all; None: the deployment's default (ADR 0022)
     recent_event_ids: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _busy_by_source(self) -> FeatureState:
+        # A state stored before busy blocks were kept per source: what it knew was posted.
+        if (self.busy or self.calendar_known) and not self.busy_sources:
+            self.busy_sources = {POSTED_BUSY: list(self.busy)}
+        return self
 
     @property
     def zone(self) -> ZoneInfo:
@@ -219,8 +233,10 @@ def _forget_tasks(state: FeatureState, provider: str) -> None:
     state.done_tasks = [done for done in state.done_tasks if not done.startswith(prefix)]
 
 
-def _provider_forgotten(state: FeatureState, payload: dict[str, Any], _at: datetime) -> None:
+def _provider_forgotten(state: FeatureState, payload: dict[str, Any], at: datetime) -> None:
+    """A provider forgotten (disconnected, or its consent withdrawn): its tasks and its busy blocks go."""
     _forget_tasks(state, payload["provider"])
+    _forget_calendar(state, payload, at)
 
 
 def _task_completed(state: FeatureState, payload: dict[str, Any], _at: datetime) -> None:
@@ -230,9 +246,37 @@ def _task_completed(state: FeatureState, payload: dict[str, Any], _at: datetime)
 
 def _busy(state: FeatureState, payload: dict[str, Any], at: datetime) -> None:
     start, end = datetime.fromisoformat(payload["start"]), datetime.fromisoformat(payload["end"])
-    kept = [(s, e) for s, e in state.busy if e > at - timedelta(hours=1)]  # the past no longer matters
-    state.busy = sorted([*kept, (start, end)])[-50:]
-    state.calendar_known = True
+    kept = [(s, e) for s, e in state.busy_sources.get(POSTED_BUSY, []) if e > at - BUSY_PAST_KEPT]
+    state.busy_sources[POSTED_BUSY] = sorted([*kept, (start, end)])[-POSTED_BUSY_KEPT:]
+    _merge_busy(state, at)
+
+
+def _busy_synced(state: FeatureState, payload: dict[str, Any], at: datetime) -> None:
+    """A calendar's blocks within the window replace what was known of it there: a block moved or
+    deleted at the provider disappears; blocks outside the window stay as they were."""
+    window_start = datetime.fromisoformat(payload["window_start"])
+    window_end = datetime.fromisoformat(payload["window_end"])
+    outside = [
+        (s, e) for s, e in state.busy_sources.get(payload["calendar"], []) if e <= window_start or s >= window_end
+    ]
+    synced = [(datetime.fromisoformat(b["start"]), datetime.fromisoformat(b["end"])) for b in payload["intervals"]]
+    blocks = sorted(block for block in [*outside, *synced] if block[1] > at - BUSY_PAST_KEPT)
+    state.busy_sources[payload["calendar"]] = blocks[:SYNCED_BUSY_KEPT]
+    _merge_busy(state, at)
+
+
+def _forget_calendar(state: FeatureState, payload: dict[str, Any], at: datetime) -> None:
+    """A calendar provider forgotten: its blocks go; the calendar stays known only through another source."""
+    if state.busy_sources.pop(payload["provider"], None) is not None:
+        _merge_busy(state, at)
+
+
+def _merge_busy(state: FeatureState, at: datetime) -> None:
+    state.busy_sources = {
+        source: [(s, e) for s, e in blocks if e > at - BUSY_PAST_KEPT] for source, blocks in state.busy_sources.items()
+    }
+    state.busy = sorted(block for blocks in state.busy_sources.values() for block in blocks)
+    state.calendar_known = bool(state.busy_sources)
 
 
 def _tip_shown(state: FeatureState, payload: dict[str, Any], at: datetime) -> None:
@@ -286,6 +330,7 @@ _HANDLERS = {
     "integrations.task_removed.v1": _task_removed,
     "integrations.provider_forgotten.v1": _provider_forgotten,
     "integrations.busy_interval_recorded.v1": _busy,
+    "integrations.busy_synced.v1": _busy_synced,
     "recommender.tip_shown.v1": _tip_shown,
     "recommender.tip_reacted.v1": _tip_reacted,
 }

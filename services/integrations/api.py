@@ -13,6 +13,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from fastapi import APIRouter
 from prometheus_client import Counter, Histogram
 
+from services.integrations.calendar.connector import CalendarDeps
+from services.integrations.calendar.settings import CalendarSettings
+from services.integrations.calendar.wiring import CalendarConnectors
 from services.integrations.connections_view import ConnectionsView
 from services.integrations.connector import Connector
 from services.integrations.data import UserConnections
@@ -31,12 +34,14 @@ from services.kernel.unit_of_work import Transaction, UnitOfWork
 from services.kernel.vault import TokenVault
 
 __all__ = [
+    "CalendarConnectors",
     "Connection",
     "ConnectionService",
     "IntegrationsModule",
     "ProviderTokens",
     "TodoistSettings",
     "TokenRevoker",
+    "calendar_connectors",
 ]
 
 UserHold = Callable[[UnitOfWork, str], Awaitable[bool]]
@@ -115,3 +120,22 @@ class IntegrationsModule:
 
     async def close(self) -> None:
         await self.view.close()
+
+
+def calendar_connectors(
+    module: IntegrationsModule,
+    settings: CalendarSettings,
+    *,
+    transaction: Transaction,
+    consents: ConsentCheck,
+    publisher: EventPublisher,
+    local_mode: bool,
+) -> CalendarConnectors:
+    """The calendar connectors (`caldav`, `ics`, `google_calendar`), each a `Connector` registered on the
+    module (its status, refresh, disconnection, revocation and forgetting through the module's routes
+    and ports). The composition root mounts their `router()` and schedules `refresh_connected()`."""
+    deps = CalendarDeps(transaction=transaction, connections=module.connections, consents=consents, publisher=publisher)
+    connectors = CalendarConnectors(deps, settings, local_mode=local_mode)
+    for connector in connectors.all:
+        module.register(connector)
+    return connectors

@@ -8,7 +8,7 @@ each is idempotent, so a lost one is made good by the next scheduled refresh.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -122,9 +122,10 @@ class ConnectionsView:
         await self._connections.disconnect(uow, user_id, integration)
         await connector.forget(uow, user_id)
 
-    async def refresh_everyone(self) -> None:
-        """The scheduled refresh: every connected person, each provider, one at a time."""
-        for provider, connector in sorted(self._connectors.items()):
+    async def refresh_everyone(self, providers: Sequence[str]) -> None:
+        """The scheduled refresh of these providers: every connected person, one at a time."""
+        for provider in providers:
+            connector = self._connector(provider)
             async with self._transaction(write=False) as uow:
                 people = await self._connections.connected_people(uow, provider)
             for user_id in people:

@@ -3,7 +3,7 @@ provider tasks oO tracks, and the connections they began."""
 
 from __future__ import annotations
 
-from oo_contracts.export import AuthorizationRecord, ConnectionRecord, IntegrationsSection, ProviderTaskRecord
+from oo_contracts.export import ConnectionRecord, IntegrationsSection, PendingAuthorization, ProviderTaskRecord
 from services.integrations.provider_store import OAuthStates, TaskMarks
 from services.integrations.service import ConnectionService
 from services.integrations.titles import TitleCache
@@ -38,8 +38,8 @@ class UserConnections:
                 ProviderTaskRecord(provider=row.provider, task_id=row.task_id)
                 for row in await self._marks.listed(uow, user_id)
             ],
-            authorizations=[
-                AuthorizationRecord(provider=row.provider, created_at=row.created_at, expires_at=row.expires_at)
+            pending_authorizations=[
+                PendingAuthorization(provider=row.provider, started_at=row.created_at, expires_at=row.expires_at)
                 for row in await self._states.pending(uow, user_id)
             ],
         )

@@ -27,6 +27,9 @@ integrations_connections = Table(
     # The person's account at the provider (its user id, never a name or an address): how a webhook
     # delivery, which names only that account, finds the person it is about.
     Column("account_id", String(64), nullable=True),
+    # A calendar's busy blocks as last published (a hash of their times, ADR 0024): a refresh that reads
+    # the same publishes nothing. Null until the first publish and after the provider is forgotten.
+    Column("busy_fingerprint", String(64), nullable=True),
     # One connection per person and provider, held by the database (ADR 0018).
     PrimaryKeyConstraint("user_id", "provider"),
     CheckConstraint("status IN ('connected', 'broken')", name="status"),
@@ -47,15 +50,19 @@ integrations_task_marks = Table(
     PrimaryKeyConstraint("user_id", "provider", "task_id"),
 )
 
-# An OAuth authorization under way: its `state` (stored as a hash) bound to the person who began it,
-# taken once by the callback (a DELETE … RETURNING), and worthless after `expires_at`.
+# An OAuth authorization under way (Todoist, Google): its `state` stored as its SHA-256 only, bound to
+# the person who began it, taken once by the callback (a DELETE … RETURNING), worthless after
+# `expires_at`. Google's flow keeps its PKCE verifier here, useless without the code Google sends to
+# the callback alone, and the redirect URI it named; Todoist's, the scopes it asked for.
 integrations_oauth_states = Table(
     "integrations_oauth_states",
     metadata,
     Column("state_hash", String(64), nullable=False),
     Column("user_id", String(64), nullable=False),
     Column("provider", String(32), nullable=False),
-    Column("scopes", JsonDocument, nullable=False),
+    Column("scopes", JsonDocument, nullable=True),
+    Column("code_verifier", String(128), nullable=True),
+    Column("redirect_uri", Text(), nullable=True),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("expires_at", UtcDateTime(), nullable=False),
     PrimaryKeyConstraint("state_hash"),

@@ -24,6 +24,9 @@ def scrub_secrets(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]
     return event_dict
 
 
+HTTP_CLIENT_LOGGERS = ("httpx", "httpcore", "niquests", "urllib3", "caldav", "googleapiclient", "authlib", "httplib2")
+
+
 def configure_logging(level: str = "INFO", *, stream: Any = None) -> None:
     """JSON lines on stderr; uvicorn's and the stdlib's records go through the same renderer."""
     shared: list[Any] = [
@@ -63,3 +66,7 @@ def configure_logging(level: str = "INFO", *, stream: Any = None) -> None:
     logging.getLogger("alembic").setLevel(max(root.level, logging.WARNING))
     # The access log repeats what our request log says, with the query string (which may hold secrets).
     logging.getLogger("uvicorn.access").disabled = True
+    # HTTP clients log each request's URL (a calendar's secret link is one) and, when debugging, headers
+    # and bodies (credentials, tokens): only their warnings are kept, whatever the level.
+    for name in HTTP_CLIENT_LOGGERS:
+        logging.getLogger(name).setLevel(max(root.level, logging.WARNING))

@@ -19,11 +19,13 @@ class ConsentPurpose(StrEnum):
     email = "email"
     integration_todoist = "integration:todoist"
     integration_google_calendar = "integration:google_calendar"
+    integration_caldav = "integration:caldav"
+    integration_ics = "integration:ics"
 
 
 INTEGRATION_PREFIX = "integration:"
 # The integrations a person can consent to; a new connector adds its purpose above and here.
-INTEGRATIONS: tuple[str, ...] = ("todoist", "google_calendar")
+INTEGRATIONS: tuple[str, ...] = ("todoist", "google_calendar", "caldav", "ics")
 
 
 def integration_of(purpose: ConsentPurpose) -> str | None:
@@ -53,6 +55,14 @@ CONSENT_TEXTS: dict[ConsentPurpose, tuple[str, ...]] = {
     ConsentPurpose.integration_todoist: ("oO reads your Todoist tasks, once you connect Todoist.",),
     ConsentPurpose.integration_google_calendar: (
         "oO reads when your Google Calendar is busy (never what the events are), once you connect it.",
+    ),
+    ConsentPurpose.integration_caldav: (
+        "oO reads when your CalDAV calendars are busy (never what the events are, who comes or where), "
+        "with the app password you give it, once you connect them.",
+    ),
+    ConsentPurpose.integration_ics: (
+        "oO reads when the calendar at your subscription link is busy (never what the events are, who "
+        "comes or where), once you give it the link.",
     ),
 }
 assert set(CONSENT_TEXTS) == set(ConsentPurpose), "every purpose has its text"

@@ -231,7 +231,7 @@ class TaskCompleted(Payload):
     task_id: IdText
 
 
-ProviderName = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z][a-z0-9_-]*$")]
+ProviderName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$", description="A connection's provider.")]
 
 
 class ProviderTaskSynced(Payload):
@@ -279,6 +279,46 @@ class BusyInterval(Payload):
             raise ValueError("end must be after start")
         if self.end - self.start > timedelta(days=2):
             raise ValueError("a busy interval lasts at most two days")
+        return self
+
+
+MAX_SYNCED_INTERVALS = 500
+MAX_SYNC_WINDOW = timedelta(days=31)
+
+
+class BusyBlock(Payload):
+    """A busy block read from a calendar: when it starts and ends, nothing else."""
+
+    start: AwareDatetime
+    end: AwareDatetime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BusyBlock:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class BusySynced(Payload):
+    """What one calendar holds as busy within a window, read from its provider (ADR 0024): it replaces
+    what oO knew of that calendar within the window, so a moved or deleted event disappears. Times
+    only; never a title, an attendee or a place."""
+
+    calendar: ProviderName
+    window_start: AwareDatetime
+    window_end: AwareDatetime
+    intervals: list[BusyBlock] = Field(
+        max_length=MAX_SYNCED_INTERVALS, description="Merged busy blocks, sorted, each within the window."
+    )
+
+    @model_validator(mode="after")
+    def _within_window(self) -> BusySynced:
+        if self.window_end <= self.window_start:
+            raise ValueError("window_end must be after window_start")
+        if self.window_end - self.window_start > MAX_SYNC_WINDOW:
+            raise ValueError("a sync window spans at most 31 days")
+        if any(b.start < self.window_start or b.end > self.window_end for b in self.intervals):
+            raise ValueError("every interval lies within the window")
         return self
 
 
@@ -471,11 +511,12 @@ INGESTIBLE_TYPES: dict[str, type[Payload]] = {
 }
 SERVER_TYPES: dict[str, type[Payload]] = {
     "auth.user_created.v1": UserCreated,
+    "integrations.busy_synced.v1": BusySynced,
+    "integrations.provider_forgotten.v1": ProviderForgotten,
     "recommender.tip_shown.v1": TipShown,
     "recommender.tip_reacted.v1": TipReacted,
     "integrations.task_synced.v1": ProviderTaskSynced,
     "integrations.task_removed.v1": ProviderTaskRemoved,
-    "integrations.provider_forgotten.v1": ProviderForgotten,
 }
 PAYLOAD_SCHEMAS: dict[str, type[Payload]] = {**INGESTIBLE_TYPES, **SERVER_TYPES}
 

@@ -92,13 +92,13 @@ class ProviderTaskRecord(BaseModel):
     task_id: str
 
 
-class AuthorizationRecord(BaseModel):
-    """A connection begun and not (yet) finished."""
+class PendingAuthorization(BaseModel):
+    """A provider's consent screen the person was sent to and has not come back from (it expires)."""
 
     model_config = ConfigDict(extra="forbid")
 
     provider: str
-    created_at: AwareDatetime
+    started_at: AwareDatetime
     expires_at: AwareDatetime
 
 
@@ -107,7 +107,7 @@ class IntegrationsSection(BaseModel):
 
     connections: list[ConnectionRecord]
     tasks: list[ProviderTaskRecord] = Field(default_factory=list)
-    authorizations: list[AuthorizationRecord] = Field(default_factory=list)
+    pending_authorizations: list[PendingAuthorization] = Field(default_factory=list)
 
 
 class ConsentsSection(BaseModel):

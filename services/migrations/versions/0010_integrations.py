@@ -1,4 +1,5 @@
-"""integrations: Todoist's task marks, OAuth states, webhook deliveries, and each connection's account
+"""integrations: OAuth states, Todoist's task marks and webhook deliveries, each connection's account and
+calendars' last published busy blocks
 
 Revision ID: 0010
 Revises: 0009
@@ -23,6 +24,7 @@ JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgres
 
 def upgrade() -> None:
     op.add_column("integrations_connections", sa.Column("account_id", sa.String(length=64), nullable=True))
+    op.add_column("integrations_connections", sa.Column("busy_fingerprint", sa.String(length=64), nullable=True))
     op.create_index(op.f("ix_integrations_connections_account"), "integrations_connections", ["provider", "account_id"])
     op.create_table(
         "integrations_task_marks",
@@ -37,7 +39,9 @@ def upgrade() -> None:
         sa.Column("state_hash", sa.String(length=64), nullable=False),
         sa.Column("user_id", sa.String(length=64), nullable=False),
         sa.Column("provider", sa.String(length=32), nullable=False),
-        sa.Column("scopes", JSON, nullable=False),
+        sa.Column("scopes", JSON, nullable=True),
+        sa.Column("code_verifier", sa.String(length=128), nullable=True),
+        sa.Column("redirect_uri", sa.Text(), nullable=True),
         sa.Column("created_at", UtcDateTime(), nullable=False),
         sa.Column("expires_at", UtcDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("state_hash", name=op.f("pk_integrations_oauth_states")),
@@ -61,4 +65,5 @@ def downgrade() -> None:
     op.drop_table("integrations_task_marks")
     op.drop_index(op.f("ix_integrations_connections_account"), table_name="integrations_connections")
     with op.batch_alter_table("integrations_connections") as batch:
+        batch.drop_column("busy_fingerprint")
         batch.drop_column("account_id")

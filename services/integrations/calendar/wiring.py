@@ -1,0 +1,69 @@
+"""The calendar connectors built together: what the composition root registers and schedules."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter
+
+from oo_contracts.consents import ConsentPurpose
+from services.integrations.calendar.caldav_reader import CalDavReader
+from services.integrations.calendar.connector import CalendarConnector, CalendarDeps
+from services.integrations.calendar.google import PROVIDER as GOOGLE
+from services.integrations.calendar.google import GoogleFreeBusyReader, GoogleOAuth
+from services.integrations.calendar.ics_reader import IcsReader
+from services.integrations.calendar.routes import build_router
+from services.integrations.calendar.service import CalendarConnections, Calendars
+from services.integrations.calendar.settings import CalendarSettings
+
+REFRESHES_AT_ONCE = 4  # of different people; each person's own refreshes wait for each other
+
+
+class CalendarConnectors:
+    """The three calendar connectors, their routes, and the scheduled refresh of every connected one."""
+
+    def __init__(self, deps: CalendarDeps, settings: CalendarSettings, *, local_mode: bool) -> None:
+        self._deps = deps
+        self.settings = settings
+        self.oauth = GoogleOAuth(settings)
+        timeout = settings.calendar_timeout_seconds
+        self.calendars = Calendars(
+            caldav=CalendarConnector("caldav", ConsentPurpose.integration_caldav, CalDavReader(timeout), deps),
+            ics=CalendarConnector(
+                "ics",
+                ConsentPurpose.integration_ics,
+                IcsReader(timeout, settings.calendar_ics_max_bytes, local_mode),
+                deps,
+            ),
+            google=CalendarConnector(
+                GOOGLE,
+                ConsentPurpose.integration_google_calendar,
+                GoogleFreeBusyReader(settings),
+                deps,
+                revoker=self.oauth,
+                renewer=self.oauth,
+            ),
+        )
+        self.connections = CalendarConnections(self.calendars, deps, self.oauth, settings, local_mode)
+
+    @property
+    def all(self) -> tuple[CalendarConnector, ...]:
+        return self.calendars.all
+
+    def router(self) -> APIRouter:
+        return build_router(self.connections)
+
+    async def refresh_connected(self) -> None:
+        """Read every connected calendar once, one after another: the scheduled job (every
+        `OO_CALENDAR_REFRESH_SECONDS`), a few people at a time. A failure is recorded on its connection,
+        never raised."""
+        by_provider = {connector.provider: connector for connector in self.all}
+        async with self._deps.transaction(write=False) as uow:
+            pairs = await self._deps.repository.connected(uow, list(by_provider))
+        gate = asyncio.Semaphore(REFRESHES_AT_ONCE)
+
+        async def refresh(user_id: str, provider: str) -> None:
+            async with gate:
+                await by_provider[provider].refresh(user_id)
+
+        await asyncio.gather(*(refresh(user_id, provider) for user_id, provider in pairs))
