@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from oo_contracts.identity import Principal, Scope
@@ -31,6 +31,7 @@ from services.kernel.ports import Caller
 ReadingCaller = Annotated[Principal, Depends(require_scope(Scope.account_read))]
 ConnectingCaller = Annotated[Caller, Depends(require_caller(Scope.integrations_write))]
 ConnectingPrincipal = Annotated[Principal, Depends(require_scope(Scope.integrations_write))]
+ProviderPath = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{0,31}$", description="`todoist`, `caldav`, `ics`…")]
 WEBHOOK_BODY_LIMIT = 1 << 20  # Todoist's own limit on a request body
 
 
@@ -75,7 +76,7 @@ def build_router(view: ConnectionsView) -> APIRouter:
         status_code=303,
         responses={
             303: {"description": "Back to the page, which says in words how it went."},
-            **error_responses(422, 503),
+            **error_responses(404, 422, 503),
         },
     )
     async def todoist_callback(
@@ -114,7 +115,7 @@ def build_router(view: ConnectionsView) -> APIRouter:
         summary="Read a provider now",
         responses=error_responses(*AUTHENTICATED_ERRORS, 404, 409, 422),
     )
-    async def refresh(provider: str, caller: ConnectingCaller) -> RefreshResult:
+    async def refresh(provider: ProviderPath, caller: ConnectingCaller) -> RefreshResult:
         """Reads the provider at once and publishes what changed. 404 `unknown_integration`; 409
         `not_connected` or `consent_required`. A provider that fails answers 200 with `outcome: failed`:
         the connection is then `stale` with its `sync_error`, and keeps what was read before."""
@@ -126,7 +127,7 @@ def build_router(view: ConnectionsView) -> APIRouter:
         summary="Disconnect a provider and forget what oO derived from it",
         responses=error_responses(*AUTHENTICATED_ERRORS, 404, 422),
     )
-    async def disconnect(provider: str, uow: CurrentUnitOfWork, principal: ConnectingPrincipal) -> Response:
+    async def disconnect(provider: ProviderPath, uow: CurrentUnitOfWork, principal: ConnectingPrincipal) -> Response:
         """Deletes the grant and everything derived from the provider (tasks, busy times), then revokes the
         grant at the provider. 404 `not_connected` when there is no connection."""
         await view.disconnect(uow, principal.user_id, provider)

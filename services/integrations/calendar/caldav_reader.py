@@ -52,7 +52,7 @@ class CalDavReader:
                 password=credentials.password.get_secret_value(),
                 timeout=int(max(1, self.timeout_seconds)),
             ) as client:
-                calendars = client.principal().get_calendars()  # type: ignore[no-untyped-call]
+                calendars = client.principal().calendars()  # type: ignore[no-untyped-call]
                 texts = [
                     found.data
                     for calendar in calendars
