@@ -6,7 +6,7 @@ arrive, calendars fill, habits wait in their windows; rewards go missing when a 
 oO runs for real: its feature state folds the simulated events, its rule generators propose, its
 policy decides (silence included) and learns. Every policy meets the same people and the same coins.
 
-    uv run python -m bench.oo_bench.simulator [--users 40] [--days 60]
+    uv run python -m bench.oo_bench.simulator [--users 40] [--days 60] [--tuning] [--choosers oo oo_cap3]
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ BASE_LOGIT = -2.6  # calibrated so that a random tip on a fixed schedule is wort
 VALUE = {"done": 1.0, "later": 0.3, "dismiss": 0.0, "ignored": 0.0}
 START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
 EVALUATION_USERS = range(0, 40)
+TUNING_USERS = range(1000, 1040)  # choices (the budget's rule, the product's configuration) are made on these
+CHOOSERS = ("oo", "oo_cap3", "vw", "linucb", "schedule3", "uniform", "oracle", "oracle_cap3")
 
 
 @dataclass
@@ -312,25 +314,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=len(EVALUATION_USERS))
     parser.add_argument("--days", type=int, default=60)
+    parser.add_argument("--tuning", action="store_true", help="the tuning users (1000-), not the evaluation ones")
+    parser.add_argument("--choosers", nargs="+", choices=CHOOSERS, default=CHOOSERS, metavar="CHOOSER")
     args = parser.parse_args()
-    users = range(0, args.users)
+    first = (TUNING_USERS if args.tuning else EVALUATION_USERS).start
+    users = range(first, first + args.users)
 
     print(
-        f"oO-bench S2 simulator: {len(users)} evaluation users × {args.days} days × {len(SLOT_HOURS)} slots; "
+        f"oO-bench S2 simulator: {len(users)} {'tuning' if args.tuning else 'evaluation'} users "
+        f"({users.start}-{users.stop - 1}) × {args.days} days × {len(SLOT_HOURS)} slots; "
         f"oO runs the product's policy untuned ({PRODUCT_POLICY})"
     )
     oracle = evaluate(users, args.days, "oracle")
     oracle_per_day = oracle[:, 0] / oracle[:, 2]
-    choosers = (
-        "oo",
-        "oo_cap3",
-        "vw",
-        "linucb",
-        "schedule3",
-        "uniform",
-        "oracle",
-        "oracle_cap3",
-    )
+    choosers = args.choosers
     for chooser in choosers:
         runs = oracle if chooser == "oracle" else evaluate(users, args.days, chooser)
         per_day = runs[:, 0] / runs[:, 2]
