@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from bench.oo_bench.baselines import LinUCB
-from ml.experiments.budget import worth_spending_now
+from ml.experiments.budget import TipChances, worth_spending_now
 from ml.experiments.featurize import DIMENSION, featurize
 from ml.experiments.product import PRODUCT_POLICY
 from ml.features.context import assemble_context
@@ -199,11 +199,12 @@ def VowpalSquareCB_lines(x: np.ndarray) -> list[str]:
     return VowpalSquareCB._lines(x)
 
 
-def decide_oo(policy_posterior, rng, ctx: UserContext, candidates: list[TipCandidate]) -> int | None:
+def decide_oo(policy_posterior, rng, ctx: UserContext, candidates: list[TipCandidate]) -> tuple[int | None, float]:
+    """The policy's choice, and the chance that it chooses a tip here (0 with nothing to choose)."""
     if not candidates:
-        return None
-    chosen: int | None = policy_posterior.select(featurize(ctx, candidates), rng).chosen
-    return chosen
+        return None, 0.0
+    selection = policy_posterior.select(featurize(ctx, candidates), rng)
+    return selection.chosen, 1.0 - float(selection.probabilities[0])
 
 
 def simulate(seed: int, days: int, chooser: str) -> tuple[float, int, int]:
@@ -216,6 +217,7 @@ def simulate(seed: int, days: int, chooser: str) -> tuple[float, int, int]:
     vw = _VowpalWithSilence(seed) if chooser == "vw" else None
     linucb = LinUCB(DIMENSION, alpha=0.5) if chooser == "linucb" else None
     posterior = policy.posterior(policy.initial_state())
+    chances = TipChances()
     rng = np.random.default_rng(seed + 30_000)
     utility, shown_total, previous = 0.0, 0, START
     for day in range(days):
@@ -230,12 +232,14 @@ def simulate(seed: int, days: int, chooser: str) -> tuple[float, int, int]:
             candidates = generate(ctx)
             choice: int | None
             if chooser in ("oo", "oo_cap3"):
-                choice = decide_oo(posterior, rng, ctx, candidates)
+                weekend = bool(ctx.features.weekend)
+                choice, chance = decide_oo(posterior, rng, ctx, candidates)
                 if chooser == "oo_cap3" and choice is not None:
                     # The budget is the product's send-or-hold rule (ml/experiments/budget.py), not a cut-off.
-                    budget_left, later = DAILY_BUDGET - shown_today, SLOT_HOURS[slot + 1 :]
-                    if not worth_spending_now(posterior, hour, bool(ctx.features.weekend), later, budget_left):
+                    later = {float(h): chances.at(h, weekend) for h in SLOT_HOURS[slot + 1 :]}
+                    if not worth_spending_now(posterior, hour, weekend, later, DAILY_BUDGET - shown_today):
                         choice = None
+                chances.record(hour, weekend, chance)
             elif chooser in ("oracle", "oracle_cap3"):
                 values = [person.expected_utility(c, at) for c in candidates]
                 capped = chooser == "oracle_cap3" and shown_today >= DAILY_BUDGET
