@@ -19,6 +19,9 @@ from bench.oo_bench import simulator, stationary
 from bench.oo_bench.baselines import LinUCB, Uniform, VowpalSquareCB
 from bench.scenario_moments import MOMENTS
 from ml.experiments.featurize import DIMENSION
+from ml.experiments.product import PRODUCT_POLICY
+from ml.features.context import assemble_context
+from ml.features.state import FeatureState
 from tests.conftest import empty_postgres_url
 
 QUERY = "SELECT user_id, snapshot FROM floor_log"
@@ -63,6 +66,12 @@ def test_simulator_track_is_deterministic_per_seed_and_counts_tips():
     assert days == 3
     assert shown <= 3 * 3
     assert -1.0 * shown <= utility <= 1.0 * shown
+
+
+def test_the_simulators_budget_counts_an_hour_with_nothing_proposed_as_no_chance_of_a_tip():
+    posterior = PRODUCT_POLICY.posterior(PRODUCT_POLICY.initial_state())
+    ctx = assemble_context("sim", FeatureState(), simulator.START)
+    assert simulator.decide_oo(posterior, np.random.default_rng(0), ctx, []) == (None, 0.0)
 
 
 async def test_the_request_benchmarks_floor_app_logs_one_row_per_authenticated_request(

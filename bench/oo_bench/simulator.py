@@ -6,7 +6,7 @@ arrive, calendars fill, habits wait in their windows; rewards go missing when a 
 oO runs for real: its feature state folds the simulated events, its rule generators propose, its
 policy decides (silence included) and learns. Every policy meets the same people and the same coins.
 
-    uv run python -m bench.oo_bench.simulator [--users 40] [--days 60]
+    uv run python -m bench.oo_bench.simulator [--users 40] [--days 60] [--tuning] [--choosers oo oo_cap3]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from bench.oo_bench.baselines import LinUCB
-from ml.experiments.budget import worth_spending_now
+from ml.experiments.budget import TipChances, worth_spending_now
 from ml.experiments.featurize import DIMENSION, featurize
 from ml.experiments.product import PRODUCT_POLICY
 from ml.features.context import assemble_context
@@ -36,6 +36,8 @@ BASE_LOGIT = -2.6  # calibrated so that a random tip on a fixed schedule is wort
 VALUE = {"done": 1.0, "later": 0.3, "dismiss": 0.0, "ignored": 0.0}
 START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
 EVALUATION_USERS = range(0, 40)
+TUNING_USERS = range(1000, 1040)  # choices (the budget's rule, the product's configuration) are made on these
+CHOOSERS = ("oo", "oo_cap3", "vw", "linucb", "schedule3", "uniform", "oracle", "oracle_cap3")
 
 
 @dataclass
@@ -197,11 +199,12 @@ def VowpalSquareCB_lines(x: np.ndarray) -> list[str]:
     return VowpalSquareCB._lines(x)
 
 
-def decide_oo(policy_posterior, rng, ctx: UserContext, candidates: list[TipCandidate]) -> int | None:
+def decide_oo(policy_posterior, rng, ctx: UserContext, candidates: list[TipCandidate]) -> tuple[int | None, float]:
+    """The policy's choice, and the chance that it chooses a tip here (0 with nothing to choose)."""
     if not candidates:
-        return None
-    chosen: int | None = policy_posterior.select(featurize(ctx, candidates), rng).chosen
-    return chosen
+        return None, 0.0
+    selection = policy_posterior.select(featurize(ctx, candidates), rng)
+    return selection.chosen, 1.0 - float(selection.probabilities[0])
 
 
 def simulate(seed: int, days: int, chooser: str) -> tuple[float, int, int]:
@@ -214,6 +217,7 @@ def simulate(seed: int, days: int, chooser: str) -> tuple[float, int, int]:
     vw = _VowpalWithSilence(seed) if chooser == "vw" else None
     linucb = LinUCB(DIMENSION, alpha=0.5) if chooser == "linucb" else None
     posterior = policy.posterior(policy.initial_state())
+    chances = TipChances()
     rng = np.random.default_rng(seed + 30_000)
     utility, shown_total, previous = 0.0, 0, START
     for day in range(days):
@@ -228,12 +232,14 @@ def simulate(seed: int, days: int, chooser: str) -> tuple[float, int, int]:
             candidates = generate(ctx)
             choice: int | None
             if chooser in ("oo", "oo_cap3"):
-                choice = decide_oo(posterior, rng, ctx, candidates)
+                weekend = bool(ctx.features.weekend)
+                choice, chance = decide_oo(posterior, rng, ctx, candidates)
                 if chooser == "oo_cap3" and choice is not None:
                     # The budget is the product's send-or-hold rule (ml/experiments/budget.py), not a cut-off.
-                    budget_left, later = DAILY_BUDGET - shown_today, SLOT_HOURS[slot + 1 :]
-                    if not worth_spending_now(posterior, hour, bool(ctx.features.weekend), later, budget_left):
+                    later = {float(h): chances.at(h, weekend) for h in SLOT_HOURS[slot + 1 :]}
+                    if not worth_spending_now(posterior, hour, weekend, later, DAILY_BUDGET - shown_today):
                         choice = None
+                chances.record(hour, weekend, chance)
             elif chooser in ("oracle", "oracle_cap3"):
                 values = [person.expected_utility(c, at) for c in candidates]
                 capped = chooser == "oracle_cap3" and shown_today >= DAILY_BUDGET
@@ -312,25 +318,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=len(EVALUATION_USERS))
     parser.add_argument("--days", type=int, default=60)
+    parser.add_argument("--tuning", action="store_true", help="the tuning users (1000-), not the evaluation ones")
+    parser.add_argument("--choosers", nargs="+", choices=CHOOSERS, default=CHOOSERS, metavar="CHOOSER")
     args = parser.parse_args()
-    users = range(0, args.users)
+    first = (TUNING_USERS if args.tuning else EVALUATION_USERS).start
+    users = range(first, first + args.users)
 
     print(
-        f"oO-bench S2 simulator: {len(users)} evaluation users × {args.days} days × {len(SLOT_HOURS)} slots; "
+        f"oO-bench S2 simulator: {len(users)} {'tuning' if args.tuning else 'evaluation'} users "
+        f"({users.start}-{users.stop - 1}) × {args.days} days × {len(SLOT_HOURS)} slots; "
         f"oO runs the product's policy untuned ({PRODUCT_POLICY})"
     )
     oracle = evaluate(users, args.days, "oracle")
     oracle_per_day = oracle[:, 0] / oracle[:, 2]
-    choosers = (
-        "oo",
-        "oo_cap3",
-        "vw",
-        "linucb",
-        "schedule3",
-        "uniform",
-        "oracle",
-        "oracle_cap3",
-    )
+    choosers = args.choosers
     for chooser in choosers:
         runs = oracle if chooser == "oracle" else evaluate(users, args.days, chooser)
         per_day = runs[:, 0] / runs[:, 2]
