@@ -330,6 +330,10 @@ function onKey(event) {
   if (key === "w" || key === "?") return toggleWhy();
   if (key === "escape") return toggleWhy(false);
   if ((key === "s" || key === ",") && !deleted) return openSettings();
+  if (key === "a" && !deleted) {
+    event.preventDefault(); // the "a" is the key's, not the first letter of the task
+    return openSettings("task");
+  }
 }
 
 /** Swipe right: done; left: not for me; up: later. A long press on the tip shows why. */

@@ -1,6 +1,7 @@
-// The settings sheet: time zone, quiet hours, habits, permissions, export, delete. Each change is an
-// event through the client's outbox (so it is kept offline too); the sheet reads back
-// GET /v1/me/settings and GET /v1/me/consents.
+// The settings sheet: a task of one's own, time zone, quiet hours, habits (and doing one today),
+// permissions, export, delete. Each change is an event through the client's outbox (so it is kept
+// offline too); the sheet reads back GET /v1/me/settings and GET /v1/me/consents.
+import { describeTask, parseTask, todayIn } from "/quickadd.js";
 import { hhmm } from "/time.js";
 
 const $ = (id) => document.getElementById(id);
@@ -14,6 +15,7 @@ const hours = (select, chosen) => {
 
 let oo = null;
 let savedQuiet = null; // the quiet hours the server holds, {start_hour, end_hour}, or null
+let accountZone = null; // the account's zone: a task's due day is a day there, whatever the device's
 let hooks = { onHabitAdded: () => {}, onChanged: () => {}, onDeleted: () => {} };
 const deviceZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone;
 // Each purpose's name on the page; its words come from the server, with the version they are.
@@ -103,6 +105,7 @@ async function load() {
   hours($("habit-end"), 10);
   try {
     const settings = await oo.settings();
+    accountZone = settings.timezone;
     showZone(settings.timezone);
     showQuietHours(settings.quiet_hours);
     showHabits(settings.habits);
@@ -120,6 +123,33 @@ async function load() {
   }
 }
 
+/** Today in the account's zone: "tomorrow" written in Tokyo late at night is Tokyo's tomorrow. */
+const today = () => todayIn(accountZone ?? deviceZone());
+
+/** What the line says now, under the field, before it is added. */
+function understand() {
+  const line = $("task-line").value;
+  if (!line.trim()) return ($("task-understood").textContent = "");
+  const task = parseTask(line, today());
+  $("task-understood").textContent = task.problem ?? describeTask(task, today());
+}
+
+/** The line as `integrations.task_added.v2`, through the outbox with a fresh id. */
+async function addTask() {
+  const task = parseTask($("task-line").value, today());
+  if (task.problem) return say(task.problem);
+  const payload = { task_id: `task-${crypto.randomUUID()}`, title: task.title };
+  if (task.estimated_minutes) payload.estimated_minutes = task.estimated_minutes;
+  if (task.due_date) payload.due_date = task.due_date;
+  const said = describeTask(task, today());
+  await oo.signal("integrations.task_added.v2", payload);
+  $("task-line").value = "";
+  $("task-understood").textContent = "";
+  say(`Added ${said}`); // stays until the next action: the person may look up from the field first
+  hooks.onChanged();
+}
+
+/** Open the sheet; `focus`: "habit" or "task". */
 export async function openSettings(focus = null) {
   const dialog = $("settings");
   if (!dialog.open) {
@@ -127,7 +157,8 @@ export async function openSettings(focus = null) {
     dialog.showModal();
   }
   await load();
-  (focus === "habit" ? $("habit-name") : $("timezone")).focus();
+  const first = { habit: $("habit-name"), task: $("task-line") };
+  (first[focus] ?? $("timezone")).focus();
 }
 
 /** The account's zone, for every device: the page keeps none of its own. */
@@ -227,6 +258,13 @@ export function setUpSettings(client, callbacks) {
   $("quiet-save").addEventListener("click", () => saveQuietHours(quietPair()));
   $("quiet-off").addEventListener("click", () => saveQuietHours(null));
   $("habit-save").addEventListener("click", addHabit);
+  $("task-line").addEventListener("input", understand);
+  $("task-line").addEventListener("keydown", (event) => {
+    if (event.key !== "Enter") return;
+    event.preventDefault(); // Enter in the sheet's form would close the dialog
+    addTask();
+  });
+  $("task-add").addEventListener("click", addTask);
   $("export").addEventListener("click", exportData);
   $("delete").addEventListener("click", () => {
     $("delete-confirm").hidden = false;
