@@ -1,4 +1,4 @@
-"""The page meets a person's life, in a real browser: a task of one's own in one line."""
+"""The page meets a person's life, in a real browser: a task of one's own in one line, a habit done today."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 
 from playwright.sync_api import Browser
 
-from tests.page_harness import DESKTOP, PHONE, Server, open_page, screenshot, until, wait_for_face
+from tests.page_harness import DESKTOP, PHONE, SMALL_PHONE, Server, open_page, screenshot, until, wait_for_face
+from tests.test_page_sheet import SHEET_FITS
 
 SAID = "said => document.getElementById('settings-status').textContent === said"
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
@@ -101,3 +102,30 @@ def test_a_task_in_one_line_goes_with_its_day_in_the_account_zone(browser: Brows
     page.get_by_role("button", name="Add task").click()  # moving on: the next action says its own
     until(page, SAID, "Write what to do first.")
     screenshot(page, "quick-add-phone")
+
+
+# ---- a habit done today ------------------------------------------------------------------------------
+
+
+def test_a_habit_done_today_from_the_sheet(browser: Browser, server: Server) -> None:
+    stretch = {"habit_id": "stretch", "name": "stretch", "window_start_hour": 0, "window_end_hour": 24}
+    server.signals(("profile.habit_defined.v1", stretch))
+    page = open_page(browser, server, SMALL_PHONE)
+    page.keyboard.press("s")
+    done = page.get_by_role("button", name="Done today: stretch")
+    done.focus()
+    page.keyboard.press("Enter")  # keyboard-reachable
+    until(page, SAID, "stretch: done today.")
+    assert page.locator("#habits li .done-today").inner_text() == "done today"
+    assert page.evaluate("document.activeElement.className") == "done-today"  # focus not lost to the page
+    [habit] = server.api.get("/v1/me/settings").json()["habits"]
+    assert (habit["done_count"], habit["done_today"]) == (1, True)
+    assert [e["payload"] for e in events_of(server, "profile.habit_done.v1")] == [{"habit_id": "stretch"}]
+
+    page.get_by_role("button", name="Close").click()
+    page.keyboard.press("s")  # read back from the server: still done, and no second button
+    until(page, "() => document.querySelector('#habits .done-today') !== null")
+    assert page.get_by_role("button", name="Done today: stretch").count() == 0
+    fits = page.evaluate(SHEET_FITS)
+    assert fits == {"on_screen": True, "close_on_top": True, "spill": []}, fits
+    screenshot(page, "habit-done-small-phone")

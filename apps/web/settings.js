@@ -37,12 +37,34 @@ function slug(name) {
   return `${base}-${crypto.randomUUID().slice(0, 8)}`;
 }
 
+/** Done today is the person's own day (the account's zone), as the server counts it. */
+function doneToday() {
+  return Object.assign(document.createElement("small"), { className: "done-today", textContent: "done today" });
+}
+
+async function markDone(habit, button) {
+  await oo.signal("profile.habit_done.v1", { habit_id: habit.habit_id });
+  const done = doneToday();
+  done.tabIndex = -1; // the button it replaces had the focus: keep the keyboard's place in the list
+  button.replaceWith(done);
+  done.focus();
+  say(`${habit.name}: done today.`);
+  hooks.onChanged();
+}
+
 function showHabits(habits) {
   $("habits").replaceChildren(
     ...habits.map((habit) => {
       const item = document.createElement("li");
       const label = document.createElement("span");
       label.textContent = `${habit.name} · ${hhmm(habit.window_start_hour)}–${hhmm(habit.window_end_hour)}`;
+      let done;
+      if (habit.done_today) done = doneToday();
+      else {
+        done = Object.assign(document.createElement("button"), { type: "button", textContent: "Done today" });
+        done.setAttribute("aria-label", `Done today: ${habit.name}`);
+        done.addEventListener("click", () => markDone(habit, done));
+      }
       const remove = document.createElement("button");
       remove.type = "button";
       remove.textContent = "Remove";
@@ -52,7 +74,9 @@ function showHabits(habits) {
         item.remove();
         say(`Removed ${habit.name}.`);
       });
-      item.append(label, remove);
+      const controls = Object.assign(document.createElement("span"), { className: "row" });
+      controls.append(done, remove);
+      item.append(label, controls);
       return item;
     }),
   );
