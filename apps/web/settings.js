@@ -1,6 +1,8 @@
 // The settings sheet: a task of one's own, time zone, quiet hours, habits (and doing one today),
-// permissions, export, delete. Each change is an event through the client's outbox (so it is kept
-// offline too); the sheet reads back GET /v1/me/settings and GET /v1/me/consents.
+// connections, permissions, export, delete. Each change is an event through the client's outbox (so
+// it is kept offline too); the sheet reads back GET /v1/me/settings, GET /v1/me/consents and
+// GET /v1/me/integrations. Connecting a provider is a call, not an event: it only makes sense online.
+import { showConnections } from "/connections.js";
 import { describeTask, parseTask, todayIn } from "/quickadd.js";
 import { hhmm } from "/time.js";
 
@@ -16,6 +18,7 @@ const hours = (select, chosen) => {
 let oo = null;
 let savedQuiet = null; // the quiet hours the server holds, {start_hour, end_hour}, or null
 let accountZone = null; // the account's zone: a task's due day is a day there, whatever the device's
+let consents = []; // GET /v1/me/consents: the words (and their version) a connection's consent shows
 let hooks = { onHabitAdded: () => {}, onChanged: () => {}, onDeleted: () => {} };
 const deviceZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone;
 // Each purpose's name on the page; its words come from the server, with the version they are.
@@ -140,10 +143,27 @@ async function load() {
     say("Settings could not be read right now.");
   }
   try {
-    showConsents((await oo.consents()).consents);
+    consents = (await oo.consents()).consents;
+    showConsents(consents);
   } catch {
     $("consents").replaceChildren();
     say("Settings could not be read right now.");
+  }
+  await loadConnections();
+}
+
+async function loadConnections() {
+  try {
+    showConnections((await oo.integrations()).integrations, {
+      oo,
+      zone: accountZone ?? undefined,
+      consent: (purpose) => consents.find((consent) => consent.purpose === purpose),
+      say,
+      changed: () => hooks.onChanged(),
+      reload: loadConnections,
+    });
+  } catch {
+    showConnections([], {}); // offline: no connection can be made or read anyway
   }
 }
 
@@ -173,15 +193,17 @@ async function addTask() {
   hooks.onChanged();
 }
 
-/** Open the sheet; `focus`: "habit" or "task". */
-export async function openSettings(focus = null) {
+/** Open the sheet; `focus`: "habit", "task" or "connections"; `message`: said once it has loaded
+ *  (the outcome of a return from a provider's page). */
+export async function openSettings(focus = null, message = "") {
   const dialog = $("settings");
   if (!dialog.open) {
     say(""); // a message stays until the sheet's next action, or until the sheet is opened again
     dialog.showModal();
   }
   await load();
-  const first = { habit: $("habit-name"), task: $("task-line") };
+  if (message) say(message);
+  const first = { habit: $("habit-name"), task: $("task-line"), connections: $("connections").querySelector("button") };
   (first[focus] ?? $("timezone")).focus();
 }
 

@@ -8,6 +8,7 @@ const SHELL = [
   "/face.js",
   "/settings.js",
   "/quickadd.js",
+  "/connections.js",
   "/time.js",
   "/sdk/oo-client.js",
   "/manifest.webmanifest",
