@@ -270,7 +270,8 @@ def test_the_page_is_an_installable_pwa_with_its_shell_cached(browser: Browser, 
     cached = page.evaluate(
         "async () => (await (await caches.open('oo-shell-v1')).keys()).map(r => new URL(r.url).pathname)"
     )
-    assert {"/", "/face.js", "/sdk/oo-client.js", "/manifest.webmanifest"} <= set(cached)
+    shell = {"/", "/face.js", "/quickadd.js", "/connections.js", "/sdk/oo-client.js", "/manifest.webmanifest"}
+    assert shell <= set(cached)
 
 
 # ---- what the server holds for every device: silence, quiet hours, the account's time zone ----

@@ -162,11 +162,13 @@ class WebhookSink:
             self.statuses.clear()
 
 
-def simulator_app() -> Any:
+def simulator_app(redirect_uri: str = REDIRECT_URI) -> Any:
+    """The simulator with oO's two apps; `redirect_uri` is where Todoist sends the person back (a real
+    oO's callback when a browser makes the round trip)."""
     return create_app(
         clients={
-            CLIENT_ID: ClientApp(CLIENT_SECRET, REDIRECT_URI, refresh_tokens=True),
-            LEGACY_CLIENT_ID: ClientApp(LEGACY_CLIENT_SECRET, REDIRECT_URI),
+            CLIENT_ID: ClientApp(CLIENT_SECRET, redirect_uri, refresh_tokens=True),
+            LEGACY_CLIENT_ID: ClientApp(LEGACY_CLIENT_SECRET, redirect_uri),
         },
         webhook_retry_seconds=WEBHOOK_RETRY_SECONDS,
     )

@@ -1,6 +1,7 @@
 // The watch face: one tip, reactions by tap, swipe or key, the why on demand, and a calm face
 // when silence wins. Everything the person does goes through the client's outbox, so it survives
 // being offline; the last tip is kept so that an offline page still shows it.
+import { outcomeWords } from "/connections.js";
 import { OoClient } from "/sdk/oo-client.js";
 import { openSettings, setUpSettings } from "/settings.js";
 import { timeOf } from "/time.js";
@@ -330,6 +331,10 @@ function onKey(event) {
   if (key === "w" || key === "?") return toggleWhy();
   if (key === "escape") return toggleWhy(false);
   if ((key === "s" || key === ",") && !deleted) return openSettings();
+  if (key === "a" && !deleted) {
+    event.preventDefault(); // the "a" is the key's, not the first letter of the task
+    return openSettings("task");
+  }
 }
 
 /** Swipe right: done; left: not for me; up: later. A long press on the tip shows why. */
@@ -416,6 +421,17 @@ function setUp() {
   deleted = localStorage.getItem(DELETED_KEY) === "1";
   if (deleted) render({ farewell: true });
   else ask();
+  if (!deleted) returnFromProvider();
+}
+
+/** Back from a provider's page (`/?integration=todoist&result=connected`): the sheet says how it went,
+ *  among the connections, and the query leaves the address so a reload does not say it again. */
+function returnFromProvider() {
+  const query = new URLSearchParams(location.search);
+  if (!query.has("integration")) return;
+  const said = outcomeWords(query.get("integration"), query.get("result"));
+  history.replaceState(history.state, "", location.pathname + location.hash);
+  if (said) openSettings("connections", said);
 }
 
 setUp();

@@ -1,6 +1,9 @@
-// The settings sheet: time zone, quiet hours, habits, permissions, export, delete. Each change is an
-// event through the client's outbox (so it is kept offline too); the sheet reads back
-// GET /v1/me/settings and GET /v1/me/consents.
+// The settings sheet: a task of one's own, time zone, quiet hours, habits (and doing one today),
+// connections, permissions, export, delete. Each change is an event through the client's outbox (so
+// it is kept offline too); the sheet reads back GET /v1/me/settings, GET /v1/me/consents and
+// GET /v1/me/integrations. Connecting a provider is a call, not an event: it only makes sense online.
+import { showConnections } from "/connections.js";
+import { describeTask, parseTask, todayIn } from "/quickadd.js";
 import { hhmm } from "/time.js";
 
 const $ = (id) => document.getElementById(id);
@@ -14,6 +17,8 @@ const hours = (select, chosen) => {
 
 let oo = null;
 let savedQuiet = null; // the quiet hours the server holds, {start_hour, end_hour}, or null
+let accountZone = null; // the account's zone: a task's due day is a day there, whatever the device's
+let consents = []; // GET /v1/me/consents: the words (and their version) a connection's consent shows
 let hooks = { onHabitAdded: () => {}, onChanged: () => {}, onDeleted: () => {} };
 const deviceZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone;
 // Each purpose's name on the page; its words come from the server, with the version they are.
@@ -37,12 +42,34 @@ function slug(name) {
   return `${base}-${crypto.randomUUID().slice(0, 8)}`;
 }
 
+/** Done today is the person's own day (the account's zone), as the server counts it. */
+function doneToday() {
+  return Object.assign(document.createElement("small"), { className: "done-today", textContent: "done today" });
+}
+
+async function markDone(habit, button) {
+  await oo.signal("profile.habit_done.v1", { habit_id: habit.habit_id });
+  const done = doneToday();
+  done.tabIndex = -1; // the button it replaces had the focus: keep the keyboard's place in the list
+  button.replaceWith(done);
+  done.focus();
+  say(`${habit.name}: done today.`);
+  hooks.onChanged();
+}
+
 function showHabits(habits) {
   $("habits").replaceChildren(
     ...habits.map((habit) => {
       const item = document.createElement("li");
       const label = document.createElement("span");
       label.textContent = `${habit.name} · ${hhmm(habit.window_start_hour)}–${hhmm(habit.window_end_hour)}`;
+      let done;
+      if (habit.done_today) done = doneToday();
+      else {
+        done = Object.assign(document.createElement("button"), { type: "button", textContent: "Done today" });
+        done.setAttribute("aria-label", `Done today: ${habit.name}`);
+        done.addEventListener("click", () => markDone(habit, done));
+      }
       const remove = document.createElement("button");
       remove.type = "button";
       remove.textContent = "Remove";
@@ -52,7 +79,9 @@ function showHabits(habits) {
         item.remove();
         say(`Removed ${habit.name}.`);
       });
-      item.append(label, remove);
+      const controls = Object.assign(document.createElement("span"), { className: "row" });
+      controls.append(done, remove);
+      item.append(label, controls);
       return item;
     }),
   );
@@ -105,6 +134,7 @@ async function load() {
   hours($("habit-end"), 10);
   try {
     const settings = await oo.settings();
+    accountZone = settings.timezone;
     showZone(settings.timezone);
     showQuietHours(settings.quiet_hours);
     showHabits(settings.habits);
@@ -115,21 +145,68 @@ async function load() {
     say("Settings could not be read right now.");
   }
   try {
-    showConsents((await oo.consents()).consents);
+    consents = (await oo.consents()).consents;
+    showConsents(consents);
   } catch {
     $("consents").replaceChildren();
     say("Settings could not be read right now.");
   }
+  await loadConnections();
 }
 
-export async function openSettings(focus = null) {
+async function loadConnections() {
+  try {
+    showConnections((await oo.integrations()).integrations, {
+      oo,
+      zone: accountZone ?? undefined,
+      consent: (purpose) => consents.find((consent) => consent.purpose === purpose),
+      say,
+      changed: () => hooks.onChanged(),
+      reload: loadConnections,
+    });
+  } catch {
+    showConnections([], {}); // offline: no connection can be made or read anyway
+  }
+}
+
+/** Today in the account's zone: "tomorrow" written in Tokyo late at night is Tokyo's tomorrow. */
+const today = () => todayIn(accountZone ?? deviceZone());
+
+/** What the line says now, under the field, before it is added. */
+function understand() {
+  const line = $("task-line").value;
+  if (!line.trim()) return ($("task-understood").textContent = "");
+  const task = parseTask(line, today());
+  $("task-understood").textContent = task.problem ?? describeTask(task, today());
+}
+
+/** The line as `integrations.task_added.v2`, through the outbox with a fresh id. */
+async function addTask() {
+  const task = parseTask($("task-line").value, today());
+  if (task.problem) return say(task.problem);
+  const payload = { task_id: `task-${crypto.randomUUID()}`, title: task.title };
+  if (task.estimated_minutes) payload.estimated_minutes = task.estimated_minutes;
+  if (task.due_date) payload.due_date = task.due_date;
+  const said = describeTask(task, today());
+  await oo.signal("integrations.task_added.v2", payload);
+  $("task-line").value = "";
+  $("task-understood").textContent = "";
+  say(`Added ${said}`); // stays until the next action: the person may look up from the field first
+  hooks.onChanged();
+}
+
+/** Open the sheet; `focus`: "habit", "task" or "connections"; `message`: said once it has loaded
+ *  (the outcome of a return from a provider's page). */
+export async function openSettings(focus = null, message = "") {
   const dialog = $("settings");
   if (!dialog.open) {
     say(""); // a message stays until the sheet's next action, or until the sheet is opened again
     dialog.showModal();
   }
   await load();
-  (focus === "habit" ? $("habit-name") : $("timezone")).focus();
+  if (message) say(message);
+  const first = { habit: $("habit-name"), task: $("task-line"), connections: $("connections").querySelector("button") };
+  (first[focus] ?? $("timezone")).focus();
 }
 
 /** The account's zone, for every device: the page keeps none of its own. */
@@ -229,6 +306,13 @@ export function setUpSettings(client, callbacks) {
   $("quiet-save").addEventListener("click", () => saveQuietHours(quietPair()));
   $("quiet-off").addEventListener("click", () => saveQuietHours(null));
   $("habit-save").addEventListener("click", addHabit);
+  $("task-line").addEventListener("input", understand);
+  $("task-line").addEventListener("keydown", (event) => {
+    if (event.key !== "Enter") return;
+    event.preventDefault(); // Enter in the sheet's form would close the dialog
+    addTask();
+  });
+  $("task-add").addEventListener("click", addTask);
   $("export").addEventListener("click", exportData);
   $("delete").addEventListener("click", () => {
     $("delete-confirm").hidden = false;

@@ -1,12 +1,14 @@
 // The offline shell: the page's own files, network first (so a new version shows at once) and
 // from the cache when the network is gone. The API is never cached here: the page keeps the last
 // tip itself and queues reactions in the client's outbox.
-const CACHE = "oo-shell-v1";
+const CACHE = "oo-shell-v1"; // a changed sw.js installs again, and addAll puts new files in this same cache
 const SHELL = [
   "/",
   "/face.css",
   "/face.js",
   "/settings.js",
+  "/quickadd.js",
+  "/connections.js",
   "/time.js",
   "/sdk/oo-client.js",
   "/manifest.webmanifest",

@@ -86,6 +86,29 @@ export class OoClient extends EventTarget {
     return this.request("GET", "/v1/me/consents");
   }
 
+  /** Every provider this server offers, connected or not, with what oO last read of it. */
+  integrations() {
+    return this.request("GET", "/v1/me/integrations");
+  }
+
+  /** Where to send the person to connect `provider` (`{authorize_url, expires_in}`); the provider's
+   *  consent must be granted first. Not queued: it only makes sense online, and at once. */
+  authorizeIntegration(provider, { completeTasks = false } = {}) {
+    return this.request("POST", `/v1/me/integrations/${encodeURIComponent(provider)}/authorization`, {
+      complete_tasks: completeTasks,
+    });
+  }
+
+  /** Read `provider` now: `{outcome, integration}`. */
+  refreshIntegration(provider) {
+    return this.request("POST", `/v1/me/integrations/${encodeURIComponent(provider)}/refresh`);
+  }
+
+  /** Disconnect `provider`: oO forgets what it derived from it and revokes its grant. */
+  disconnectIntegration(provider) {
+    return this.request("DELETE", `/v1/me/integrations/${encodeURIComponent(provider)}`);
+  }
+
   exportData() {
     return this.request("GET", "/v1/me/export");
   }

@@ -188,6 +188,8 @@ class HabitSetting(BaseModel):
     strength: float | None = Field(
         description="How established the habit is, 0–1 (a forgiving moving average); null until first done."
     )
+    # The sheet's "Done today" reads it back, so a second device agrees on what today already holds.
+    done_today: bool = Field(default=False, description="Done on the person's own today (the account's zone).")
 
 
 class HabitFacts(HabitSetting):
