@@ -20,6 +20,7 @@ EXPECTED_PTH = {
     "_oo_ml.pth",
     "_editable_impl_oo_contracts.pth",
     "_editable_impl_oo_sdk.pth",
+    "_editable_impl_oo_simulators.pth",
 }
 
 # A reference Docker resolves to exact content: a tag for people and update bots, then the digest.

@@ -10,7 +10,7 @@ export const PROVIDER_NAMES = {
   todoist: "Todoist",
   google_calendar: "Google Calendar",
   caldav: "CalDAV calendar",
-  ics: "Calendar feed",
+  ics: "Calendar link",
 };
 const nameOf = (provider) => PROVIDER_NAMES[provider] ?? provider;
 // `sync_error` (oo_contracts.integrations) as the end of "<provider> …".

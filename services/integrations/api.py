@@ -137,5 +137,6 @@ def calendar_connectors(
     deps = CalendarDeps(transaction=transaction, connections=module.connections, consents=consents, publisher=publisher)
     connectors = CalendarConnectors(deps, settings, local_mode=local_mode)
     for connector in connectors.all:
-        module.register(connector)
+        if connector.provider != "google_calendar" or settings.google_configured:
+            module.register(connector)  # Google only where this server has a client there
     return connectors
