@@ -190,7 +190,7 @@ def test_every_provider_in_the_list_shows_its_status_in_words(browser: Browser, 
     assert said == {
         "caldav": "Connected · read 3 min ago",
         "google_calendar": "Google Calendar stopped accepting oO — connect again",
-        "ics": "Calendar feed could not be reached; showing what was read at 14:02",
+        "ics": "Calendar link could not be reached; showing what was read at 14:02",
         "todoist": "Not connected",
     }
     # Only Todoist has a connect form so far; the calendars' forms hook in beside it.
