@@ -27,7 +27,7 @@ def _todoist_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--client-id", default="oo-demo")
     parser.add_argument("--client-secret", default="oo-demo-secret")
-    parser.add_argument("--redirect-uri", default="http://127.0.0.1:8000/integrations/todoist/callback")
+    parser.add_argument("--redirect-uri", default="http://127.0.0.1:8000/v1/integrations/todoist/callback")
     parser.add_argument("--refresh-tokens", action="store_true", help="the app gets rotating refresh tokens")
     parser.add_argument("--webhook-url", default=None, help="where item:* webhooks are POSTed")
 
@@ -43,6 +43,7 @@ def _todoist(args: argparse.Namespace) -> None:
     print(f"  OO_TODOIST_OAUTH_URL={base}/oauth")
     print(f"  OO_TODOIST_CLIENT_ID={args.client_id}")
     print(f"  OO_TODOIST_CLIENT_SECRET={args.client_secret}")
+    print(f"  OO_TODOIST_REDIRECT_URI={args.redirect_uri}")
     print(f"Consent answers 'allow' as user 'demo'; change it with POST {base}/_sim/authorize", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
 
