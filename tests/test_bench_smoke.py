@@ -159,5 +159,5 @@ def test_the_todoist_sync_benchmark_reads_every_page_both_ways_and_times_each_re
     out = run.stdout
     assert "sqlite: a 250-task account, 2 pages of 200" in out
     assert re.search(r"^  read every page: SDK +[\d.]+ ms, raw httpx +[\d.]+ ms: [\d.]+× .* (met|NOT met)$", out, re.M)
-    for kind, requests in (("full", 3), ("nothing changed", 3), ("one task changed", 3)):
+    for kind, requests in (("full", 3), ("nothing changed", 3), ("one task changed", 3), ("webhook hint", 1)):
         assert re.search(rf"^  oO refresh, {kind} +[\d.]+ ms +{requests} requests to Todoist$", out, re.M), kind
