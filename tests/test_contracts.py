@@ -12,8 +12,7 @@ PUBLIC = {
     "/metrics",
     "/v1/schemas/account-export.json",
     "/v1/deletion-receipts/{receipt_id}",
-    # A provider's calls: the OAuth redirect back (its `state` names the person) and a signed webhook.
-    "/v1/integrations/todoist/callback",
+    # A provider's call: a signed webhook.
     "/v1/integrations/todoist/webhook",
 }
 

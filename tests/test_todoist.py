@@ -7,13 +7,14 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime, timedelta
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import select, update
 
 from services.integrations.tables import integrations_connections
 from services.kernel.schema import metadata
+from tests.conftest import bearer, new_user_with_token
 from tests.todoist_flow import (
     a_day,
     add_task,
@@ -368,3 +369,27 @@ async def todoist_status(client) -> dict:
     listed = (await client.get("/v1/me/integrations")).json()["integrations"]
     [status] = [item for item in listed if item["provider"] == "todoist"]
     return dict(status)
+
+
+async def test_a_flow_begun_by_one_person_connects_nobody_when_another_comes_back_with_it(linked, todoist):
+    container, client = linked
+    _, token_a = await new_user_with_token(container)
+    _, token_b = await new_user_with_token(container)
+    for token in (token_a, token_b):
+        update = {"consents": [{"purpose": "integration:todoist", "granted": True, "version": 1}]}
+        assert (await client.put("/v1/me/consents", json=update, headers=bearer(token))).status_code == 200
+    begun = await client.post("/v1/me/integrations/todoist/authorization", json={}, headers=bearer(token_a))
+    query = consent_at_todoist(todoist, begun.json()["authorize_url"])
+
+    async def back(token: str) -> str:
+        answer = await client.get("/v1/integrations/todoist/callback", params=query, headers=bearer(token))
+        return parse_qs(urlsplit(answer.headers["location"]).query)["result"][0]
+
+    assert await back(token_b) == "wrong_person"
+    assert await back(token_a) == "state_unknown"  # spent: a state serves one callback, whoever brings it
+    for token in (token_a, token_b):
+        status = {
+            i["provider"]: i
+            for i in (await client.get("/v1/me/integrations", headers=bearer(token))).json()["integrations"]
+        }["todoist"]
+        assert status["status"] == "not_connected"

@@ -70,9 +70,12 @@ class ConnectionsView:
             raise Conflict("grant `integration:todoist` before connecting Todoist", code="consent_required")
         return await todoist.oauth.start(uow, user_id, write=complete_tasks)
 
-    async def finish_todoist(self, *, state: str, code: str | None, error: str | None) -> str:
+    async def finish_todoist(self, caller: Caller, *, state: str, code: str | None, error: str | None) -> str:
         todoist = self._require_todoist()
-        finished = await todoist.oauth.finish(state=state, code=code, error=error)
+        async with self._transaction(write=False) as uow:
+            principal = await caller.find(uow)
+        caller_id = principal.user_id if principal is not None else None
+        finished = await todoist.oauth.finish(caller_id, state=state, code=code, error=error)
         if finished.failure is not None:
             log.info("todoist_connect_failed", reason=finished.failure)
             return finished.failure

@@ -76,19 +76,21 @@ def build_router(view: ConnectionsView) -> APIRouter:
         status_code=303,
         responses={
             303: {"description": "Back to the page, which says in words how it went."},
-            **error_responses(404, 422, 503),
+            **error_responses(*AUTHENTICATED_ERRORS, 404, 422),
         },
     )
     async def todoist_callback(
+        caller: ConnectingCaller,
         state: Annotated[str, Query(max_length=256)] = "",
         code: Annotated[str | None, Query(max_length=512)] = None,
         error: Annotated[str | None, Query(max_length=64)] = None,
     ) -> RedirectResponse:
-        """Takes the `state` once, exchanges the code, stores the grant sealed, and reads the tasks in
-        the background. Always a 303 to oO's own page: `/?integration=todoist&result=connected`, or
-        `result=` one of `access_denied`, `bad_code`, `app_credentials`, `state_unknown`,
-        `not_allowed`, `unreachable`, `provider_error`, which the page says in words."""
-        result = await view.finish_todoist(state=state, code=code, error=error)
+        """Takes the `state` once, checks it was begun by the caller, exchanges the code, stores the grant
+        sealed, and reads the tasks in the background. Always a 303 to oO's own page:
+        `/?integration=todoist&result=connected`, or `result=` one of `access_denied`, `bad_code`,
+        `app_credentials`, `state_unknown`, `wrong_person`, `not_allowed`, `unreachable`,
+        `provider_error`, which the page says in words."""
+        result = await view.finish_todoist(caller, state=state, code=code, error=error)
         return RedirectResponse("/?" + urlencode({"integration": "todoist", "result": result}), status_code=303)
 
     @router.post(

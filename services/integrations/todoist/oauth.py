@@ -37,7 +37,14 @@ WRITE_SCOPES = ("data:read_write",)
 STATE_SECONDS = 600
 REFRESH_BEFORE = timedelta(seconds=60)
 Failure = Literal[
-    "access_denied", "bad_code", "app_credentials", "state_unknown", "not_allowed", "unreachable", "provider_error"
+    "access_denied",
+    "bad_code",
+    "app_credentials",
+    "state_unknown",
+    "wrong_person",
+    "not_allowed",
+    "unreachable",
+    "provider_error",
 ]
 UserHold = Callable[[Any, str], Any]
 
@@ -97,13 +104,17 @@ class TodoistOAuth:
         url = get_authentication_url(self._client_id, list(scopes), state)  # type: ignore[arg-type]
         return url.replace(TODOIST_OAUTH, self._oauth_url, 1)
 
-    async def finish(self, *, state: str, code: str | None, error: str | None) -> Finished:
-        """Take the state (once), exchange the code, learn the account, and store the connection."""
+    async def finish(self, caller_id: str | None, *, state: str, code: str | None, error: str | None) -> Finished:
+        """Take the state (once), check the caller began it, exchange the code, learn the account, and
+        store the connection."""
         async with self._transaction() as uow:
             pending = await self._states.take(uow, state, PROVIDER)
         if pending is None or pending.expires_at <= datetime.now(UTC):
             return Finished(None, "state_unknown")
         user_id: str = pending.user_id
+        if caller_id != user_id:
+            # Another person's flow: it goes nowhere, and its state is spent.
+            return Finished(None, "wrong_person")
         if error is not None or code is None:
             return Finished(user_id, "access_denied" if error in (None, "access_denied") else "provider_error")
         try:
