@@ -383,7 +383,7 @@ async def test_a_flow_begun_by_one_person_connects_nobody_when_another_comes_bac
 
     async def back(token: str) -> str:
         answer = await client.get("/v1/integrations/todoist/callback", params=query, headers=bearer(token))
-        return parse_qs(urlsplit(answer.headers["location"]).query)["result"][0]
+        return str(parse_qs(urlsplit(answer.headers["location"]).query)["result"][0])
 
     assert await back(token_b) == "wrong_person"
     assert await back(token_a) == "state_unknown"  # spent: a state serves one callback, whoever brings it
