@@ -13,7 +13,7 @@ from ml.serving.engine import MlEngine
 from ml.serving.settings import LlmSettings
 from oo_contracts.consents import granted_by_default
 from oo_contracts.recommendation import MlPort
-from services.auth.api import AuthModule
+from services.auth.api import SIGNING_KEYS_FILE, AuthModule
 from services.events.api import ALL_TYPES, EventsModule
 from services.integrations.api import CalendarConnectors, IntegrationsModule, calendar_connectors
 from services.kernel.database import Database
@@ -79,7 +79,7 @@ def bootstrap(settings: Settings) -> Container:
     defaults = granted_by_default(settings.gateway.local_mode)
     consents = consent_records(defaults)
     events = EventsModule(settings.events, consents)
-    auth = AuthModule(publisher=events.bus)
+    auth = AuthModule(publisher=events.bus, signing_keys=settings.core.data_dir / SIGNING_KEYS_FILE)
     ml = _ml(settings)
     if isinstance(ml, MlEngine) and ml.llm is not None:
         metrics.registry.register(LlmOutcomeCollector(ml.llm.outcomes))

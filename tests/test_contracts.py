@@ -12,6 +12,9 @@ PUBLIC = {
     "/metrics",
     "/v1/schemas/account-export.json",
     "/v1/deletion-receipts/{receipt_id}",
+    # An API client's refresh (its credential is the refresh token in the body), and the public keys.
+    "/v1/auth/token",
+    "/.well-known/jwks.json",
     # A provider's call: a signed webhook.
     "/v1/integrations/todoist/webhook",
 }

@@ -32,6 +32,9 @@ ACCESS_SECONDS = 900
 LEEWAY_SECONDS = 30  # clocks of two api processes may disagree a little, never more
 MAX_TOKEN_BYTES = 4096
 KEYS_FILE_NAME = "auth-signing-keys.json"
+# Who signs and for whom: a token of another issuer, or meant for another API, is never oO's to take.
+ISSUER = "urn:oo"
+AUDIENCE = "urn:oo:api"
 HEADER_FIELDS = frozenset({"alg", "kid", "typ"})  # anything else (jwk, jku, x5u, x5c, crit, b64…) is refused
 USER_ID = re.compile(r"usr_[0-9a-f]{24}")
 SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
@@ -103,6 +106,9 @@ class AccessTokens:
         self._issuer = issuer
         self._audience = audience
         self._clock = clock
+
+    def jwks(self) -> dict[str, Any]:
+        return self._keys.jwks()
 
     def issue(self, user_id: str, scopes: Iterable[Scope]) -> str:
         now = int(self._clock())

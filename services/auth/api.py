@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import APIRouter
 
+from services.auth.access_tokens import AUDIENCE, ISSUER, KEYS_FILE_NAME, AccessTokens, SigningKeys
 from services.auth.repository import AuthRepository
 from services.auth.routes import build_router
 from services.auth.service import IdentityService, UserIdentity
 from services.auth.tokens import NewToken, parse_token
 from services.kernel.ports import EventPublisher
 
-__all__ = ["AuthModule", "NewToken", "parse_token"]
+__all__ = ["SIGNING_KEYS_FILE", "AuthModule", "NewToken", "parse_token"]
+
+SIGNING_KEYS_FILE = KEYS_FILE_NAME
 
 
 class AuthModule:
-    def __init__(self, publisher: EventPublisher) -> None:
+    def __init__(self, publisher: EventPublisher, *, signing_keys: Path, issuer: str = ISSUER) -> None:
         repository = AuthRepository()
-        self.identity = IdentityService(repository, publisher)
+        access = AccessTokens(SigningKeys(signing_keys), issuer=issuer, audience=AUDIENCE)
+        self.identity = IdentityService(repository, publisher, access)
         self.user_data = UserIdentity(repository)
 
     def router(self) -> APIRouter:
-        return build_router()
+        return build_router(self.identity)

@@ -6,11 +6,13 @@ import secrets
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from oo_contracts.events import UserCreated, envelope
-from oo_contracts.export import ApiTokenRecord, IdentitySection
-from oo_contracts.identity import ALL_SCOPES, AuthMethod, Principal, Scope
+from oo_contracts.export import ApiTokenRecord, ClientSessionRecord, IdentitySection
+from oo_contracts.identity import ALL_SCOPES, AuthMethod, Principal, Scope, TokenPair
+from services.auth.access_tokens import ACCESS_SECONDS, AccessTokens
+from services.auth.refresh import RefreshFamilies
 from services.auth.repository import AuthRepository
 from services.auth.tokens import NewToken, mint_token, parse_token, secret_matches, token_id_of
 from services.kernel.errors import NotFound, Unavailable
@@ -25,9 +27,11 @@ def new_user_id() -> str:
 
 
 class IdentityService:
-    def __init__(self, repository: AuthRepository, publisher: EventPublisher) -> None:
+    def __init__(self, repository: AuthRepository, publisher: EventPublisher, access: AccessTokens) -> None:
         self._repository = repository
         self._publisher = publisher
+        self._access = access
+        self._families = RefreshFamilies()
 
     async def create_user(self, uow: UnitOfWork, *, kind: str = "regular") -> str:
         user_id = new_user_id()
@@ -77,7 +81,36 @@ class IdentityService:
         live = await self._repository.revoke_token(uow, token_id, datetime.now(UTC))
         return "revoked" if live else "not_live"
 
+    async def start_client_session(self, uow: UnitOfWork, user_id: str, scopes: Iterable[Scope]) -> TokenPair:
+        """An API client's first pair (after a login), its refresh family new."""
+        granted = frozenset(scopes)
+        refresh = await self._families.start(uow, user_id, granted, datetime.now(UTC))
+        return self._pair(user_id, granted, refresh)
+
+    async def refresh(self, uow: UnitOfWork, refresh_token: str) -> TokenPair | None:
+        """The next pair for a refresh token used once; None for any other (a reuse revokes its family)."""
+        rotated = await self._families.rotate(uow, refresh_token, datetime.now(UTC))
+        if rotated is None:
+            return None
+        user = await self._repository.user(uow, rotated.user_id, lock=True)
+        if user is None or user.status != "active":
+            return None
+        return self._pair(rotated.user_id, rotated.scopes, rotated.refresh_token)
+
+    def _pair(self, user_id: str, scopes: frozenset[Scope], refresh: str) -> TokenPair:
+        return TokenPair(
+            access_token=self._access.issue(user_id, scopes),
+            expires_in=ACCESS_SECONDS,
+            refresh_token=refresh,
+            scope=" ".join(sorted(scope.value for scope in scopes)),
+        )
+
+    def jwks(self) -> dict[str, Any]:
+        return self._access.jwks()
+
     async def principal_for_token(self, uow: UnitOfWork, token: str) -> Principal | None:
+        if token.count(".") == 2:  # compact JWS: an API client's access token
+            return await self._principal_for_access_token(uow, token)
         parsed = parse_token(token)
         if parsed is None:
             return None
@@ -90,6 +123,15 @@ class IdentityService:
         return Principal(
             user_id=row.user_id, scopes=frozenset(Scope(s) for s in row.scopes), method=AuthMethod.api_token
         )
+
+    async def _principal_for_access_token(self, uow: UnitOfWork, token: str) -> Principal | None:
+        claims = self._access.verify(token)
+        if claims is None:
+            return None
+        user = await self._repository.user(uow, claims.user_id, lock=True)
+        if user is None or user.status != "active":
+            return None  # deleted or being deleted: its access tokens die with it, not at their expiry
+        return Principal(user_id=claims.user_id, scopes=claims.scopes, method=AuthMethod.access_token)
 
     async def local_principal(self, uow: UnitOfWork) -> Principal:
         """The one local user of local mode, created on first use (again after it deleted itself)."""
@@ -128,8 +170,10 @@ class IdentityService:
         user = await self._repository.user(uow, user_id, lock=True)
         if user is None:
             return False
+        now = datetime.now(UTC)
         await self._repository.set_status(uow, user_id, "deleting")
-        await self._repository.revoke_tokens_of(uow, user_id, datetime.now(UTC))
+        await self._repository.revoke_tokens_of(uow, user_id, now)
+        await self._families.revoke_all_of(uow, user_id, now)
         return True
 
 
@@ -137,10 +181,11 @@ class UserIdentity:
     """The auth module as a UserDataOwner. Erased last: its rows are what deletion is keyed on."""
 
     section = "identity"
-    tables: tuple[str, ...] = ("auth_users", "auth_api_tokens")
+    tables: tuple[str, ...] = ("auth_users", "auth_api_tokens", "auth_refresh_tokens")
 
     def __init__(self, repository: AuthRepository) -> None:
         self._repository = repository
+        self._families = RefreshFamilies()
 
     async def export_user(self, uow: UnitOfWork, user_id: str) -> IdentitySection | None:
         user = await self._repository.user(uow, user_id)
@@ -160,6 +205,15 @@ class UserIdentity:
                     revoked_at=t.revoked_at,
                 )
                 for t in tokens
+            ],
+            client_sessions=[
+                ClientSessionRecord(
+                    family_id=row.family_id,
+                    scopes=[Scope(s) for s in row.scopes],
+                    started_at=row.family_started_at,
+                    revoked_at=row.revoked_at,
+                )
+                for row in await self._families.of(uow, user_id)
             ],
         )
 

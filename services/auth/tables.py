@@ -36,3 +36,23 @@ auth_api_tokens = Table(
     Column("revoked_at", UtcDateTime(), nullable=True),
     Index("ix_auth_api_tokens_user_id", "user_id"),
 )
+
+# Refresh tokens of API clients (RFC 9700 §2.2.2): each use rotates it into a new one of the same
+# family; a token used twice (a copy stolen and raced) revokes its whole family. Only SHA-256 of the
+# secret is kept, as for personal tokens.
+auth_refresh_tokens = Table(
+    "auth_refresh_tokens",
+    metadata,
+    Column("token_id", String(32), primary_key=True),
+    Column("family_id", String(32), nullable=False),
+    Column("user_id", String(64), ForeignKey("auth_users.user_id", ondelete="CASCADE"), nullable=False),
+    Column("secret_sha256", String(64), nullable=False),
+    Column("scopes", JsonDocument, nullable=False),
+    Column("family_started_at", UtcDateTime(), nullable=False),
+    Column("issued_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("used_at", UtcDateTime(), nullable=True),
+    Column("revoked_at", UtcDateTime(), nullable=True),
+    Index("ix_auth_refresh_tokens_user_id", "user_id"),
+    Index("ix_auth_refresh_tokens_family_id", "family_id"),
+)

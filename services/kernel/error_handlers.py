@@ -22,7 +22,9 @@ _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 406: "not_acceptable", 415: "unsupported_media_type"}
 
 
-def _render(error: ApiError, headers: Mapping[str, str] | None = None) -> JSONResponse:
+def render_error(error: ApiError, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    """The response an `ApiError` becomes, for a route that must answer one without raising (raising
+    would roll its unit of work back)."""
     if error.status_code == 401:
         headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
     return JSONResponse(error.body().model_dump(mode="json", exclude_none=True), error.status_code, headers=headers)
@@ -66,17 +68,17 @@ def _allowed_methods(request: Request) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, error: ApiError) -> JSONResponse:
-        return _render(error)
+        return render_error(error)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, error: RequestValidationError) -> JSONResponse:
         errors = list(error.errors())
         if any(e.get("type") == "json_invalid" for e in errors):
-            return _render(ApiError("the body is not valid JSON", code="malformed_json"))
+            return render_error(ApiError("the body is not valid JSON", code="malformed_json"))
         items = [_problem(e, error.body) for e in errors]
         code = "invalid_batch" if any(item.index is not None for item in items) else "invalid_request"
         message = "the request was rejected; nothing was stored"
-        return _render(ApiError(message, code=code, items=items).with_status(422))
+        return render_error(ApiError(message, code=code, items=items).with_status(422))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
@@ -84,12 +86,14 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = error.headers
         if error.status_code == 405:
             headers = {**(headers or {}), "Allow": _allowed_methods(request)}
-        return _render(ApiError(str(error.detail), code=code).with_status(error.status_code), headers)
+        return render_error(ApiError(str(error.detail), code=code).with_status(error.status_code), headers)
 
     @app.exception_handler(IntegrityError)
     async def _integrity(_request: Request, _error: IntegrityError) -> JSONResponse:
         # A concurrent request won a uniqueness race; the transaction was rolled back whole.
-        return _render(Conflict("a concurrent change conflicted with this request; retry", code="concurrent_change"))
+        return render_error(
+            Conflict("a concurrent change conflicted with this request; retry", code="concurrent_change")
+        )
 
     @app.exception_handler(DataError)
     async def _unstorable(_request: Request, error: DataError) -> JSONResponse:
@@ -97,7 +101,7 @@ def install_error_handlers(app: FastAPI) -> None:
         # request's value, not a fault to retry (a client retrying 5xx would retry it for ever).
         log.error("unstorable_value", error_type=type(error.orig).__name__)
         message = "a value in this request cannot be stored; nothing was stored"
-        return _render(ApiError(message, code="unstorable_value").with_status(422))
+        return render_error(ApiError(message, code="unstorable_value").with_status(422))
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)
@@ -105,11 +109,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TimeoutError)
     async def _storage(_request: Request, error: Exception) -> JSONResponse:
         log.error("storage_unavailable", error_type=type(error).__name__)
-        return _render(
+        return render_error(
             Unavailable("storage is unavailable; retry shortly", code="storage_unavailable"), {"Retry-After": "1"}
         )
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, error: Exception) -> JSONResponse:
         log.exception("unhandled_error")
-        return _render(ApiError("internal error", code="internal").with_status(500))
+        return render_error(ApiError("internal error", code="internal").with_status(500))

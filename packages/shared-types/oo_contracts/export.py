@@ -24,6 +24,17 @@ class ApiTokenRecord(BaseModel):
     revoked_at: AwareDatetime | None
 
 
+class ClientSessionRecord(BaseModel):
+    """An API client signed in (a refresh family): never a token, only when it began and its scopes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    family_id: str
+    scopes: list[Scope]
+    started_at: AwareDatetime
+    revoked_at: AwareDatetime | None
+
+
 class IdentitySection(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -31,6 +42,7 @@ class IdentitySection(BaseModel):
     kind: Literal["local", "regular"]
     created_at: AwareDatetime
     api_tokens: list[ApiTokenRecord]
+    client_sessions: list[ClientSessionRecord] = Field(default_factory=list)
 
 
 class EventsSection(BaseModel):

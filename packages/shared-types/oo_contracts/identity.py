@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Scope(StrEnum):
@@ -27,6 +28,7 @@ ALL_SCOPES: frozenset[Scope] = frozenset(Scope)
 class AuthMethod(StrEnum):
     local = "local"
     api_token = "api_token"  # noqa: S105 (a method name, not a secret)
+    access_token = "access_token"  # noqa: S105 (an API client's short-lived JWT, signed by oO)
 
 
 class Principal(BaseModel):
@@ -38,3 +40,23 @@ class Principal(BaseModel):
 
     def allows(self, scope: Scope) -> bool:
         return scope in self.scopes
+
+
+class RefreshGrant(BaseModel):
+    """`POST /v1/auth/token`: a refresh token traded for a new access token and its successor."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    grant_type: Literal["refresh_token"]
+    refresh_token: str = Field(min_length=1, max_length=128)
+
+
+class TokenPair(BaseModel):
+    """An API client's credentials: the access token for every call until `expires_in` seconds pass,
+    and the refresh token for the next pair (usable once: a second use revokes the whole family)."""
+
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 (the scheme's name, not a secret)
+    expires_in: int
+    refresh_token: str
+    scope: str = Field(description="The scopes granted, space-separated.")
