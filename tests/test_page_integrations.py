@@ -145,13 +145,15 @@ def test_a_habit_done_today_from_the_sheet(browser: Browser, server: Server) -> 
 # ---- connections: what the list says, whatever the provider ----------------------------------------
 
 
-def test_without_a_todoist_app_the_sheet_shows_no_connections(browser: Browser, server: Server) -> None:
-    assert server.api.get("/v1/me/integrations").json()["integrations"] == []
+def test_without_a_todoist_app_or_a_google_client_the_sheet_offers_neither(browser: Browser, server: Server) -> None:
+    listed = server.api.get("/v1/me/integrations").json()["integrations"]
+    assert [i["provider"] for i in listed] == ["caldav", "ics"]
     page = open_page(browser, server, PHONE)
     page.keyboard.press("s")
-    until(page, "() => document.querySelectorAll('#consents [role=switch]').length > 0")  # the sheet has loaded
-    assert page.locator("#connections-section").is_hidden()
-    assert page.locator("#connections li").count() == 0
+    until(page, "() => document.querySelectorAll('#connections li').length === 2")
+    assert page.locator("#connections-section").is_visible()
+    providers = [li.get_attribute("data-provider") for li in page.locator("#connections li").all()]
+    assert providers == ["caldav", "ics"]
 
 
 def calendars(now: datetime) -> list[dict[str, Any]]:
