@@ -258,7 +258,7 @@ def todoist_oo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
             OO_TODOIST_CLIENT_SECRET=CLIENT_SECRET,
             OO_TODOIST_REDIRECT_URI=callback,
             OO_TODOIST_API_URL=sim_url,
-            OO_TODOIST_OAUTH_URL=sim_url,
+            OO_TODOIST_OAUTH_URL=f"{sim_url}/oauth",  # Todoist's OAuth base, as `…/authorize` is under it
         )
         with running(env, "serve", "--port", str(port), url=f"{url}/ready"):
             yield url, TodoistSim(sim_url, http)
