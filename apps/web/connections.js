@@ -13,6 +13,7 @@ export const PROVIDER_NAMES = {
   ics: "Calendar feed",
 };
 const nameOf = (provider) => PROVIDER_NAMES[provider] ?? provider;
+const CALENDARS = new Set(["caldav", "ics", "google_calendar"]);
 // `sync_error` (oo_contracts.integrations) as the end of "<provider> …".
 const SYNC_ERRORS = {
   unreachable: "could not be reached",
@@ -23,7 +24,9 @@ const SYNC_ERRORS = {
   refused: "refused what oO asked",
   unexpected: "answered in a way oO did not understand",
 };
-// The callback's `result` (services/integrations/routes.py) in words; `{name}` is the provider's.
+// The callbacks' `result` (services/integrations/routes.py; GOOGLE_ERRORS in
+// services/integrations/calendar/service.py) in the page's own words, never the URL's; `{name}` is the
+// provider's.
 const OUTCOMES = {
   connected: "{name} connected — reading your tasks",
   access_denied: "You did not allow oO in {name} — nothing changed",
@@ -33,7 +36,19 @@ const OUTCOMES = {
   not_allowed: "oO may not use {name}: it is off in Permissions — try connecting again",
   unreachable: "{name} could not be reached — try again in a moment",
   provider_error: "{name} had a problem on its side — try again later",
+  state_expired: "The sign-in took too long — try connecting again",
+  wrong_person: "That sign-in was started by another account — try connecting again",
+  google_misconfigured: "This server's Google app is misconfigured — ask whoever runs it",
+  google_refused: "Google refused the sign-in — try connecting again",
+  google_unavailable: "Google could not be reached — try again in a moment",
+  scope_not_granted: "You did not tick the box that lets oO see when you are busy — try connecting again",
+  consent_required: "oO may not read {name}: it is off in Permissions — try connecting again",
+  unauthorized: "{name} refused oO's grant — try connecting again",
+  forbidden: "{name} does not let oO read this calendar",
+  rate_limited: "{name} asked oO to slow down — try again in a few minutes",
+  bad_answer: "{name} answered in a way oO did not understand — try again later",
 };
+const CALENDAR_OUTCOMES = { connected: "{name} connected — reading when you are busy" };
 
 /** provider → render(integration, context) → the elements of its connect form. The calendar forms
  *  (CalDAV URL and password, an ICS feed's address, Google's OAuth) register here. */
@@ -42,11 +57,13 @@ export function registerConnectForm(provider, render) {
   connectForms.set(provider, render);
 }
 
-/** The words for a return from a provider's OAuth page (`?integration=…&result=…`), or null. */
+/** The words for a return from a provider's OAuth page (`?integration=…&result=…`), or null. Only the
+ *  page's own words: a provider or a result it does not know is never echoed (anyone can write a link). */
 export function outcomeWords(provider, result) {
-  if (!provider || !result) return null;
-  const words = OUTCOMES[result] ?? "{name}: something went wrong ({result}) — try connecting again";
-  return words.replaceAll("{name}", nameOf(provider)).replaceAll("{result}", result);
+  if (!Object.hasOwn(PROVIDER_NAMES, provider ?? "") || !result) return null;
+  const own = (CALENDARS.has(provider) ? CALENDAR_OUTCOMES : {})[result];
+  const words = own ?? (Object.hasOwn(OUTCOMES, result) ? OUTCOMES[result] : "{name} could not be connected — try again");
+  return words.replaceAll("{name}", nameOf(provider));
 }
 
 /** "read just now", "read 3 min ago", "read 2 h ago", "read 3 days ago". */
