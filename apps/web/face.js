@@ -1,6 +1,7 @@
 // The watch face: one tip, reactions by tap, swipe or key, the why on demand, and a calm face
 // when silence wins. Everything the person does goes through the client's outbox, so it survives
 // being offline; the last tip is kept so that an offline page still shows it.
+import "/calendars.js"; // registers the calendars' connect forms in the sheet's Connections
 import { outcomeWords } from "/connections.js";
 import { OoClient } from "/sdk/oo-client.js";
 import { openSettings, setUpSettings } from "/settings.js";
