@@ -28,7 +28,7 @@ def test_the_sheet_lists_every_purpose_with_its_words_and_a_switch(browser: Brow
     page = open_page(browser, server, PHONE)
     page.keyboard.press("s")
     switches = page.get_by_role("switch")
-    until(page, "() => document.querySelectorAll('#consents [role=switch]').length === 6")
+    until(page, "() => document.querySelectorAll('#consents [role=switch]').length === 8")
     on = {s.get_attribute("aria-label"): s.get_attribute("aria-checked") for s in switches.all()}
     assert on == {  # local mode: the person's own machine (ADR 0012)
         "Use my signals": "true",
@@ -37,6 +37,8 @@ def test_the_sheet_lists_every_purpose_with_its_words_and_a_switch(browser: Brow
         "Email": "false",
         "Todoist": "false",
         "Google Calendar": "false",
+        "CalDAV calendar": "false",
+        "Calendar link": "false",
     }
     assert page.get_by_text(CONSENT_TEXTS[ConsentPurpose.llm][0]).is_visible()
     page.get_by_role("switch", name="Language model").scroll_into_view_if_needed()
@@ -60,7 +62,7 @@ def test_turning_off_the_use_of_signals_pauses_the_face_until_it_is_on_again(bro
     until(page, "() => document.getElementById('text').textContent === 'Paused.'")
     page.keyboard.press("s")
     switch = page.get_by_role("switch", name="Use my signals")
-    until(page, "() => document.querySelectorAll('#consents [role=switch]').length === 6")
+    until(page, "() => document.querySelectorAll('#consents [role=switch]').length === 8")
     assert switch.get_attribute("aria-checked") == "false"
     switch.click()
     until(page, SAID, "Use my signals: on.")
