@@ -377,6 +377,22 @@ def test_a_todoist_that_fails_shows_what_was_read_and_when(browser: Browser, lin
     screenshot(page, "todoist-stale-phone")
 
 
+def test_the_first_run_tasks_step_connects_todoist(browser: Browser, linked: tuple[Server, TodoistSim]) -> None:
+    server, _ = linked
+    server.signals(("profile.checkin_recorded.v1", {"energy": 4, "mood": 4}))  # the step follows the check-in
+    page = open_page(browser, server, PHONE)
+    until(page, "() => document.getElementById('step-connect-todoist').checkVisibility()")
+    page.get_by_role("button", name="Connect Todoist").click()
+    settled(page, SAID, RESULTS["connected"])
+    settled(page, STATUS, "Connected · read")
+    answered = [e["payload"] for e in events_of(server, "profile.first_run_answered.v1")]
+    assert answered == [{"step": "tasks", "answer": "connecting"}]
+    page.get_by_role("button", name="Close").click()
+    page.reload()
+    until(page, SETTLED)
+    assert page.locator("#tasks-prompt").is_hidden()  # answered: never offered again
+
+
 def test_a_query_that_is_no_return_from_a_provider_is_left_alone(browser: Browser, server: Server) -> None:
     page = open_page(browser, server, PHONE)
     page.goto(f"{server.url}/?from=home")

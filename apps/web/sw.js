@@ -10,6 +10,7 @@ const SHELL = [
   "/quickadd.js",
   "/connections.js",
   "/calendars.js",
+  "/firstrun.js",
   "/time.js",
   "/sdk/oo-client.js",
   "/manifest.webmanifest",
