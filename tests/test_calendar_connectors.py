@@ -138,3 +138,9 @@ async def test_one_refresh_per_person_at_a_time_and_people_in_parallel(client, c
 
 async def test_the_api_process_runs_the_calendar_refresh_on_its_schedule(app):
     assert "calendar-refresh" in {task.get_name() for task in asyncio.all_tasks()}
+
+
+async def test_google_calendar_is_offered_only_where_the_server_has_a_google_client(client, container: Container):
+    _, token = await new_user_with_token(container)
+    listed = (await client.get("/v1/me/integrations", headers=bearer(token))).json()["integrations"]
+    assert [i["provider"] for i in listed] == ["caldav", "ics"]  # a Connect this server could not honour is not shown

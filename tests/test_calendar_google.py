@@ -112,6 +112,8 @@ async def test_the_code_flow_connects_and_reads_the_primary_calendars_busy_times
     block = (hour(timedelta(hours=2)), hour(timedelta(hours=3)))
     google_sim.seed_busy(person, [block, (hour(timedelta(days=30)), hour(timedelta(days=30, hours=1)))])
     await grant(client)
+    listed = (await client.get("/v1/me/integrations")).json()["integrations"]
+    assert "google_calendar" in [i["provider"] for i in listed]  # offered: this server has a Google client
 
     started = await client.get(CONNECT)
     authorize = parse_qs(urlsplit(started.headers["location"]).query)

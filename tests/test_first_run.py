@@ -28,7 +28,16 @@ async def test_a_new_person_is_onboarded_by_tips_that_teach_no_policy(client, co
     assert await policy_row(container, user_id) is None
 
     second = (await client.post("/v1/recommend", json={}, headers=bearer(token))).json()
-    assert (second["tip"]["id"], second["tip"]["prompt"]) == ("onboarding:habit", "habit")
+    assert (second["tip"]["id"], second["tip"]["prompt"]) == ("onboarding:tasks", "tasks")
+
+    # Not now: the page records the answer, then reacts; the step is not offered again.
+    await post_events(client, token, signal("profile.first_run_answered.v1", {"step": "tasks", "answer": "not_now"}))
+    reacted = await client.post(
+        "/v1/feedback", json={"decision_id": second["decision_id"], "reaction": "dismiss"}, headers=bearer(token)
+    )
+    assert reacted.status_code == 200, reacted.text
+    third = (await client.post("/v1/recommend", json={}, headers=bearer(token))).json()
+    assert (third["tip"]["id"], third["tip"]["prompt"]) == ("onboarding:habit", "habit")
 
 
 async def test_quiet_hours_silence_every_ask_until_they_end(client, container):

@@ -145,17 +145,19 @@ def test_a_habit_done_today_from_the_sheet(browser: Browser, server: Server) -> 
 # ---- connections: what the list says, whatever the provider ----------------------------------------
 
 
-def test_without_a_todoist_app_the_sheet_offers_no_todoist(browser: Browser, server: Server) -> None:
-    offered = {item["provider"] for item in server.api.get("/v1/me/integrations").json()["integrations"]}
-    assert offered == {"caldav", "ics"}  # no Todoist app, no Google client: the calendars a person brings
+def test_without_a_todoist_app_or_a_google_client_the_sheet_offers_neither(browser: Browser, server: Server) -> None:
+    listed = server.api.get("/v1/me/integrations").json()["integrations"]
+    assert [i["provider"] for i in listed] == ["caldav", "ics"]
     page = open_page(browser, server, PHONE)
     page.keyboard.press("s")
     until(page, "() => document.querySelectorAll('#connections li').length === 2")
-    assert page.locator("#connections li[data-provider=todoist]").count() == 0
+    assert page.locator("#connections-section").is_visible()
+    providers = [li.get_attribute("data-provider") for li in page.locator("#connections li").all()]
+    assert providers == ["caldav", "ics"]
 
 
 def calendars(now: datetime) -> list[dict[str, Any]]:
-    """Providers other engineers are adding, in every state a list can hold."""
+    """The calendars, in every state a list can hold."""
     base = {"scopes": [], "completes_tasks": False, "consent_granted": True, "stale": False, "sync_error": None}
     base |= {"connected_at": None, "last_synced_at": None}
     three_min_ago = (now - timedelta(minutes=3)).isoformat()
@@ -174,7 +176,7 @@ def calendars(now: datetime) -> list[dict[str, Any]]:
 
 
 def test_every_provider_in_the_list_shows_its_status_in_words(browser: Browser, server: Server) -> None:
-    """The calendars are not served yet: the list is the contract's, answered by the test."""
+    """Every state at once: the list is the contract's, answered by the test."""
     context = browser.new_context(viewport=DESKTOP, timezone_id="UTC")
     body = json.dumps({"integrations": calendars(datetime.now(UTC))})
     context.route("**/v1/me/integrations", lambda route: route.fulfill(body=body, content_type="application/json"))
@@ -193,8 +195,10 @@ def test_every_provider_in_the_list_shows_its_status_in_words(browser: Browser, 
         "ics": "Calendar link could not be reached; showing what was read at 14:02",
         "todoist": "Not connected",
     }
-    # Only Todoist has a connect form so far; the calendars' forms hook in beside it.
-    assert page.locator("#connections li:not([data-provider=todoist]) button").count() == 0
+    # Each provider's controls, as its state calls for them.
+    assert page.get_by_role("button", name="Refresh CalDAV calendar now").is_visible()
+    assert page.get_by_role("button", name="Connect again Google Calendar").is_visible()
+    assert page.get_by_role("button", name="Disconnect Calendar link").is_visible()
     assert page.get_by_role("button", name="Connect Todoist").is_visible()
     screenshot(page, "connections-desktop")
 
@@ -256,7 +260,7 @@ def todoist_oo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
             OO_TODOIST_CLIENT_SECRET=CLIENT_SECRET,
             OO_TODOIST_REDIRECT_URI=callback,
             OO_TODOIST_API_URL=sim_url,
-            OO_TODOIST_OAUTH_URL=f"{sim_url}/oauth",
+            OO_TODOIST_OAUTH_URL=f"{sim_url}/oauth",  # Todoist's OAuth base, as `…/authorize` is under it
         )
         with running(env, "serve", "--port", str(port), url=f"{url}/ready"):
             yield url, TodoistSim(sim_url, http)
@@ -371,6 +375,22 @@ def test_a_todoist_that_fails_shows_what_was_read_and_when(browser: Browser, lin
     until(page, SAID, words, timeout=30)
     until(page, STATUS, words)
     screenshot(page, "todoist-stale-phone")
+
+
+def test_the_first_run_tasks_step_connects_todoist(browser: Browser, linked: tuple[Server, TodoistSim]) -> None:
+    server, _ = linked
+    server.signals(("profile.checkin_recorded.v1", {"energy": 4, "mood": 4}))  # the step follows the check-in
+    page = open_page(browser, server, PHONE)
+    until(page, "() => document.getElementById('step-connect-todoist').checkVisibility()")
+    page.get_by_role("button", name="Connect Todoist").click()
+    settled(page, SAID, RESULTS["connected"])
+    settled(page, STATUS, "Connected · read")
+    answered = [e["payload"] for e in events_of(server, "profile.first_run_answered.v1")]
+    assert answered == [{"step": "tasks", "answer": "connecting"}]
+    page.get_by_role("button", name="Close").click()
+    page.reload()
+    until(page, SETTLED)
+    assert page.locator("#tasks-prompt").is_hidden()  # answered: never offered again
 
 
 def test_a_query_that_is_no_return_from_a_provider_is_left_alone(browser: Browser, server: Server) -> None:

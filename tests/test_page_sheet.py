@@ -26,7 +26,7 @@ from tests.page_harness import (
 )
 
 
-def test_check_in_scale_then_the_habit_step(browser: Browser, server: Server) -> None:
+def test_check_in_scale_then_the_tasks_and_habit_steps(browser: Browser, server: Server) -> None:
     page = open_page(browser, server)
     assert not page.get_by_role("button", name="Done").is_visible()  # the answer is the done
     page.get_by_role("button", name="energy 2 of 5").click()
@@ -36,6 +36,9 @@ def test_check_in_scale_then_the_habit_step(browser: Browser, server: Server) ->
     assert checkins == [{"energy": 2, "mood": 4}]
     assert reactions(server) == [("done", None)]
 
+    assert tip_text(page) == "What's on your list? Connect your tasks, or add one."
+    page.get_by_role("button", name="Not now").click()
+    wait_for_new_tip(page, "What's on your list? Connect your tasks, or add one.")
     assert tip_text(page) == "Name one small habit you'd like to keep."
     page.get_by_role("button", name="Add a habit").click()
     assert page.get_by_role("dialog", name="Settings").is_visible()
@@ -48,7 +51,10 @@ def test_check_in_scale_then_the_habit_step(browser: Browser, server: Server) ->
 
 
 def test_the_habit_step_is_labelled_habit_not_advice(browser: Browser, server: Server) -> None:
-    server.signals(("profile.checkin_recorded.v1", {"energy": 3, "mood": 3}))
+    server.signals(
+        ("profile.checkin_recorded.v1", {"energy": 3, "mood": 3}),
+        ("profile.first_run_answered.v1", {"step": "tasks", "answer": "not_now"}),
+    )
     page = open_page(browser, server)
     assert tip_text(page) == "Name one small habit you'd like to keep."
     assert page.locator("#kind").inner_text() == "habit"

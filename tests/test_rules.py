@@ -180,7 +180,14 @@ def test_first_run_the_tips_are_the_onboarding_one_step_at_a_time():
 
     state.apply(event("profile.checkin_recorded.v1", {"energy": 2, "mood": 4}))
     [step] = generate(context_of(state))
+    assert (step.candidate_id, step.prompt) == ("onboarding:tasks", "tasks")
+
+    # Any answer, "not now" included, ends the step for good: no cooldown brings it back.
+    state.apply(event("profile.first_run_answered.v1", {"step": "tasks", "answer": "not_now"}))
+    [step] = generate(context_of(state))
     assert (step.candidate_id, step.prompt) == ("onboarding:habit", "habit")
+    [step] = generate(context_of(state, NOON + timedelta(days=30)))
+    assert step.candidate_id == "onboarding:habit"
 
     walk = {"habit_id": "walk", "name": "a walk", "window_start_hour": 11, "window_end_hour": 14}
     state.apply(event("profile.habit_defined.v1", walk))

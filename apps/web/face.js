@@ -1,7 +1,9 @@
 // The watch face: one tip, reactions by tap, swipe or key, the why on demand, and a calm face
 // when silence wins. Everything the person does goes through the client's outbox, so it survives
 // being offline; the last tip is kept so that an offline page still shows it.
+import "/calendars.js"; // registers the calendars' connect forms in the sheet's Connections
 import { outcomeWords } from "/connections.js";
+import { offerTasks, setUpTasksStep } from "/firstrun.js";
 import { OoClient } from "/sdk/oo-client.js";
 import { openSettings, setUpSettings } from "/settings.js";
 import { timeOf } from "/time.js";
@@ -58,6 +60,7 @@ function schedule(seconds) {
 /** What the small line above the tip calls it: a first-run step by what it asks, a tip by its kind. */
 function kindLabel(tip) {
   if (tip.prompt === "habit") return "habit";
+  if (tip.prompt === "tasks") return "first step";
   return tip.kind === "checkin" ? "check-in" : tip.kind;
 }
 
@@ -97,10 +100,12 @@ function render(answer) {
     $("text").textContent = faceText(answer);
     $("why").textContent = tip ? tip.why : "";
     $("why-panel").hidden = true;
-    $("actions").hidden = !tip;
+    $("actions").hidden = !tip || tip.prompt === "tasks"; // the step has its own Not now
     $("reasons").hidden = true;
     $("checkin").hidden = tip?.prompt !== "checkin";
     $("habit-prompt").hidden = tip?.prompt !== "habit";
+    $("tasks-prompt").hidden = tip?.prompt !== "tasks";
+    if (tip?.prompt === "tasks") offerTasks();
     $("farewell").hidden = !farewell;
     $("open-settings").hidden = farewell; // the sheet reads the account, which would make a new one
     // Answering a prompt is the "done"; the button would only be a way to skip the answer.
@@ -249,7 +254,8 @@ function showOutbox() {
 /** Later and Not for me offer the optional reasons; the reaction goes once one is picked, or
  *  without one after a few seconds or on Skip. */
 function chooseReaction(reaction) {
-  if (!current?.tip || held) return;
+  // The tasks step is answered by its own buttons, each recorded on the account; a bare reaction is not.
+  if (!current?.tip || held || current.tip.prompt === "tasks") return;
   if (reaction === "done") return hold("done");
   pendingReaction = reaction;
   $("actions").hidden = true;
@@ -342,7 +348,7 @@ function setUpGestures() {
   let start = null;
   let pressTimer = null;
   face.addEventListener("pointerdown", (event) => {
-    if (event.target.closest("button, dialog")) return;
+    if (event.target.closest("button, input, dialog")) return;
     start = { x: event.clientX, y: event.clientY, longPressed: false };
     pressTimer = setTimeout(() => {
       if (start) start.longPressed = true;
@@ -381,6 +387,7 @@ function setUp() {
   $("checkin-save").addEventListener("click", saveCheckin);
   $("undo-button").addEventListener("click", undo);
   $("add-habit").addEventListener("click", () => openSettings("habit"));
+  setUpTasksStep(oo, { react, status });
   $("open-settings").addEventListener("click", () => openSettings());
   $("start-again").addEventListener("click", () => {
     localStorage.removeItem(DELETED_KEY);

@@ -9,6 +9,8 @@ const SHELL = [
   "/settings.js",
   "/quickadd.js",
   "/connections.js",
+  "/calendars.js",
+  "/firstrun.js",
   "/time.js",
   "/sdk/oo-client.js",
   "/manifest.webmanifest",

@@ -170,6 +170,7 @@ def assemble_context(user_id: str, state: FeatureState, now: datetime) -> UserCo
         energy=energy,
         mood=mood,
         ever_checked_in=state.last_checkin_at is not None,
+        first_run_answered=state.first_run_answered,
         tasks=[_task_facts(t) for t in tasks[:TASKS_IN_FACTS]],
         habits=[_habit_facts(h, local, now) for h in state.habits.values()],
         dismissed_fingerprints=state.dismissed,

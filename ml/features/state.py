@@ -89,6 +89,7 @@ class FeatureState(BaseModel):
     dismissed: list[list[str]] = Field(default_factory=list)  # fingerprints of the last dismissed tips
     llm_processing: bool | None = None  # the person's choice; None: the deployment's default (ADR 0012)
     core_processing: bool | None = None  # consent to processing at all; None: the deployment's default (ADR 0022)
+    first_run_answered: list[str] = Field(default_factory=list)  # first-run steps answered, whatever the answer
     recent_event_ids: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -173,6 +174,11 @@ def _habit_removed(state: FeatureState, payload: dict[str, Any], _at: datetime) 
 def _quiet_hours(state: FeatureState, payload: dict[str, Any], _at: datetime) -> None:
     start, end = int(payload["start_hour"]), int(payload["end_hour"])
     state.quiet_hours = None if start == end else (start, end)
+
+
+def _first_run_answered(state: FeatureState, payload: dict[str, Any], _at: datetime) -> None:
+    if payload["step"] not in state.first_run_answered:
+        state.first_run_answered = [*state.first_run_answered, payload["step"]]
 
 
 def _llm_processing(state: FeatureState, payload: dict[str, Any], _at: datetime) -> None:
@@ -323,6 +329,7 @@ _HANDLERS = {
     "profile.quiet_hours_set.v1": _quiet_hours,
     "profile.llm_processing_set.v1": _llm_processing,
     "profile.consent_set.v1": _consent,
+    "profile.first_run_answered.v1": _first_run_answered,
     "integrations.task_added.v1": _task_added,
     "integrations.task_added.v2": _task_added,
     "integrations.task_completed.v1": _task_completed,

@@ -2,8 +2,9 @@
 
 A step is not the bandit's to choose: it is shown as the only candidate (propensity 1, policy version
 `ONBOARDING_POLICY_VERSION`) and its reaction teaches no policy. "Later" on a step puts it on a
-cooldown, and ordinary tips fill the time in between. Connecting Todoist joins the steps with the
-Todoist integration.
+cooldown, and ordinary tips fill the time in between. After the check-in, the page asks the person to
+connect their tasks or add one (`tasks`), once: any answer, "not now" included, is
+`profile.first_run_answered.v1`, and the step is never offered again.
 """
 
 from __future__ import annotations
@@ -22,6 +23,14 @@ def onboarding_step(ctx: UserContext) -> TipCandidate | None:
         return None
     if not f.ever_checked_in:
         return _step("checkin", TipKind.checkin, "How are you right now?", "no check-in yet", TipPrompt.checkin)
+    if "tasks" not in f.first_run_answered:
+        return _step(
+            "tasks",
+            TipKind.advice,
+            "What's on your list? Connect your tasks, or add one.",
+            "no tasks yet",
+            TipPrompt.tasks,
+        )
     return _step("habit", TipKind.advice, "Name one small habit you'd like to keep.", "no habits yet", TipPrompt.habit)
 
 

@@ -14,6 +14,7 @@ from fastapi import APIRouter
 from prometheus_client import Counter, Histogram
 
 from services.integrations.calendar.connector import CalendarDeps
+from services.integrations.calendar.google import PROVIDER as GOOGLE
 from services.integrations.calendar.settings import CalendarSettings
 from services.integrations.calendar.wiring import CalendarConnectors
 from services.integrations.connections_view import ConnectionsView
@@ -69,6 +70,9 @@ class IntegrationsModule:
         self.todoist_settings = todoist or TodoistSettings()
         self.title_cache = TitleCache(self.todoist_settings.title_seconds)
         self.connectors: dict[str, Connector] = {}
+        # Providers kept for what they hold (disconnection, revocation, forgetting) but not offered to a
+        # person who has no connection to them: the page shows no Connect this server cannot honour.
+        self.unlisted: set[str] = set()
         self.todoist: TodoistConnector | None = None
         if self.todoist_settings.configured:
             settings = self.todoist_settings
@@ -102,7 +106,7 @@ class IntegrationsModule:
             self.todoist_settings.title_timeout_seconds,
         )
         self.view = ConnectionsView(
-            self.connections, self.connectors, transaction, consents, self.todoist, self.todoist_settings
+            self.connections, self.connectors, transaction, consents, self.todoist, self.todoist_settings, self.unlisted
         )
         self.user_data = UserConnections(self.connections, self.title_cache)
 
@@ -137,6 +141,7 @@ def calendar_connectors(
     deps = CalendarDeps(transaction=transaction, connections=module.connections, consents=consents, publisher=publisher)
     connectors = CalendarConnectors(deps, settings, local_mode=local_mode)
     for connector in connectors.all:
-        if connector.provider != "google_calendar" or settings.google_configured:
-            module.register(connector)  # Google only where this server has a client there
+        module.register(connector)
+    if not settings.google_configured:
+        module.unlisted.add(GOOGLE)
     return connectors

@@ -8,7 +8,7 @@ each is idempotent, so a lost one is made good by the next scheduled refresh.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence, Set
 from typing import Any
 
 import structlog
@@ -38,6 +38,7 @@ class ConnectionsView:
         consents: ConsentCheck,
         todoist: TodoistConnector | None,
         todoist_settings: TodoistSettings,
+        unlisted: Set[str] = frozenset(),
     ) -> None:
         self._connections = connections
         self._connectors = connectors
@@ -45,6 +46,7 @@ class ConnectionsView:
         self._consents = consents
         self._todoist = todoist
         self._todoist_settings = todoist_settings
+        self._unlisted = unlisted
         self._webhooks = TodoistWebhooks(connections)
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -54,6 +56,7 @@ class ConnectionsView:
             integrations=[
                 _status(connector, held.get(provider), await self._consents.granted(uow, user_id, connector.consent))
                 for provider, connector in sorted(self._connectors.items())
+                if provider not in self._unlisted or provider in held
             ]
         )
 

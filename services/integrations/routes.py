@@ -45,7 +45,8 @@ def build_router(view: ConnectionsView) -> APIRouter:
         responses=error_responses(*AUTHENTICATED_ERRORS),
     )
     async def integrations(uow: CurrentUnitOfWork, principal: ReadingCaller) -> Integrations:
-        """Every provider this server offers, connected or not: its status (`broken` when the provider
+        """Every provider this server offers, connected or not (Google Calendar only where the server
+        has a Google client, or while the person is still connected to it): its status (`broken` when the provider
         refused oO's grant), the consent it needs, whether Done in oO completes tasks there, when oO
         last read it, and `stale` with `sync_error` when the last refresh failed (what oO knows is then
         as of `last_synced_at`). Never a token, never the provider's data."""

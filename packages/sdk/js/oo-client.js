@@ -26,6 +26,7 @@ export class OoError extends Error {
     super(body?.error?.message || `HTTP ${status}`);
     this.status = status;
     this.code = body?.error?.code || null;
+    this.items = body?.error?.items || []; // which field of the request is wrong, when the server says
     this.retryAfterMs = retryAfterMs;
   }
 }
@@ -97,6 +98,24 @@ export class OoClient extends EventTarget {
     return this.request("POST", `/v1/me/integrations/${encodeURIComponent(provider)}/authorization`, {
       complete_tasks: completeTasks,
     });
+  }
+
+  /** Connect a CalDAV server (`{url, username, password}`): the server reads it at once, and answers 422
+   *  with the reason (`calendar_unauthorized`…) when it cannot. The password is sent once and never
+   *  kept here. */
+  connectCalDav(credentials) {
+    return this.request("PUT", "/v1/me/integrations/caldav", credentials);
+  }
+
+  /** Connect a calendar by its secret subscription link (ICS), read at once as CalDAV is. */
+  connectIcs(url) {
+    return this.request("PUT", "/v1/me/integrations/ics", { url });
+  }
+
+  /** Where a browser goes to connect Google Calendar: a redirect to Google's consent screen (a
+   *  navigation, not a call: it carries the browser's session, or the local user in local mode). */
+  googleCalendarConnectUrl() {
+    return `${this.base}/v1/integrations/google_calendar/connect`;
   }
 
   /** Read `provider` now: `{outcome, integration}`. */

@@ -185,6 +185,14 @@ class ConsentSet(Payload):
         return self
 
 
+class FirstRunAnswered(Payload):
+    """The person answered a first-run step the page offers, whatever the answer: it is not offered again.
+    `tasks` asks them to connect their tasks or add one; `not_now`, `task_added` or `connecting`."""
+
+    step: Literal["tasks"]
+    answer: Literal["not_now", "task_added", "connecting"]
+
+
 CONSENT_EVENT_TYPES = frozenset({"profile.consent_set.v1", "profile.llm_processing_set.v1"})
 
 
@@ -458,6 +466,11 @@ class IncomingConsentSet(_IncomingBase):
     payload: ConsentSet
 
 
+class IncomingFirstRunAnswered(_IncomingBase):
+    type: Literal["profile.first_run_answered.v1"]
+    payload: FirstRunAnswered
+
+
 class IncomingTaskAdded(_IncomingBase):
     type: Literal["integrations.task_added.v1"]
     payload: TaskAdded
@@ -485,6 +498,7 @@ IncomingEvent = Annotated[
     | IncomingQuietHours
     | IncomingLlmProcessing
     | IncomingConsentSet
+    | IncomingFirstRunAnswered
     | IncomingTaskAdded
     | IncomingTaskAddedV2
     | IncomingTaskCompleted
@@ -504,6 +518,7 @@ INGESTIBLE_TYPES: dict[str, type[Payload]] = {
     "profile.quiet_hours_set.v1": QuietHoursSet,
     "profile.llm_processing_set.v1": LlmProcessingSet,
     "profile.consent_set.v1": ConsentSet,
+    "profile.first_run_answered.v1": FirstRunAnswered,
     "integrations.task_added.v1": TaskAdded,
     "integrations.task_added.v2": TaskAddedV2,
     "integrations.task_completed.v1": TaskCompleted,

@@ -38,6 +38,7 @@ class TipAction(BaseModel):
 class TipPrompt(StrEnum):
     checkin = "checkin"
     habit = "habit"
+    tasks = "tasks"
 
 
 class Tip(BaseModel):
@@ -52,7 +53,8 @@ class Tip(BaseModel):
     prompt: TipPrompt | None = Field(
         default=None,
         description="What the page offers besides the reactions: `checkin` an energy and mood scale, "
-        "`habit` a way to name a habit. Answering it is a signal; the reaction is then `done`.",
+        "`habit` a way to name a habit, `tasks` connecting one's tasks or adding one (or not now, answered by "
+        "`profile.first_run_answered.v1`). Answering it is a signal; the reaction is then `done`.",
     )
 
 
@@ -234,6 +236,9 @@ class UserFacts(BaseModel):
     energy: int | None = Field(default=None, description="Energy from a check-in within the last hours (1–5).")
     mood: int | None = Field(default=None, description="Mood from a check-in within the last hours (1–5).")
     ever_checked_in: bool = False
+    first_run_answered: list[str] = Field(
+        default_factory=list, description="The first-run steps the person answered (`tasks`): never offered again."
+    )
     tasks: list[TaskFacts] = Field(default_factory=list)
     habits: list[HabitFacts] = Field(default_factory=list)
     dismissed_fingerprints: list[list[str]] = Field(default_factory=list)
