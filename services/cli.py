@@ -1,4 +1,5 @@
-"""The `oo` command: serve the processes, migrate, and manage users, tokens, consents and the vault's keys."""
+"""The `oo` command: serve the processes, migrate, and manage users, tokens, consents, the vault's keys
+and the keys that sign access tokens."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from pydantic import ValidationError
 
 from oo_contracts.consents import ConsentChange, ConsentHow, ConsentPurpose, ConsentsUpdate, current_version
 from oo_contracts.identity import ALL_SCOPES, Scope
-from services.auth.api import parse_token
+from services.auth.access_tokens import ACCESS_SECONDS, SigningKeys
+from services.auth.api import SIGNING_KEYS_FILE, parse_token
 from services.bootstrap import Container, bootstrap
 from services.kernel.keyring import KeyringFile
 from services.kernel.logging import configure_logging
@@ -29,7 +31,9 @@ db = typer.Typer(help="The database.", no_args_is_help=True)
 ml = typer.Typer(help="The ML sidecar.", no_args_is_help=True)
 vault = typer.Typer(help="The token vault: provider tokens sealed at rest, and their keys.", no_args_is_help=True)
 consents = typer.Typer(help="What a person lets oO do, purpose by purpose (ADR 0022).", no_args_is_help=True)
+signing_keys = typer.Typer(help="The keys oO signs API clients' access tokens with (ADR 0025).", no_args_is_help=True)
 for name, group in (
+    ("signing-keys", signing_keys),
     ("users", users),
     ("tokens", tokens),
     ("db", db),
@@ -405,3 +409,36 @@ def _rows(count: int) -> str:
 
 def main() -> None:
     cli()
+
+
+def _signing_keys() -> SigningKeys:
+    settings = _settings()
+    settings.core.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return SigningKeys(settings.core.data_dir / SIGNING_KEYS_FILE)
+
+
+@signing_keys.command("status")
+def signing_keys_status() -> None:
+    """Every key that verifies, and which one signs (never a private part)."""
+    keys = _signing_keys()
+    for kid in keys.kids:
+        typer.echo(f"key {kid}{' (signs new tokens)' if kid == keys.current_kid else ''}")
+
+
+@signing_keys.command("rotate")
+def signing_keys_rotate() -> None:
+    """A new key signs from now on; the others keep verifying until retired. Every running process
+    reads the key file again at its next token."""
+    typer.echo(f"new signing key {_signing_keys().rotate()}")
+    typer.echo(f"retire an older key once the tokens it signed have expired ({ACCESS_SECONDS // 60} minutes)")
+
+
+@signing_keys.command("retire")
+def signing_keys_retire(kid: Annotated[str, typer.Argument(help="The id of the key to retire.")]) -> None:
+    """Tokens signed by this key stop verifying at once."""
+    try:
+        _signing_keys().retire(kid)
+    except ValueError as error:
+        typer.echo(f"oo: {error}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"key {kid} retired")

@@ -175,3 +175,43 @@ def test_a_second_process_reads_the_same_keys(tmp_path: Path) -> None:
     second = SigningKeys(tmp_path / KEYS_FILE_NAME)
     issued = AccessTokens(first, issuer=ISSUER, audience=AUDIENCE, clock=lambda: NOW).issue(USER, [Scope.tips])
     assert AccessTokens(second, issuer=ISSUER, audience=AUDIENCE, clock=lambda: NOW).verify(issued) is not None
+
+
+def test_a_rotation_by_another_process_signs_the_next_token_and_a_retirement_refuses_at_once(tmp_path: Path):
+    serving = SigningKeys(tmp_path / KEYS_FILE_NAME)
+    tokens = AccessTokens(serving, issuer=ISSUER, audience=AUDIENCE, clock=lambda: NOW)
+    before = tokens.issue(USER, [Scope.tips])
+    old = serving.current_kid
+    operator = SigningKeys(tmp_path / KEYS_FILE_NAME)  # `oo signing-keys` in a process of its own
+    new = operator.rotate()
+
+    after = tokens.issue(USER, [Scope.tips])
+    signer = serving.verifying(new)
+    assert signer is not None
+    assert jwt.decode(after, signer, algorithms=["Ed25519"]).header["kid"] == new
+    assert tokens.verify(before) is not None
+    operator.retire(old)
+    assert tokens.verify(before) is None
+    assert tokens.verify(after) is not None
+
+
+def test_the_signing_keys_command_rotates_shows_and_retires(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from typer.testing import CliRunner
+
+    from services.cli import cli
+
+    monkeypatch.setenv("OO_DATA_DIR", str(tmp_path))
+    runner = CliRunner()
+    first = runner.invoke(cli, ["signing-keys", "status"])
+    assert first.exit_code == 0, first.output
+    [(old, _)] = [line.split()[1:3] for line in first.output.splitlines()]
+    rotated = runner.invoke(cli, ["signing-keys", "rotate"])
+    new = rotated.output.split()[3]
+    shown = runner.invoke(cli, ["signing-keys", "status"]).output.splitlines()
+    assert shown == [f"key {old}", f"key {new} (signs new tokens)"]
+    assert runner.invoke(cli, ["signing-keys", "retire", new]).exit_code == 1  # the current key signs
+    assert runner.invoke(cli, ["signing-keys", "retire", "nope"]).exit_code == 1
+    assert runner.invoke(cli, ["signing-keys", "retire", old]).exit_code == 0
+    assert runner.invoke(cli, ["signing-keys", "status"]).output.splitlines() == [f"key {new} (signs new tokens)"]
+    [private] = [key["d"] for key in json.loads((tmp_path / KEYS_FILE_NAME).read_text())["keys"]]
+    assert all(private not in answer for answer in (first.output, rotated.output, "\n".join(shown)))

@@ -54,29 +54,47 @@ class SigningKeys:
     def __init__(self, path: Path) -> None:
         self._path = path
         self._document: dict[str, Any] = json.loads(read_or_make(path, _new_document))
+        self._seen = self._stamp()
+
+    def _stamp(self) -> tuple[int, int]:
+        status = self._path.stat()
+        return status.st_mtime_ns, status.st_ino
+
+    def _fresh(self) -> dict[str, Any]:
+        """The ring as the file holds it now: another process (`oo signing-keys rotate`, a second api
+        process) may have replaced it, whole (`replace_owner_only`), since it was read."""
+        stamp = self._stamp()
+        if stamp != self._seen:
+            self._document, self._seen = json.loads(self._path.read_bytes()), stamp
+        return self._document
 
     @property
     def current(self) -> OKPKey:
-        return self._private(self._document["current"])
+        return self._private(self._fresh()["current"])
+
+    @property
+    def current_kid(self) -> str:
+        return str(self._fresh()["current"])
 
     def verifying(self, kid: str) -> OKPKey | None:
         """The public key of `kid`, if the ring holds it."""
-        for key in self._document["keys"]:
+        for key in self._fresh()["keys"]:
             if key["kid"] == kid:
                 return OKPKey.import_key({k: v for k, v in key.items() if k != "d"})
         return None
 
     def jwks(self) -> dict[str, Any]:
         """Every key that still verifies, public parts only."""
-        public = [OKPKey.import_key({k: v for k, v in key.items() if k != "d"}) for key in self._document["keys"]]
+        public = [OKPKey.import_key({k: v for k, v in key.items() if k != "d"}) for key in self._fresh()["keys"]]
         return dict(KeySet(public).as_dict(private=False))  # type: ignore[arg-type]
 
     @property
     def kids(self) -> list[str]:
-        return [key["kid"] for key in self._document["keys"]]
+        return [key["kid"] for key in self._fresh()["keys"]]
 
     def rotate(self) -> str:
         """A new current key; the others keep verifying until retired."""
+        self._fresh()
         key = _new_key()
         self._document["keys"].append(key)
         self._document["current"] = key["kid"]
@@ -85,6 +103,9 @@ class SigningKeys:
 
     def retire(self, kid: str) -> None:
         """Tokens signed by `kid` stop verifying. The current key is never retired."""
+        self._fresh()
+        if kid not in self.kids:
+            raise ValueError(f"no signing key {kid!r}")
         if kid == self._document["current"]:
             raise ValueError("the current signing key signs new tokens: rotate before retiring it")
         self._document["keys"] = [key for key in self._document["keys"] if key["kid"] != kid]
@@ -96,6 +117,7 @@ class SigningKeys:
 
     def _save(self) -> None:
         replace_owner_only(self._path, json.dumps(self._document).encode())
+        self._seen = self._stamp()
 
 
 class AccessTokens:
