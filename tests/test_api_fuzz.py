@@ -57,6 +57,21 @@ NON_SCHEMA_RULES = {
     # PUT /v1/me/consents: a text version past the purpose's current one, a purpose answered twice.
     (r"consents\.\d+", "has no text version"),
     ("", "is answered twice"),
+    # PUT /v1/me/integrations/caldav|ics: where an address may lead is the server's to judge.
+    ("url", "http only on this machine"),
+    ("url", "must not carry a user or password"),
+    ("url", "points inside this server's network"),
+    ("url", "is not a valid address"),
+    # … and whether the calendar there answers, and as a calendar: connecting is reading it once.
+    ("url", "host is not found"),
+    ("url", "cannot be reached"),
+    ("url", "redirects too often"),
+    ("url", "does not answer"),
+    ("url", "answered with something"),
+    ("url", "does not lead to a calendar"),
+    ("url", "too large"),
+    ("url", "no longer works"),
+    ("password", "refused this user name and password"),
 }
 
 

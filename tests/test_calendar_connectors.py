@@ -144,3 +144,18 @@ async def test_google_calendar_is_offered_only_where_the_server_has_a_google_cli
     _, token = await new_user_with_token(container)
     listed = (await client.get("/v1/me/integrations", headers=bearer(token))).json()["integrations"]
     assert [i["provider"] for i in listed] == ["caldav", "ics"]  # a Connect this server could not honour is not shown
+
+
+def test_a_host_no_resolver_can_spell_is_an_invalid_address_on_the_servers_event_loop():
+    """`oo serve` runs on uvloop, whose resolver raises UnicodeError where asyncio's raises OSError: a
+    fuzzed address once made a 500 of it."""
+    import uvloop
+
+    from services.integrations.calendar.reading import CalendarUnavailable, check_reachable_url
+
+    async def check() -> str:
+        with pytest.raises(CalendarUnavailable) as refused:
+            await check_reachable_url("https://d\x92x.example/", local_mode=False, what="CalDAV address")
+        return refused.value.code
+
+    assert uvloop.run(check()) == "invalid_url"

@@ -117,7 +117,7 @@ async def test_a_link_that_does_not_work_is_a_clear_422(client, ics_files):
         "loop": (422, "calendar_unreachable"),
         "away": (422, "calendar_invalid_url"),
         "plain_http": (422, "calendar_invalid_url"),
-        "ftp": (422, "calendar_invalid_url"),
+        "ftp": (422, "invalid_request"),  # refused by the schema: https, http or webcal only
         "bad_port": (422, "calendar_invalid_url"),
         "bad_host": (422, "calendar_invalid_url"),
     }

@@ -108,6 +108,11 @@ class IdentityService:
     def jwks(self) -> dict[str, Any]:
         return self._access.jwks()
 
+    def could_be_valid(self, token: str) -> bool:
+        if token.count(".") == 2:
+            return self._access.verify(token) is not None
+        return parse_token(token) is not None
+
     async def principal_for_token(self, uow: UnitOfWork, token: str) -> Principal | None:
         if token.count(".") == 2:  # compact JWS: an API client's access token
             return await self._principal_for_access_token(uow, token)

@@ -44,7 +44,9 @@ def build_http_app(
         redoc_url=None,
     )
     resolver = PrincipalResolver(identity, local_mode=settings.local_mode)
-    app.state.http_context = HttpContext(database=database, resolve_principal=resolver, find_principal=resolver.find)
+    app.state.http_context = HttpContext(
+        database=database, resolve_principal=resolver, find_principal=resolver.find, refuse_early=resolver.refuse_early
+    )
     install_error_handlers(app)
     app.include_router(health_router(readiness, metrics if settings.serves_metrics() else None))
     for router in routers:

@@ -72,6 +72,21 @@ class PrincipalResolver:
             return await self._identity.existing_local_principal(uow)
         raise Unauthenticated("send `Authorization: Bearer <token>`")
 
+    def refuse_early(self, request: Request) -> None:
+        """Refuse, before the body is read or a transaction opened, what no lookup could accept: no
+        credential outside local mode, a malformed one, a token that is no token of oO's or an access
+        token that does not verify. A well-formed personal token is looked up later, in the use case."""
+        authorization = request.headers.get("authorization")
+        if authorization is None:
+            if not self._local_mode:
+                raise Unauthenticated("send `Authorization: Bearer <token>`")
+            return
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("use `Authorization: Bearer <token>`")
+        if not self._identity.could_be_valid(token.strip()):
+            raise Unauthenticated("the token is invalid or revoked")
+
     @staticmethod
     def _check_local_request(request: Request) -> None:
         # Local mode trusts this machine only. A Host that is not loopback means DNS rebinding. On a

@@ -74,10 +74,12 @@ class ConnectionsView:
         return await todoist.oauth.start(uow, user_id, write=complete_tasks)
 
     async def finish_todoist(self, caller: Caller, *, state: str, code: str | None, error: str | None) -> str:
-        todoist = self._require_todoist()
         async with self._transaction(write=False) as uow:
             principal = await caller.find(uow)
-        caller_id = principal.user_id if principal is not None else None
+        if principal is None:
+            principal = await caller.make()  # 401 without a credential outside local mode
+        todoist = self._require_todoist()
+        caller_id = principal.user_id
         finished = await todoist.oauth.finish(caller_id, state=state, code=code, error=error)
         if finished.failure is not None:
             log.info("todoist_connect_failed", reason=finished.failure)
@@ -101,11 +103,11 @@ class ConnectionsView:
             self.in_background(todoist.refresh(user_id) if task_id is None else todoist.refresh_task(user_id, task_id))
 
     async def refresh(self, caller: Caller, provider: str) -> RefreshResult:
-        connector = self._connector(provider)
         async with self._transaction(write=False) as uow:
             principal = await caller.find(uow)
         if principal is None:
             principal = await caller.make()
+        connector = self._connector(provider)  # after the caller: who may ask is settled before what exists
         outcome = await connector.refresh(principal.user_id)
         if outcome == "not_connected":
             raise Conflict(f"{provider} is not connected", code="not_connected")

@@ -30,6 +30,7 @@ class HttpContext:
     database: Database
     resolve_principal: PrincipalResolver  # creates local mode's user when missing
     find_principal: PrincipalFinder  # creates nothing: None when local mode's user does not exist yet
+    refuse_early: Callable[[Request], None] = lambda _request: None  # a credential no lookup could accept
 
 
 def http_context(request: Request) -> HttpContext:
@@ -93,7 +94,9 @@ def require_caller(scope: Scope) -> Callable[[Request], Caller]:
     request (on Postgres, three fewer round trips)."""
 
     def _caller(request: Request) -> Caller:
-        return _RequestCaller(request, http_context(request), scope)
+        context = http_context(request)
+        context.refuse_early(request)  # a missing or forged credential: 401 before the body is even read
+        return _RequestCaller(request, context, scope)
 
     return _caller
 

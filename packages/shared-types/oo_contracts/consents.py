@@ -121,7 +121,7 @@ class ConsentChange(BaseModel):
 
     purpose: ConsentPurpose
     granted: bool
-    version: int = Field(ge=1, description="The version of the purpose's text the person was shown.")
+    version: int = Field(ge=1, le=1000, description="The version of the purpose's text the person was shown.")
 
     @model_validator(mode="after")
     def _known_text(self) -> ConsentChange:

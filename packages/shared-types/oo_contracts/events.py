@@ -176,7 +176,7 @@ class ConsentSet(Payload):
 
     purpose: ConsentPurpose
     granted: bool
-    version: int = Field(ge=1, description="The version of the purpose's text the person answered.")
+    version: int = Field(ge=1, le=1000, description="The version of the purpose's text the person answered.")
     how: ConsentHow = Field(default=ConsentHow.api, description="Where they answered: `page`, `api` or `cli`.")
 
     @model_validator(mode="after")

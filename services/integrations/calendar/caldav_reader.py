@@ -25,7 +25,7 @@ class CalDavCredentials(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    url: str = Field(min_length=8, max_length=2000, pattern=r"^[A-Za-z][A-Za-z0-9+.-]*://\S+$")
+    url: str = Field(min_length=8, max_length=2000, pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://\S+$")
     username: str = Field(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$")
     password: SecretStr = Field(min_length=1, max_length=1024)
 

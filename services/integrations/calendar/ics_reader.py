@@ -25,7 +25,7 @@ class IcsLink(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    url: str = Field(min_length=8, max_length=2000, pattern=r"^[A-Za-z][A-Za-z0-9+.-]*://\S+$")
+    url: str = Field(min_length=8, max_length=2000, pattern=r"^([Hh][Tt][Tt][Pp][Ss]?|[Ww][Ee][Bb][Cc][Aa][Ll])://\S+$")
 
 
 @dataclass(frozen=True)

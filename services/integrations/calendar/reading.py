@@ -55,8 +55,10 @@ async def check_reachable_url(url: str, *, local_mode: bool, what: str) -> str:
     except ValueError:  # a port that is not a number, or out of range
         raise CalendarUnavailable("invalid_url", f"the {what} is not a valid address") from None
     host = (parts.hostname or "").lower()
-    if not host or parts.scheme not in ("https", "http"):
+    if parts.scheme not in ("https", "http"):
         raise CalendarUnavailable("invalid_url", f"the {what} must be an https:// address")
+    if not host:
+        raise CalendarUnavailable("invalid_url", f"the {what} is not a valid address")
     if parts.scheme == "http" and not is_loopback(host):
         raise CalendarUnavailable("invalid_url", f"the {what} must be https:// (http only on this machine)")
     if parts.username or parts.password:
@@ -66,6 +68,8 @@ async def check_reachable_url(url: str, *, local_mode: bool, what: str) -> str:
             addresses = await asyncio.get_running_loop().getaddrinfo(host, port or 443, type=socket.SOCK_STREAM)
         except OSError:
             raise CalendarUnavailable("unreachable", f"the {what}'s host is not found") from None
+        except UnicodeError:  # a host no resolver can spell (uvloop's refuses it where asyncio's says OSError)
+            raise CalendarUnavailable("invalid_url", f"the {what} is not a valid address") from None
         for address in addresses:
             ip = ipaddress.ip_address(address[4][0])
             if not ip.is_global:

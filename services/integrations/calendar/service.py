@@ -132,6 +132,10 @@ class CalendarConnections:
     async def google_authorization_url(self, caller: Caller, redirect_uri: str) -> str:
         """Where to send the browser: Google's consent screen, with a fresh single-use `state` bound to
         the caller and a PKCE challenge whose verifier stays here."""
+        async with self._deps.transaction(write=False) as uow:  # who asks, before what exists
+            found: Principal | None = await caller.find(uow)
+        if found is None:
+            found = await caller.make()
         if not self._settings.google_configured:
             raise NotFound("Google Calendar is not set up on this server", code="integration_not_configured")
         user_id = await self._person(caller, self._calendars.google)
