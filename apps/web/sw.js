@@ -9,6 +9,7 @@ const SHELL = [
   "/settings.js",
   "/quickadd.js",
   "/connections.js",
+  "/knows.js",
   "/time.js",
   "/sdk/oo-client.js",
   "/manifest.webmanifest",

@@ -27,6 +27,7 @@ FILES = {
     "/time.js": (WEB_DIR / "time.js", "text/javascript; charset=utf-8"),
     "/quickadd.js": (WEB_DIR / "quickadd.js", "text/javascript; charset=utf-8"),
     "/connections.js": (WEB_DIR / "connections.js", "text/javascript; charset=utf-8"),
+    "/knows.js": (WEB_DIR / "knows.js", "text/javascript; charset=utf-8"),
     "/sw.js": (WEB_DIR / "sw.js", "text/javascript; charset=utf-8"),
     "/manifest.webmanifest": (WEB_DIR / "manifest.webmanifest", "application/manifest+json"),
     "/icon.svg": (WEB_DIR / "icon.svg", "image/svg+xml"),
