@@ -12,8 +12,10 @@ from oo_contracts.events import Reaction
 from oo_contracts.recommendation import FeedbackRequest, RecommendRequest
 from services.bootstrap import Container
 from services.recommender.tables import recommender_decisions, recommender_feature_state, recommender_policy_state
+from tests.calendar_servers import vevent
 from tests.conftest import bearer, new_user_with_token
 from tests.ml_factory import NOON, event, state_with
+from tests.test_calendar_ics import serve
 from tests.test_read_decide_record import caller_of
 from tests.test_recommender import person_with_a_day, signal
 
@@ -194,3 +196,22 @@ def test_a_state_from_before_checkins_were_kept_shows_its_latest() -> None:
     assert [(c.energy, c.mood, c.at) for c in state.checkins] == [(4, None, NOON)]
     state.apply(event("profile.checkin_removed.v1", {"checkin_id": state.checkins[0].checkin_id}, NOON))
     assert (state.energy, state.last_checkin_at) == (None, None)
+
+
+async def test_a_connection_is_listed_and_deleted_through_the_disconnect_path(client, ics_files):
+    files, base = ics_files
+    consent = {"consents": [{"purpose": "integration:ics", "granted": True, "version": 1}]}
+    assert (await client.put("/v1/me/consents", json=consent)).status_code == 200
+    soon = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=5)
+    feed = serve(files, vevent("daily", soon, 30))
+    assert (await client.put("/v1/me/integrations/ics", json={"url": base + feed})).status_code == 200
+    listed = (await client.get("/v1/me/knowledge")).json()
+    assert [(c["id"], c["text"]) for c in listed["connections"]] == [("connection:ics", "ICS calendar link: connected")]
+
+    assert (await client.delete("/v1/me/knowledge/connection:ics")).status_code == 204
+    statuses = {i["provider"]: i["status"] for i in (await client.get("/v1/me/integrations")).json()["integrations"]}
+    assert statuses["ics"] == "not_connected"
+    assert (await client.get("/v1/me/export")).json()["recommender"]["feature_state"]["busy"] == []  # forgotten
+    assert (await client.get("/v1/me/knowledge")).json()["connections"] == []
+    again = await client.delete("/v1/me/knowledge/connection:ics")
+    assert (again.status_code, again.json()["error"]["code"]) == (404, "knowledge_item_not_found")
