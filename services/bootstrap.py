@@ -105,9 +105,12 @@ def bootstrap(settings: Settings) -> Container:
         granted_by_default=defaults,
         llm_tips=(isinstance(ml, MlEngine) and ml.llm is not None) if llm_tips is None else llm_tips,
         titles=integrations.titles,
+        connections=integrations.view,
+        consent_states=consents,
     )
     events.bus.project(recommender.feature_projection)
     events.bus.project(recommender.consent_withdrawals)
+    events.bus.project(recommender.learning_reset)
     if recommender.llm_refresher is not None:
         events.bus.subscribe(ALL_TYPES, recommender.llm_refresher.on_event)
     events.bus.subscribe("recommender.tip_reacted.v1", integrations.view.on_tip_reacted)

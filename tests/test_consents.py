@@ -420,6 +420,9 @@ class LlmThatTakesItsTime:
     async def feedback(self, request):
         raise NotImplementedError
 
+    async def learned(self, request):
+        raise NotImplementedError
+
 
 async def test_the_llm_refresh_asks_core_and_llm_and_a_withdrawal_during_the_call_wins(client, container):
     user_id, token = await new_user_with_token(container)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from ml.experiments.product import PRODUCT_POLICY
 from ml.serving.app import create_ml_app
 from ml.serving.engine import MlEngine
-from oo_contracts.recommendation import FeedbackUpdate, GenerateRequest, RankRequest
+from oo_contracts.knowledge import LearnedRequest, ReactionCount
+from oo_contracts.recommendation import FeedbackUpdate, GenerateRequest, RankRequest, TipCandidate
 from services.recommender.api import HttpMl
 from tests.ml_factory import busy_day_state, context_of
 from tests.postgres_cluster import free_port
@@ -95,3 +97,17 @@ async def test_a_state_another_policy_version_left_starts_over_from_the_prior(ml
         FeedbackUpdate(context=context, candidate=candidates[0], reward=1.0, policy_state=old)
     )
     assert (learned.policy_state["version"], learned.policy_state["n"]) == ("lin-ts-v2", 1)
+
+
+async def test_learned_contract(ml_port):
+    """What the policy learned reads the same in process and over HTTP."""
+    context = context_of(busy_day_state())
+    candidate = TipCandidate(candidate_id="advice:a", kind="advice", text="t", why="", source="advice", features={})
+    state = PRODUCT_POLICY.initial_state()
+    for _ in range(8):
+        state = PRODUCT_POLICY.update(state, context, candidate, 1.0)
+    reactions = [ReactionCount(source="advice", kind="advice", local_hour=12, done=8)]
+    answer = await ml_port.learned(LearnedRequest(policy_state=state, reactions=reactions))
+    assert [s.text for s in answer.sentences] == ["You tend to act on advice"]
+    nothing = await ml_port.learned(LearnedRequest(policy_state=None, reactions=reactions))
+    assert nothing.sentences == []

@@ -3,6 +3,7 @@
 // it is kept offline too); the sheet reads back GET /v1/me/settings, GET /v1/me/consents and
 // GET /v1/me/integrations. Connecting a provider is a call, not an event: it only makes sense online.
 import { showConnections } from "/connections.js";
+import { loadKnowledge } from "/knows.js";
 import { describeTask, parseTask, todayIn } from "/quickadd.js";
 import { hhmm } from "/time.js";
 
@@ -152,6 +153,7 @@ async function load() {
     say("Settings could not be read right now.");
   }
   await loadConnections();
+  loadKnowledge({ oo, say, reload: load }); // not awaited: it asks ML, and the sheet is usable before it answers
 }
 
 async function loadConnections() {

@@ -11,6 +11,7 @@ const SHELL = [
   "/connections.js",
   "/calendars.js",
   "/firstrun.js",
+  "/knows.js",
   "/time.js",
   "/sdk/oo-client.js",
   "/manifest.webmanifest",

@@ -8,8 +8,9 @@ from datetime import datetime
 from ml.features.context import assemble_context
 from ml.features.state import FeatureState
 from oo_contracts.consents import ConsentPurpose
-from oo_contracts.events import ContextObserved, DeviceClass, EventEnvelope
-from oo_contracts.recommendation import OpaqueState, UserContext
+from oo_contracts.events import ContextObserved, DeviceClass, EventEnvelope, TipKind
+from oo_contracts.knowledge import KnownCheckin, KnownTask, ReactionCount, RecordedFacts
+from oo_contracts.recommendation import OpaqueState, QuietHours, UserContext
 
 
 def _load(state: OpaqueState) -> FeatureState:
@@ -63,3 +64,37 @@ class IncrementalFeatures:
         field = _CHOICES.get(purpose)
         value = state.get(field) if field else None
         return value if isinstance(value, bool) else None
+
+    def recorded(self, state: OpaqueState, now: datetime) -> RecordedFacts:
+        features = _load(state)
+        facts = assemble_context("", features, now).facts
+        reactions = []
+        for key, (done, later, dismiss) in sorted(features.reactions.items()):
+            source, kind, hour = key.rsplit("|", 2)
+            reactions.append(
+                ReactionCount(
+                    source=source, kind=TipKind(kind), local_hour=int(hour), done=done, later=later, dismiss=dismiss
+                )
+            )
+        return RecordedFacts(
+            tasks=[
+                KnownTask(task_id=task.task_id, title=task.title, provider=task.provider)
+                for task in sorted(features.tasks.values(), key=lambda t: t.added_at)
+            ],
+            habits=facts.habits,
+            checkins=[
+                KnownCheckin(checkin_id=c.checkin_id, at=c.at, energy=c.energy, mood=c.mood)
+                for c in reversed(features.checkins)
+            ],
+            timezone=features.timezone,
+            quiet_hours=None
+            if features.quiet_hours is None
+            else QuietHours(start_hour=features.quiet_hours[0], end_hour=features.quiet_hours[1]),
+            reactions=reactions,
+            dismiss_rates={TipKind(kind): rate for kind, rate in features.kind_dismiss.items()},
+            done_rates=[
+                (done + 1.0) / (shown + 2.0)
+                for done, shown in zip(features.hour_done, features.hour_shown, strict=True)
+            ],
+            learning_since=features.learning_since,
+        )

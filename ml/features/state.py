@@ -28,6 +28,8 @@ AFFINITIES_KEPT = 200
 DEFAULT_TIMEZONE = "UTC"
 POSTED_BUSY = "posted"  # the source of intervals posted one by one (`busy_interval_recorded`), not a provider's name
 POSTED_BUSY_KEPT = 50
+CHECKINS_KEPT = 5  # the latest check-ins, each deletable on its own ("what oO knows about me")
+CHECKIN_TYPES = frozenset({"profile.checkin_recorded.v1", "profile.checkin_recorded.v2"})
 SYNCED_BUSY_KEPT = 200  # per calendar: a week of a dense calendar, the nearest first
 BUSY_PAST_KEPT = timedelta(hours=1)  # a block that ended longer ago no longer matters
 
@@ -42,6 +44,13 @@ class TaskFact(BaseModel):
     estimated_minutes: int | None = None
     priority: int = 1
     added_at: datetime
+
+
+class CheckinFact(BaseModel):
+    checkin_id: str  # the id of its event
+    at: datetime
+    energy: int | None = None
+    mood: int | None = None
 
 
 class HabitFact(BaseModel):
@@ -75,6 +84,7 @@ class FeatureState(BaseModel):
     energy_ema: float | None = None
     mood_ema: float | None = None
     last_checkin_at: datetime | None = None
+    checkins: list[CheckinFact] = Field(default_factory=list)  # the latest, oldest first
     hour_done: list[float] = Field(default_factory=lambda: [0.0] * 24)
     hour_shown: list[float] = Field(default_factory=lambda: [0.0] * 24)
     kind_dismiss: dict[str, float] = Field(default_factory=dict)
@@ -83,6 +93,9 @@ class FeatureState(BaseModel):
     tip_times: list[datetime] = Field(default_factory=list)  # the last tips shown, newest last
     last_shown: dict[str, datetime] = Field(default_factory=dict)
     affinity: dict[str, float] = Field(default_factory=dict)  # candidate id → its reactions' average reward
+    # "source|kind|local hour" → [done, later, not for me] since `learning_since`: what learned sentences rest on.
+    reactions: dict[str, list[int]] = Field(default_factory=dict)
+    learning_since: datetime | None = None  # when the person last asked oO to forget what it learned
     timezone: str | None = None  # None: never set; the context then reasons in UTC
     device_class: str = "phone"
     quiet_hours: tuple[int, int] | None = None  # local [start, end) hours; may wrap midnight
@@ -97,6 +110,18 @@ class FeatureState(BaseModel):
         # A state stored before busy blocks were kept per source: what it knew was posted.
         if (self.busy or self.calendar_known) and not self.busy_sources:
             self.busy_sources = {POSTED_BUSY: list(self.busy)}
+        # A state stored before check-ins were kept one by one: its latest is the one it knows.
+        if self.last_checkin_at is not None and not self.checkins:
+            energy = self.energy if self.energy_at == self.last_checkin_at else None
+            mood = self.mood if self.mood_at == self.last_checkin_at else None
+            self.checkins = [
+                CheckinFact(
+                    checkin_id=f"at-{int(self.last_checkin_at.timestamp())}",
+                    at=self.last_checkin_at,
+                    energy=None if energy is None else int(energy),
+                    mood=None if mood is None else int(mood),
+                )
+            ]
         return self
 
     @property
@@ -112,6 +137,8 @@ class FeatureState(BaseModel):
         handler = _HANDLERS.get(event.type)
         if handler is not None:
             handler(self, event.payload, event.occurred_at)
+        if event.type in CHECKIN_TYPES:
+            _keep_checkin(self, event_id, event.payload, event.occurred_at)
         return True
 
 
@@ -127,6 +154,39 @@ def _checkin(state: FeatureState, payload: dict[str, Any], at: datetime) -> None
         state.mood, state.mood_at = float(payload["mood"]), at
         state.mood_ema = _ema(state.mood_ema, state.mood, MOOD_EMA)
     state.last_checkin_at = at
+
+
+def _keep_checkin(state: FeatureState, checkin_id: str, payload: dict[str, Any], at: datetime) -> None:
+    fact = CheckinFact(checkin_id=checkin_id, at=at, energy=payload.get("energy"), mood=payload.get("mood"))
+    state.checkins = sorted([*state.checkins, fact], key=lambda c: c.at)[-CHECKINS_KEPT:]
+
+
+def _checkin_removed(state: FeatureState, payload: dict[str, Any], _at: datetime) -> None:
+    """One check-in forgotten: the levels and their averages are read again from the ones kept, as if
+    it had never been given."""
+    kept = [c for c in state.checkins if c.checkin_id != payload["checkin_id"]]
+    if len(kept) == len(state.checkins):
+        return
+    state.checkins = kept
+    state.energy = state.mood = state.energy_at = state.mood_at = None
+    state.energy_ema = state.mood_ema = state.last_checkin_at = None
+    for checkin in kept:
+        _checkin(state, {"energy": checkin.energy, "mood": checkin.mood}, checkin.at)
+
+
+def _learning_forgotten(state: FeatureState, _payload: dict[str, Any], at: datetime) -> None:
+    """What was learned from reactions goes; what the person set and did (tasks, habits, check-ins) stays."""
+    state.hour_done = [0.0] * 24
+    state.hour_shown = [0.0] * 24
+    state.kind_dismiss, state.kind_done, state.affinity = {}, {}, {}
+    state.dismissed, state.reactions = [], {}
+    state.learning_since = at
+
+
+def _task_deleted(state: FeatureState, payload: dict[str, Any], _at: datetime) -> None:
+    task = state.tasks.get(payload["task_id"])
+    if task is not None and task.provider is None:  # a provider's task goes with its provider
+        del state.tasks[payload["task_id"]]
 
 
 def _context(state: FeatureState, payload: dict[str, Any], _at: datetime) -> None:
@@ -305,6 +365,10 @@ def _tip_reacted(state: FeatureState, payload: dict[str, Any], at: datetime) -> 
         state.kind_dismiss.get(kind, 0.0), 1.0 if reaction == "dismiss" else 0.0, REACTION_EMA
     )
     candidate_id = payload["candidate_id"]
+    key = f"{payload['source']}|{kind}|{payload['local_hour']}"
+    counts = state.reactions.get(key, [0, 0, 0])
+    counts[("done", "later", "dismiss").index(reaction)] += 1
+    state.reactions[key] = counts
     state.affinity[candidate_id] = _ema(state.affinity.get(candidate_id, 0.0), REWARDS[Reaction(reaction)], 0.5)
     if len(state.affinity) > AFFINITIES_KEPT:
         del state.affinity[next(iter(state.affinity))]
@@ -335,6 +399,9 @@ _HANDLERS = {
     "integrations.task_completed.v1": _task_completed,
     "integrations.task_synced.v1": _task_synced,
     "integrations.task_removed.v1": _task_removed,
+    "integrations.task_deleted.v1": _task_deleted,
+    "profile.checkin_removed.v1": _checkin_removed,
+    "recommender.learning_forgotten.v1": _learning_forgotten,
     "integrations.provider_forgotten.v1": _provider_forgotten,
     "integrations.busy_interval_recorded.v1": _busy,
     "integrations.busy_synced.v1": _busy_synced,

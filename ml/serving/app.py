@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from ml.serving.engine import MlEngine
 from ml.serving.llm import LlmOutcomes
+from oo_contracts.knowledge import LearnedRequest, LearnedResponse
 from oo_contracts.recommendation import (
     FeedbackUpdate,
     GenerateRequest,
@@ -80,6 +81,11 @@ def create_ml_app(engine: MlEngine | None = None) -> FastAPI:
     async def feedback(request: FeedbackUpdate) -> PolicyStateResponse:
         calls.labels("feedback").inc()
         return await engine.feedback(request)
+
+    @app.post("/learned", response_model=LearnedResponse)
+    async def learned(request: LearnedRequest) -> LearnedResponse:
+        calls.labels("learned").inc()
+        return await engine.learned(request)
 
     @app.get("/metrics", response_class=Response)
     async def metrics() -> Response:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ml.experiments.learned import learned_sentences
 from ml.experiments.linear_thompson import LinearThompson
 from ml.experiments.product import PRODUCT_POLICY
 from ml.serving.llm import LlmFailure, LlmTipGenerator
 from ml.serving.llm_merge import merge_cached
 from ml.serving.onboarding import ONBOARDING_SOURCE
 from ml.serving.rules import generate
+from oo_contracts.knowledge import LearnedRequest, LearnedResponse
 from oo_contracts.recommendation import (
     ONBOARDING_POLICY_VERSION,
     FeedbackUpdate,
@@ -73,3 +75,6 @@ class MlEngine:
         state = self._state(request.policy_state)
         updated = self.policy.update(state, request.context, request.candidate, request.reward)
         return PolicyStateResponse(policy_state=updated)
+
+    async def learned(self, request: LearnedRequest) -> LearnedResponse:
+        return LearnedResponse(sentences=learned_sentences(self.policy, request))

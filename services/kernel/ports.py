@@ -12,9 +12,10 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
-from oo_contracts.consents import ConsentPurpose
+from oo_contracts.consents import ConsentPurpose, Consents
 from oo_contracts.events import BatchResult, EventEnvelope
 from oo_contracts.identity import Principal
+from oo_contracts.integrations import Integrations
 from services.kernel.unit_of_work import UnitOfWork
 
 
@@ -133,3 +134,20 @@ class TaskTitles(Protocol):
     async def titles(self, user_id: str, task_ids: Sequence[str]) -> dict[str, str]:
         """A title for each id asked; a task whose title cannot be had now gets words that say what it is."""
         ...
+
+
+class PersonConnections(Protocol):
+    """A person's connections to providers, for "what oO knows about me" (the integrations module)."""
+
+    async def statuses(self, uow: UnitOfWork, user_id: str) -> Integrations: ...
+
+    async def disconnect(self, uow: UnitOfWork, user_id: str, provider: str) -> None:
+        """Delete the grant and everything derived from the provider, in the caller's transaction (the
+        revocation at the provider follows the commit); 404 `not_connected` when there is none."""
+        ...
+
+
+class ConsentStates(Protocol):
+    """Where each of a person's consents stands (the profile module keeps the answers)."""
+
+    async def states(self, uow: UnitOfWork, user_id: str) -> Consents: ...

@@ -6,10 +6,11 @@ from fastapi import APIRouter
 
 from oo_contracts.consents import ConsentPurpose
 from oo_contracts.recommendation import FeatureModel, MlPort
-from services.kernel.ports import EventPublisher, TaskTitles
+from services.kernel.ports import ConsentStates, EventPublisher, PersonConnections, TaskTitles
 from services.kernel.unit_of_work import Transaction
 from services.recommender.consents import ConsentWithdrawals, ProcessingConsent
 from services.recommender.data import UserRecommendations
+from services.recommender.knowledge import KnowledgeService, LearningReset
 from services.recommender.llm_refresh import LlmRefresher
 from services.recommender.ml_client import HttpMl
 from services.recommender.projection import FeatureProjection
@@ -34,6 +35,8 @@ class RecommenderModule:
         granted_by_default: frozenset[ConsentPurpose],
         llm_tips: bool = False,
         titles: TaskTitles | None = None,
+        connections: PersonConnections,
+        consent_states: ConsentStates,
     ) -> None:
         self._ml = ml
         repository = RecommenderRepository()
@@ -42,6 +45,10 @@ class RecommenderModule:
         # feature state, then what the withdrawn purpose produced is deleted.
         self.feature_projection = FeatureProjection(repository, features)
         self.consent_withdrawals = ConsentWithdrawals(repository)
+        # Registered on the bus by the composition root: forgetting what was learned resets the policy
+        # in the transaction that records it.
+        self.learning_reset = LearningReset(repository)
+        self.knowledge = KnowledgeService(repository, ml, features, publisher, transaction, connections, consent_states)
         self.user_data = UserRecommendations(repository)
         self.service = RecommendService(
             repository,
@@ -78,4 +85,4 @@ class RecommenderModule:
             await self._ml.aclose()
 
     def router(self) -> APIRouter:
-        return build_router(self.service)
+        return build_router(self.service, self.knowledge)

@@ -9,6 +9,7 @@ from httpx import USE_CLIENT_DEFAULT
 from httpx._client import UseClientDefault
 from pydantic import BaseModel
 
+from oo_contracts.knowledge import LearnedRequest, LearnedResponse
 from oo_contracts.recommendation import (
     FeedbackUpdate,
     GenerateRequest,
@@ -46,6 +47,9 @@ class HttpMl:
 
     async def feedback(self, request: FeedbackUpdate) -> PolicyStateResponse:
         return await self._call("/feedback", request, PolicyStateResponse)
+
+    async def learned(self, request: LearnedRequest) -> LearnedResponse:
+        return await self._call("/learned", request, LearnedResponse)
 
     async def aclose(self) -> None:
         await self._http.aclose()

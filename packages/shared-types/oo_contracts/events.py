@@ -269,6 +269,23 @@ class ProviderTaskRemoved(Payload):
     task_id: IdText
 
 
+class TaskDeleted(Payload):
+    """The person deleted a task of their own from what oO knows (a provider's tasks go with the provider)."""
+
+    task_id: IdText
+
+
+class CheckinRemoved(Payload):
+    """The person deleted one check-in from what oO knows; `checkin_id` is the id of its event."""
+
+    checkin_id: IdText
+
+
+class LearningForgotten(Payload):
+    """The person asked oO to forget what it learned from their reactions: the policy starts again from
+    the population prior, and the feature state's learned affinities and reaction counts are emptied."""
+
+
 class ProviderForgotten(Payload):
     """Everything derived from a provider is gone: the person disconnected it or withdrew their consent."""
 
@@ -532,6 +549,9 @@ SERVER_TYPES: dict[str, type[Payload]] = {
     "recommender.tip_reacted.v1": TipReacted,
     "integrations.task_synced.v1": ProviderTaskSynced,
     "integrations.task_removed.v1": ProviderTaskRemoved,
+    "integrations.task_deleted.v1": TaskDeleted,
+    "profile.checkin_removed.v1": CheckinRemoved,
+    "recommender.learning_forgotten.v1": LearningForgotten,
 }
 PAYLOAD_SCHEMAS: dict[str, type[Payload]] = {**INGESTIBLE_TYPES, **SERVER_TYPES}
 

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, JsonValue
@@ -28,6 +28,9 @@ from oo_contracts.events import (
     ReactionReason,
     TipKind,
 )
+
+if TYPE_CHECKING:  # the knowledge contracts build on this module's models
+    from oo_contracts.knowledge import LearnedRequest, LearnedResponse, RecordedFacts
 
 
 class TipAction(BaseModel):
@@ -363,6 +366,10 @@ class MlPort(Protocol):
 
     async def feedback(self, request: FeedbackUpdate) -> PolicyStateResponse: ...
 
+    async def learned(self, request: LearnedRequest) -> LearnedResponse:
+        """What the person's policy learned, in sentences their own reactions bear out (ADR 0026)."""
+        ...
+
 
 class FeatureModel(Protocol):
     """Turns a user's events into feature state, and state into context (ml/features, injected).
@@ -391,6 +398,10 @@ class FeatureModel(Protocol):
     def processing_choice(self, state: OpaqueState, purpose: ConsentPurpose) -> bool | None:
         """The person's latest answer for `purpose` as folded into the state (`core` and `llm`), or None
         if they never gave one (then the deployment's default holds). Cheap: asked before every decision."""
+        ...
+
+    def recorded(self, state: OpaqueState, now: datetime) -> RecordedFacts:
+        """What the state holds of the person, typed, for "what oO knows about me"."""
         ...
 
 
