@@ -17,8 +17,15 @@ from services.kernel.private_files import create_owner_only
 from tests.conftest import fresh_postgres_url, make_settings, new_user_with_token
 
 WRITTEN = {
-    "sqlite": {"oo.sqlite3", "oo.sqlite3-wal", "oo.sqlite3-shm", "receipt.key", "vault-keyring.json"},
-    "postgres": {"receipt.key", "vault-keyring.json"},
+    "sqlite": {
+        "oo.sqlite3",
+        "oo.sqlite3-wal",
+        "oo.sqlite3-shm",
+        "receipt.key",
+        "vault-keyring.json",
+        "auth-signing-keys.json",
+    },
+    "postgres": {"receipt.key", "vault-keyring.json", "auth-signing-keys.json"},
 }
 
 

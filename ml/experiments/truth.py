@@ -165,6 +165,7 @@ CLAUSES: list[tuple[re.Pattern[str], Check]] = [
         ),
     ),
     (re.compile(r"no habits yet"), lambda m, _: not m.state.habits),
+    (re.compile(r"no tasks yet"), lambda m, _: not m.state.tasks),
     (re.compile(r"after (.+) busy"), lambda m, g: (n := _span_minutes(g[1])) is not None and _ended_block(m, n)),
     *((re.compile(re.escape(part)), _in_day_part(hours)) for part, hours in DAY_PART_HOURS.items()),
 ]

@@ -48,7 +48,7 @@ class RefreshGrant(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     grant_type: Literal["refresh_token"]
-    refresh_token: str = Field(min_length=1, max_length=128)
+    refresh_token: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")
 
 
 class TokenPair(BaseModel):
