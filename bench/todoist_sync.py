@@ -27,11 +27,11 @@ from pathlib import Path
 import httpx
 from todoist_api_python.api_async import TodoistAPIAsync
 
-from bench.population import Backend, Postgres, Sqlite, Store, serve_oo
+from bench.population import Backend, Store, serve_oo
 from bench.recommend import server_env
-from bench.todoist_titles import CLIENT_ID, CLIENT_SECRET, connect_one, people, serve_simulator
+from bench.todoist_titles import CLIENT_ID, CLIENT_SECRET, connect_one, on_each_backend, people, serve_simulator
 from services.integrations.todoist.http import Transports
-from tests.postgres_cluster import PostgresCluster, free_port
+from tests.postgres_cluster import free_port
 
 FILTER = "overdue | today | 14 days | no date"
 PAGE = 200
@@ -239,15 +239,7 @@ def main() -> None:
     parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--tasks", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=10)
-    args = parser.parse_args()
-    if args.backend in ("sqlite", "both"):
-        run_backend(Sqlite(), args)
-    if args.backend in ("postgres", "both"):
-        cluster = PostgresCluster.start()
-        try:
-            run_backend(Postgres(cluster), args)
-        finally:
-            cluster.stop()
+    on_each_backend(parser.parse_args(), run_backend)
 
 
 if __name__ == "__main__":

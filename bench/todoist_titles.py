@@ -27,6 +27,7 @@ import json
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -234,6 +235,18 @@ def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def on_each_backend(args: argparse.Namespace, run: Callable[[Backend, argparse.Namespace], None]) -> None:
+    """`run` on SQLite, then on a throwaway Postgres cluster, as `--backend` says."""
+    if args.backend in ("sqlite", "both"):
+        run(Sqlite(), args)
+    if args.backend in ("postgres", "both"):
+        cluster = PostgresCluster.start()
+        try:
+            run(Postgres(cluster), args)
+        finally:
+            cluster.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
@@ -241,15 +254,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=LATENCY_RATE, help="open-loop requests per second")
     parser.add_argument("--latency-requests", type=int, default=2000, help="open-loop requests per half")
     parser.add_argument("--askers", type=int, default=ASKERS_PER_HALF, help="people in each half")
-    args = parser.parse_args()
-    if args.backend in ("sqlite", "both"):
-        run_backend(Sqlite(), args)
-    if args.backend in ("postgres", "both"):
-        cluster = PostgresCluster.start()
-        try:
-            run_backend(Postgres(cluster), args)
-        finally:
-            cluster.stop()
+    on_each_backend(parser.parse_args(), run_backend)
 
 
 if __name__ == "__main__":

@@ -8,13 +8,12 @@ feature state folds it like any signal and a replay of the log ends where the pe
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from oo_contracts.consents import ConsentPurpose, Consents
-from oo_contracts.events import EventEnvelope, envelope
+from oo_contracts.events import EventEnvelope
 from oo_contracts.integrations import Integrations
 from oo_contracts.knowledge import (
     Knowledge,
@@ -28,6 +27,7 @@ from oo_contracts.recommendation import FeatureModel, MlPort, OpaqueState
 from services.kernel.errors import Conflict, NotFound
 from services.kernel.ports import Caller, ConsentStates, EventPublisher, PersonConnections
 from services.kernel.unit_of_work import Transaction, UnitOfWork
+from services.recommender.publishing import publish_one
 from services.recommender.repository import RecommenderRepository
 
 FORGET_HOW = "Forget what you learned: oO starts again from what it assumes of everyone."
@@ -145,15 +145,7 @@ class KnowledgeService:
         return any(item.id == item_id for group in facts.values() for item in group)
 
     async def _publish(self, uow: UnitOfWork, event_type: str, user_id: str, now: datetime, payload: Any) -> None:
-        event = envelope(
-            event_id=uuid.uuid4(),
-            event_type=event_type,
-            user_id=user_id,
-            occurred_at=now,
-            source="recommender",
-            payload=payload,
-        )
-        await self._publisher.publish(uow, [event])
+        await publish_one(self._publisher, uow, event_type, user_id, now, payload)
 
 
 class LearningReset:

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.engine import Row
 
 from oo_contracts.consents import ConsentPurpose
-from oo_contracts.events import Reaction, TipReacted, TipShown, envelope
+from oo_contracts.events import Reaction, TipReacted, TipShown
 from oo_contracts.identity import Principal
 from oo_contracts.recommendation import (
     ONBOARDING_POLICY_VERSION,
@@ -46,6 +46,7 @@ from services.kernel.errors import Conflict, NotFound, Unauthenticated, Unavaila
 from services.kernel.ports import Caller, EventPublisher, TaskTitles
 from services.kernel.unit_of_work import Transaction, UnitOfWork
 from services.recommender.consents import ProcessingConsent
+from services.recommender.publishing import publish_one
 from services.recommender.repository import DecisionInputs, RecommenderRepository, ShownDecision
 
 ACTIONS = [
@@ -368,15 +369,7 @@ class RecommendService:
         return FeedbackResponse(decision_id=request.decision_id, reaction=request.reaction, learned=learns)
 
     async def _publish(self, uow: UnitOfWork, event_type: str, user_id: str, now: datetime, payload: Any) -> None:
-        event = envelope(
-            event_id=uuid.uuid4(),
-            event_type=event_type,
-            user_id=user_id,
-            occurred_at=now,
-            source="recommender",
-            payload=payload,
-        )
-        await self._publisher.publish(uow, [event])
+        await publish_one(self._publisher, uow, event_type, user_id, now, payload)
 
 
 @dataclass(frozen=True)
