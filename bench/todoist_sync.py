@@ -28,8 +28,15 @@ import httpx
 from todoist_api_python.api_async import TodoistAPIAsync
 
 from bench.population import Backend, Store, serve_oo
-from bench.recommend import server_env
-from bench.todoist_titles import CLIENT_ID, CLIENT_SECRET, connect_one, on_each_backend, people, serve_simulator
+from bench.todoist_titles import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    connect_one,
+    on_each_backend,
+    people,
+    serve_simulator,
+    todoist_env,
+)
 from services.integrations.todoist.http import Transports
 from tests.postgres_cluster import free_port
 
@@ -177,19 +184,9 @@ def run_backend(backend: Backend, args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="oo-bench-sync-") as folder, backend.case(Path(folder)) as store:
         oo_port, sim_port = free_port(), free_port()
         sim_base = f"http://127.0.0.1:{sim_port}"
-        env = (
-            server_env()
-            | store.env
-            | {
-                "OO_DATA_DIR": folder,
-                "OO_TODOIST_CLIENT_ID": CLIENT_ID,
-                "OO_TODOIST_CLIENT_SECRET": CLIENT_SECRET,
-                "OO_TODOIST_REDIRECT_URI": f"http://127.0.0.1:{oo_port}/v1/integrations/todoist/callback",
-                "OO_TODOIST_API_URL": sim_base,
-                "OO_TODOIST_OAUTH_URL": f"{sim_base}/oauth",
-                "OO_TODOIST_MAX_TASKS": str(args.tasks + args.rounds + 10),
-            }
-        )
+        env = todoist_env(store, folder, oo_port, sim_base) | {
+            "OO_TODOIST_MAX_TASKS": str(args.tasks + args.rounds + 10)
+        }
         simulator = serve_simulator(sim_port, oo_port)
         server = serve_oo(env, oo_port)
         try:

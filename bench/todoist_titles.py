@@ -170,24 +170,28 @@ def measure(base: str, name: str, tokens: list[str], args: argparse.Namespace) -
     return Half(name, rps, pct(latencies, 50), pct(latencies, 99), asyncio.run(share()))
 
 
+def todoist_env(store: Store, folder: str, oo_port: int, sim_base: str) -> dict[str, str]:
+    """`oo serve`'s environment: the benchmark's, the case's database, and its Todoist app at the simulator."""
+    return (
+        server_env()
+        | store.env
+        | {
+            "OO_DATA_DIR": folder,
+            "OO_TODOIST_CLIENT_ID": CLIENT_ID,
+            "OO_TODOIST_CLIENT_SECRET": CLIENT_SECRET,
+            "OO_TODOIST_REDIRECT_URI": f"http://127.0.0.1:{oo_port}/v1/integrations/todoist/callback",
+            "OO_TODOIST_API_URL": sim_base,
+            "OO_TODOIST_OAUTH_URL": f"{sim_base}/oauth",
+        }
+    )
+
+
 def run_backend(backend: Backend, args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="oo-bench-todoist-") as folder, backend.case(Path(folder)) as store:
         oo_port, sim_port = free_port(), free_port()
         sim_base = f"http://127.0.0.1:{sim_port}"
-        env = (
-            server_env()
-            | store.env
-            | {
-                # The tip on show stays the answer (the product's default hold): each ask renders its title.
-                "OO_TIP_HOLD_SECONDS": "86400",
-                "OO_DATA_DIR": folder,
-                "OO_TODOIST_CLIENT_ID": CLIENT_ID,
-                "OO_TODOIST_CLIENT_SECRET": CLIENT_SECRET,
-                "OO_TODOIST_REDIRECT_URI": f"http://127.0.0.1:{oo_port}/v1/integrations/todoist/callback",
-                "OO_TODOIST_API_URL": sim_base,
-                "OO_TODOIST_OAUTH_URL": f"{sim_base}/oauth",
-            }
-        )
+        # The tip on show stays the answer (the product's default hold): each ask renders its title.
+        env = todoist_env(store, folder, oo_port, sim_base) | {"OO_TIP_HOLD_SECONDS": "86400"}
         simulator = serve_simulator(sim_port, oo_port)
         server = serve_oo(env, oo_port)
         try:

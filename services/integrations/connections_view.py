@@ -8,7 +8,7 @@ each is idempotent, so a lost one is made good by the next scheduled refresh.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence, Set
+from collections.abc import Awaitable, Mapping, Sequence, Set
 from typing import Any
 
 import structlog
@@ -194,6 +194,3 @@ def _status(connector: Connector, connection: Connection | None, consent_granted
         sync_error=connection.sync_error,
         **base,
     )
-
-
-RefreshJob = Callable[[], Awaitable[None]]
