@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import os
 import uuid
@@ -122,6 +123,19 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
     async with httpx.AsyncClient(transport=transport, base_url=LOOPBACK) as client:
         yield client
+
+
+@pytest.fixture
+async def multi_user(settings: Settings) -> AsyncIterator[tuple[Container, httpx.AsyncClient]]:
+    """A deployment without local mode: every request needs a token, and every consent waits for a yes."""
+    container = bootstrap(dataclasses.replace(settings, gateway=GatewaySettings(local_mode=False)))
+    await container.prepare_storage()
+    app = create_app(container=container)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url=LOOPBACK) as client:
+            yield container, client
+    await container.database.dispose()
 
 
 async def new_user_with_token(container: Container, *scopes: str) -> tuple[str, str]:

@@ -6,23 +6,17 @@ never carry the first person's data. Server mode (no local user), on SQLite and 
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 
 from oo_contracts.identity import Scope
-from services.app import create_app
 from services.auth.access_tokens import AUDIENCE, ISSUER, KEYS_FILE_NAME, AccessTokens, SigningKeys
-from services.bootstrap import Container, bootstrap
+from services.bootstrap import Container
 from services.contracts_snapshot import openapi_document
-from services.gateway.settings import GatewaySettings
-from services.settings import Settings
-from tests.conftest import LOOPBACK, bearer, new_user_with_token
+from tests.conftest import bearer, new_user_with_token
 
 # What anyone may call: health, the published schema and keys, a receipt by its unguessable id, the
 # refresh of a client's token (its credential is in the body) and a provider's signed webhook.
@@ -88,18 +82,6 @@ async def call(client: httpx.AsyncClient, method: str, path: str, headers: dict[
     return await client.request(method, concrete(path), headers=headers)
 
 
-@pytest.fixture
-async def served(settings: Settings) -> AsyncIterator[tuple[Container, httpx.AsyncClient]]:
-    container = bootstrap(dataclasses.replace(settings, gateway=GatewaySettings(local_mode=False)))
-    await container.prepare_storage()
-    app = create_app(container=container)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
-        async with httpx.AsyncClient(transport=transport, base_url=LOOPBACK) as client:
-            yield container, client
-    await container.database.dispose()
-
-
 async def refused_credentials(container: Container, client: httpx.AsyncClient) -> dict[str, dict[str, str]]:
     user_id, revoked = await new_user_with_token(container)
     async with container.database.transaction() as uow:
@@ -117,8 +99,8 @@ async def refused_credentials(container: Container, client: httpx.AsyncClient) -
     }
 
 
-async def test_no_operation_answers_a_caller_it_cannot_name(served):
-    container, client = served
+async def test_no_operation_answers_a_caller_it_cannot_name(multi_user):
+    container, client = multi_user
     refused = await refused_credentials(container, client)
     wrong: list[str] = []
     for method, path in operations():
@@ -130,8 +112,8 @@ async def test_no_operation_answers_a_caller_it_cannot_name(served):
     assert len(operations()) >= 15  # the matrix reads the document: an empty read would pass anything
 
 
-async def test_a_token_without_scopes_reaches_only_who_it_is(served):
-    container, client = served
+async def test_a_token_without_scopes_reaches_only_who_it_is(multi_user):
+    container, client = multi_user
     _, scopeless = await new_user_with_token(container, *[])
     async with container.database.transaction() as uow:
         user_id = await container.auth.identity.create_user(uow)
@@ -146,8 +128,8 @@ async def test_a_token_without_scopes_reaches_only_who_it_is(served):
     del scopeless
 
 
-async def test_another_person_reaches_nothing_of_the_first(served):
-    container, client = served
+async def test_another_person_reaches_nothing_of_the_first(multi_user):
+    container, client = multi_user
     owner_id, owner = await new_user_with_token(container)
     other_id, other = await new_user_with_token(container)
     for token in (owner, other):

@@ -4,11 +4,9 @@ in its own transaction."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import subprocess
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,10 +29,8 @@ from oo_contracts.consents import (
 )
 from oo_contracts.recommendation import GenerateRequest, GenerateResponse, TipCandidate
 from oo_sdk import OoClient
-from services.app import create_app
 from services.bootstrap import Container, bootstrap
 from services.events.tables import events_store
-from services.gateway.settings import GatewaySettings
 from services.migrations.runner import upgrade_to_head
 from services.profile.tables import profile_consents
 from services.recommender.consents import ProcessingConsent
@@ -42,7 +38,6 @@ from services.recommender.llm_refresh import LlmRefresher
 from services.recommender.repository import RecommenderRepository
 from services.recommender.settings import RecommenderSettings
 from services.recommender.tables import recommender_decisions
-from services.settings import Settings
 from tests.conftest import LOOPBACK, bearer, empty_postgres_url, make_settings, new_user_with_token, upgrade_to
 from tests.events_factory import checkin
 from tests.ml_factory import busy_day_state
@@ -102,19 +97,6 @@ async def seed_llm_cache(container: Container, user_id: str) -> None:
 async def llm_cache(container: Container, user_id: str) -> Any:
     async with container.database.transaction(write=False) as uow:
         return await RecommenderRepository().llm_cache(uow, user_id)
-
-
-@pytest.fixture
-async def multi_user(settings: Settings) -> AsyncIterator[tuple[Container, httpx.AsyncClient]]:
-    """A deployment without local mode: every request needs a token, and every consent waits for a yes."""
-    container = bootstrap(dataclasses.replace(settings, gateway=GatewaySettings(local_mode=False)))
-    await container.prepare_storage()
-    app = create_app(container=container)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
-        async with httpx.AsyncClient(transport=transport, base_url=LOOPBACK) as client:
-            yield container, client
-    await container.database.dispose()
 
 
 # ---- the records ---------------------------------------------------------------------------------
