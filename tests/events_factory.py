@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
 
@@ -16,6 +17,24 @@ def checkin(
         "occurred_at": (at or datetime.now(UTC) - timedelta(minutes=1)).isoformat(),
         "payload": {"energy": energy, "mood": mood},
     }
+
+
+@cache
+def daytime_zone() -> str:
+    """A fixed-offset IANA zone in which it is about noon, whenever the suite runs.
+
+    The rules offer little late at night by design, so a test about what is offered by day sets its
+    person (and its browser) in a zone where it is day rather than depend on the hour the machine runs
+    it. Chosen once per test process, so that every person and page of a run share one zone.
+    """
+    return zone_at_noon(datetime.now(UTC))
+
+
+def zone_at_noon(now: datetime) -> str:
+    offset = 12 - now.hour  # -11..12, all of which Etc/GMT names
+    if offset == 0:
+        return "Etc/GMT"
+    return f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"  # POSIX signs: Etc/GMT-3 is UTC+3
 
 
 def context(timezone: str = "Europe/Berlin", device: str = "phone") -> dict[str, Any]:

@@ -21,6 +21,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Request, ViewportSize, sync_playwright
 
+from tests.events_factory import daytime_zone
 from tests.postgres_cluster import free_port
 from tests.test_processes import _env, running
 
@@ -130,6 +131,7 @@ def open_page(
 ) -> Page:
     """A new browser context on the page, the face shown. With `clock`, the page's timers run on
     Playwright's clock: time flows as usual, and `page.clock.run_for(ms)` moves it on at once."""
+    options.setdefault("timezone_id", daytime_zone())  # by day, whenever the suite runs
     context: BrowserContext = browser.new_context(viewport=viewport, **options)
     if clock:
         context.clock.install()
@@ -219,6 +221,7 @@ def a_full_day(server: Server) -> None:
     ]
     walk = {"habit_id": "walk", "name": "a short walk", "window_start_hour": 0, "window_end_hour": 24}
     server.signals(
+        ("recommender.context_observed.v1", {"timezone": daytime_zone(), "device_class": "phone"}),
         ("profile.checkin_recorded.v1", {"energy": 4, "mood": 4}),
         ("profile.habit_defined.v1", walk),
         *tasks,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from tests.conftest import bearer, new_user_with_token
 from tests.test_recommender import decision_row, person_with_a_day, policy_row, recommend_until_tip, signal
@@ -42,8 +43,8 @@ async def test_a_new_person_is_onboarded_by_tips_that_teach_no_policy(client, co
 
 async def test_quiet_hours_silence_every_ask_until_they_end(client, container):
     _, token = await new_user_with_token(container)
-    await person_with_a_day(client, token)
-    hour = datetime.now(UTC).hour
+    zone = await person_with_a_day(client, token)
+    hour = datetime.now(ZoneInfo(zone)).hour
     await post_events(
         client, token, signal("profile.quiet_hours_set.v1", {"start_hour": hour, "end_hour": (hour + 2) % 24})
     )

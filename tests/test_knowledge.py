@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -76,7 +77,7 @@ async def policy_rows(container: Container, user_id: str) -> int:
 
 async def test_the_facts_are_listed_in_plain_words_and_each_says_how_it_goes(client, container):
     _, token = await new_user_with_token(container)
-    await person_with_a_day(client, token)
+    zone = await person_with_a_day(client, token)
     await post(
         client,
         token,
@@ -90,7 +91,7 @@ async def test_the_facts_are_listed_in_plain_words_and_each_says_how_it_goes(cli
     assert [h["text"] for h in body["habits"]] == ["a short walk: not done yet"]
     assert len(body["checkins"]) == 2
     assert body["checkins"][0]["text"].endswith("energy 2 of 5")  # newest first
-    assert [s["text"] for s in body["settings"]] == ["Time zone: UTC", "Quiet hours: 22:00–07:00"]
+    assert [s["text"] for s in body["settings"]] == [f"Time zone: {zone}", "Quiet hours: 22:00–07:00"]
     assert {c["id"] for c in body["consents"]} >= {"consent:core", "consent:llm"}
     assert body["connections"] == []
     assert body["learned"] == []
@@ -153,9 +154,9 @@ async def test_scopes_guard_reading_and_deleting(client, container):
 
 async def test_learned_sentences_are_true_and_forgetting_empties_them(client, container):
     user_id, token = await new_user_with_token(container)
-    await person_with_a_day(client, token)
+    zone = await person_with_a_day(client, token)
     await post(client, token, signal("profile.habit_defined.v2", HABIT))
-    mornings = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0) - timedelta(days=40)
+    mornings = datetime.now(ZoneInfo(zone)).replace(hour=9, minute=0, second=0, microsecond=0) - timedelta(days=40)
     assert await react_many(container, user_id, "done", 30, mornings) >= 10
     learned = (await knowledge(client, token))["learned"]
     assert [s["text"] for s in learned] == ["You tend to act on habit reminders"]

@@ -15,6 +15,7 @@ from ml.features.state import FeatureState
 from oo_contracts.recommendation import RankRequest, TipCandidate, UserContext
 from services.recommender.tables import recommender_decisions, recommender_policy_state
 from tests.conftest import bearer, new_user_with_token
+from tests.events_factory import daytime_zone
 
 
 def signal(event_type: str, payload: dict, at: datetime | None = None) -> dict:
@@ -26,10 +27,11 @@ def signal(event_type: str, payload: dict, at: datetime | None = None) -> dict:
     }
 
 
-async def person_with_a_day(client, token: str) -> None:
-    now = datetime.now(UTC)
+async def person_with_a_day(client, token: str) -> str:
+    """A person at noon in their zone (returned) with a check-in, a task due tomorrow and a gap."""
+    now, zone = datetime.now(UTC), daytime_zone()
     events = [
-        signal("recommender.context_observed.v1", {"timezone": "UTC", "device_class": "phone"}),
+        signal("recommender.context_observed.v1", {"timezone": zone, "device_class": "phone"}),
         signal("profile.checkin_recorded.v1", {"energy": 4, "mood": 4}),
         signal(
             "integrations.task_added.v1",
@@ -48,6 +50,7 @@ async def person_with_a_day(client, token: str) -> None:
     ]
     response = await client.post("/v1/events", json={"events": events}, headers=bearer(token))
     assert response.status_code == 200, response.text
+    return zone
 
 
 async def recommend_until_tip(client, token: str, tries: int = 20) -> dict:
@@ -207,7 +210,7 @@ async def test_a_done_todo_is_never_suggested_again(client, container):
 
 async def test_recommender_state_is_exported_and_deleted(client, container):
     _user_id, token = await new_user_with_token(container)
-    await person_with_a_day(client, token)
+    zone = await person_with_a_day(client, token)
     body = await recommend_until_tip(client, token)
     await client.post(
         "/v1/feedback", json={"decision_id": body["decision_id"], "reaction": "done"}, headers=bearer(token)
@@ -215,7 +218,7 @@ async def test_recommender_state_is_exported_and_deleted(client, container):
     export = (await client.get("/v1/me/export", headers=bearer(token))).json()["recommender"]
     assert export["policy"]["observations"] == 1
     assert any(d["decision_id"] == body["decision_id"] and d["reaction"] == "done" for d in export["decisions"])
-    assert export["feature_state"]["timezone"] == "UTC"
+    assert export["feature_state"]["timezone"] == zone
 
 
 @pytest.mark.parametrize("field", ["timezone", "device_class"])

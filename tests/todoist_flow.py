@@ -4,6 +4,7 @@ person makes on the page, each step over real HTTP between oO's client code and 
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,6 +21,7 @@ from services.bootstrap import Container, bootstrap
 from services.integrations.api import TodoistSettings
 from services.settings import Settings
 from tests.conftest import LOOPBACK
+from tests.events_factory import context, daytime_zone
 from tests.todoist_sim import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, TodoistSim
 
 
@@ -117,15 +119,15 @@ async def tip_about(client: httpx.AsyncClient, task_id: str, tries: int = 60) ->
 
 
 async def a_day(client: httpx.AsyncClient) -> None:
-    """A check-in, so that the first-run steps are behind the person and tasks can be tips."""
-    import uuid
-
+    """A check-in, so that the first-run steps are behind the person and tasks can be tips, at noon in
+    the person's zone, when a task is worth offering."""
     events = [
+        context(daytime_zone()),
         {
             "id": str(uuid.uuid4()),
             "type": "profile.checkin_recorded.v2",
             "occurred_at": (datetime.now(UTC) - timedelta(minutes=1)).isoformat(),
             "payload": {"energy": 4, "mood": 4},
-        }
+        },
     ]
     assert (await client.post("/v1/events", json={"events": events})).status_code == 200
