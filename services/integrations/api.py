@@ -74,6 +74,7 @@ class IntegrationsModule:
         # person who has no connection to them: the page shows no Connect this server cannot honour.
         self.unlisted: set[str] = set()
         self.todoist: TodoistConnector | None = None
+        self._todoist_transports: Transports | None = None
         if self.todoist_settings.configured:
             settings = self.todoist_settings
             registry = (metrics or Metrics()).registry
@@ -86,6 +87,7 @@ class IntegrationsModule:
                 buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
             )
             transports = Transports(settings.api_url, settings.oauth_url, settings.timeout_seconds, requests.inc)
+            self._todoist_transports = transports
             oauth = TodoistOAuth(settings, self.connections, transaction, consents, hold_active_user, transports)
             self.todoist = TodoistConnector(
                 settings,
@@ -124,6 +126,8 @@ class IntegrationsModule:
 
     async def close(self) -> None:
         await self.view.close()
+        if self._todoist_transports is not None:
+            await self._todoist_transports.aclose()
 
 
 def calendar_connectors(

@@ -4,13 +4,17 @@ be retried.
 The SDK addresses Todoist's public origins (`https://api.todoist.com`, `https://todoist.com`). The
 transport sends those requests to the configured ones instead (a simulator's in tests and demos,
 Todoist's own by default) and gives each request oO's timeout rather than the SDK's 60 s.
+
+Every client runs on one connection pool per library, built once: a new pool per call would load the
+CA bundle into a fresh TLS context each time (most of a one-task refresh's CPU, measured) and open a
+new connection, with its TLS handshake, for every request.
 """
 
 from __future__ import annotations
 
 import email.utils
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -45,41 +49,43 @@ class _Origins:
         return await self._inner.handle_async_request(request)
 
     async def aclose(self) -> None:
-        await self._inner.aclose()
+        """A client closing (the SDK closes the one it is given) leaves the shared pool open."""
 
 
 class ProviderOrigins(_Origins, httpx.AsyncBaseTransport):
     """For the SDK, on `httpx`."""
 
-    def __init__(self, origins: Mapping[str, str], timeout: float, sent: Callable[[], None]) -> None:
-        super().__init__(origins, timeout, httpx.AsyncHTTPTransport(), sent)
-
 
 class OAuthOrigins(_Origins, httpx2.AsyncBaseTransport):
     """For Authlib's OAuth client, which runs on `httpx2` (httpx's successor) where it is installed."""
 
-    def __init__(self, origins: Mapping[str, str], timeout: float, sent: Callable[[], None]) -> None:
-        super().__init__(origins, timeout, httpx2.AsyncHTTPTransport(), sent)
-
 
 @dataclass(frozen=True)
 class Transports:
-    """New transports for each client: the SDK owns and closes the client it is given, and its transport."""
+    """A transport for each client over the two shared pools; `aclose` closes the pools, at shutdown."""
 
     api_url: str
     oauth_url: str
     timeout: float
     sent: Callable[[], None] = lambda: None  # counts each request to the provider
+    _pool: httpx.AsyncHTTPTransport = field(default_factory=httpx.AsyncHTTPTransport, repr=False, compare=False)
+    _oauth_pool: httpx2.AsyncHTTPTransport = field(
+        default_factory=httpx2.AsyncHTTPTransport, repr=False, compare=False
+    )
 
     def _origins(self) -> dict[str, str]:
         # The SDK's calls name Todoist's origins; oO's own OAuth calls name the configured URLs already.
         return {TODOIST_API: _origin(self.api_url), _origin(TODOIST_OAUTH): _origin(self.oauth_url)}
 
     def sdk(self) -> ProviderOrigins:
-        return ProviderOrigins(self._origins(), self.timeout, self.sent)
+        return ProviderOrigins(self._origins(), self.timeout, self._pool, self.sent)
 
     def oauth(self) -> OAuthOrigins:
-        return OAuthOrigins(self._origins(), self.timeout, self.sent)
+        return OAuthOrigins(self._origins(), self.timeout, self._oauth_pool, self.sent)
+
+    async def aclose(self) -> None:
+        await self._pool.aclose()
+        await self._oauth_pool.aclose()
 
 
 def _origin(url: str) -> str:
