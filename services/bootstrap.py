@@ -22,6 +22,7 @@ from services.kernel.keyring import KEYRING_FILE_NAME, FixedKeyring, KeyringFile
 from services.kernel.metrics import Metrics
 from services.kernel.ports import SealedStore
 from services.kernel.private_files import read_or_make_key
+from services.kernel.rate_limits import CREDENTIALS, RateLimiter
 from services.kernel.vault import TokenVault
 from services.migrations.runner import migration_problem, upgrade_to_head
 from services.profile.api import ProfileModule, consent_records
@@ -79,7 +80,10 @@ def bootstrap(settings: Settings) -> Container:
     defaults = granted_by_default(settings.gateway.local_mode)
     consents = consent_records(defaults)
     events = EventsModule(settings.events, consents)
-    auth = AuthModule(publisher=events.bus, signing_keys=settings.core.data_dir / SIGNING_KEYS_FILE)
+    rate_limits = RateLimiter({CREDENTIALS: settings.gateway.credential_rate_limits})
+    auth = AuthModule(
+        publisher=events.bus, signing_keys=settings.core.data_dir / SIGNING_KEYS_FILE, rate_limits=rate_limits
+    )
     ml = _ml(settings)
     if isinstance(ml, MlEngine) and ml.llm is not None:
         metrics.registry.register(LlmOutcomeCollector(ml.llm.outcomes))

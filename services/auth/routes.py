@@ -13,6 +13,7 @@ from services.auth.service import IdentityService
 from services.kernel.error_handlers import render_error
 from services.kernel.errors import Unauthenticated
 from services.kernel.http import CurrentUnitOfWork, error_responses, require_principal
+from services.kernel.rate_limits import CREDENTIALS, RateLimiter
 
 
 class Me(BaseModel):
@@ -21,7 +22,7 @@ class Me(BaseModel):
     scopes: list[Scope]
 
 
-def build_router(identity: IdentityService) -> APIRouter:
+def build_router(identity: IdentityService, rate_limits: RateLimiter) -> APIRouter:
     router = APIRouter(tags=["identity"])
 
     @router.get("/.well-known/jwks.json", summary="The public keys oO signs access tokens with")
@@ -34,7 +35,8 @@ def build_router(identity: IdentityService) -> APIRouter:
         "/v1/auth/token",
         response_model=TokenPair,
         summary="Trade a refresh token for a new access token and its successor",
-        responses=error_responses(400, 401, 413, 422, 503),
+        responses=error_responses(400, 401, 413, 422, 429, 503),
+        dependencies=[Depends(rate_limits.guard(CREDENTIALS))],
     )
     async def token(grant: RefreshGrant, uow: CurrentUnitOfWork) -> TokenPair | JSONResponse:
         """An API client's refresh (RFC 9700): each refresh token works once; using one again revokes its

@@ -1,8 +1,10 @@
 from ipaddress import ip_address
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.kernel.rate_limits import DEFAULT_CREDENTIAL_LIMITS, parse_limits
 
 
 class GatewaySettings(BaseSettings):
@@ -20,10 +22,21 @@ class GatewaySettings(BaseSettings):
         description="`/metrics` on the api's own port: `public` to whoever reaches the port, `off` not there; "
         "unset: public in local mode (loopback only), off otherwise.",
     )
+    credential_rate_limits: str = Field(
+        default=DEFAULT_CREDENTIAL_LIMITS,
+        description="How often one client address may try or trade credentials (sign-in, token refresh), "
+        "each rate of the list in force, e.g. `20/minute;200/hour`; past one: 429 with Retry-After.",
+    )
     metrics_host: str = Field(default="127.0.0.1", description="Address of the metrics' own listener.")
     metrics_port: int | None = Field(
         default=None, ge=1, le=65535, description="Port of a listener serving only `/metrics`; unset: none."
     )
+
+    @field_validator("credential_rate_limits")
+    @classmethod
+    def _rates(cls, value: str) -> str:
+        parse_limits(value)
+        return value
 
     def serves_metrics(self) -> bool:
         """Whether the api's own port serves `/metrics`: the numbers show how each route is used, which

@@ -25,9 +25,10 @@ _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 406: "not_acceptable
 def render_error(error: ApiError, headers: Mapping[str, str] | None = None) -> JSONResponse:
     """The response an `ApiError` becomes, for a route that must answer one without raising (raising
     would roll its unit of work back)."""
+    merged = {**error.headers(), **(headers or {})}
     if error.status_code == 401:
-        headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
-    return JSONResponse(error.body().model_dump(mode="json", exclude_none=True), error.status_code, headers=headers)
+        merged["WWW-Authenticate"] = "Bearer"
+    return JSONResponse(error.body().model_dump(mode="json", exclude_none=True), error.status_code, headers=merged)
 
 
 def _problem(error: dict[str, Any], body: Any) -> ItemProblem:

@@ -23,6 +23,9 @@ class ApiError(Exception):
     def body(self) -> ErrorBody:
         return ErrorBody(error=ErrorDetail(code=self.code, message=self.message, items=self.items))
 
+    def headers(self) -> dict[str, str]:
+        return {}
+
 
 class Unauthenticated(ApiError):
     status_code = 401
@@ -52,6 +55,18 @@ class PayloadTooLarge(ApiError):
 class Unprocessable(ApiError):
     status_code = 422
     code = "invalid_request"
+
+
+class TooManyRequests(ApiError):
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class Unavailable(ApiError):

@@ -134,6 +134,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         409: "Conflicts with what is stored.",
         413: "Request body too large.",
         422: "The request is well-formed but invalid; `items` names each offending part.",
+        429: "Too many tries from this client; `Retry-After` says how many seconds to wait.",
         503: "Storage unavailable; retry later.",
     }
     return {status: {"model": ErrorBody, "description": descriptions[status]} for status in statuses}

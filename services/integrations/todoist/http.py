@@ -69,9 +69,7 @@ class Transports:
     timeout: float
     sent: Callable[[], None] = lambda: None  # counts each request to the provider
     _pool: httpx.AsyncHTTPTransport = field(default_factory=httpx.AsyncHTTPTransport, repr=False, compare=False)
-    _oauth_pool: httpx2.AsyncHTTPTransport = field(
-        default_factory=httpx2.AsyncHTTPTransport, repr=False, compare=False
-    )
+    _oauth_pool: httpx2.AsyncHTTPTransport = field(default_factory=httpx2.AsyncHTTPTransport, repr=False, compare=False)
 
     def _origins(self) -> dict[str, str]:
         # The SDK's calls name Todoist's origins; oO's own OAuth calls name the configured URLs already.
