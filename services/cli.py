@@ -14,7 +14,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from oo_contracts.consents import ConsentChange, ConsentHow, ConsentPurpose, ConsentsUpdate, current_version
-from oo_contracts.identity import ALL_SCOPES, Scope
+from oo_contracts.identity import ALL_SCOPES, Role, Scope
 from services.auth.access_tokens import ACCESS_SECONDS, SigningKeys
 from services.auth.api import SIGNING_KEYS_FILE, parse_token
 from services.bootstrap import Container, bootstrap
@@ -184,6 +184,23 @@ def users_delete(user_id: str) -> None:
         typer.echo(f"oo: no user {user_id!r}", err=True)
         raise typer.Exit(1)
     typer.echo(f"deleted; receipt {receipt}")
+
+
+@users.command("role")
+def users_role(
+    user_id: str, role: Annotated[Role, typer.Argument(help="admin: reaches the operator's pages; member: not.")]
+) -> None:
+    """Give a user a role. The only way to make an admin: never a login or a token's claim."""
+
+    async def work(container: Container) -> str:
+        async with container.database.transaction() as uow:
+            return await container.auth.identity.set_role(uow, user_id, role)
+
+    change = _with_container(work)
+    if change == "no_user":
+        typer.echo(f"oo: no active user {user_id!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{user_id} is {role.value}" + (" (already)" if change == "unchanged" else ""))
 
 
 @tokens.command("issue")

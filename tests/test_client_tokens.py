@@ -30,7 +30,12 @@ async def test_an_access_token_acts_as_its_person_with_its_scopes_alone(client, 
 
     me = await client.get("/v1/me", headers=bearer(pair.access_token))
     assert me.status_code == 200
-    assert me.json() == {"user_id": user_id, "method": "access_token", "scopes": ["account:read", "tips"]}
+    assert me.json() == {
+        "user_id": user_id,
+        "method": "access_token",
+        "scopes": ["account:read", "tips"],
+        "role": "member",
+    }
     assert pair.expires_in == ACCESS_SECONDS
     refused = await client.delete("/v1/me", headers=bearer(pair.access_token))  # no account:delete in it
     assert (refused.status_code, refused.json()["error"]["code"]) == (403, "insufficient_scope")

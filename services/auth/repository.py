@@ -18,7 +18,7 @@ from services.kernel.unit_of_work import UnitOfWork
 
 # The token and its user's status in one round trip, the user's row share-locked (see `user`).
 _TOKEN_WITH_USER_STATUS = (
-    select(auth_api_tokens, auth_users.c.status.label("user_status"))
+    select(auth_api_tokens, auth_users.c.status.label("user_status"), auth_users.c.role.label("user_role"))
     .join(auth_users, auth_users.c.user_id == auth_api_tokens.c.user_id)
     .where(auth_api_tokens.c.token_id == bindparam("token_id"))
     .with_for_update(read=True, of=auth_users)
@@ -40,6 +40,15 @@ class AuthRepository:
         await uow.connection.execute(
             auth_users.insert().values(user_id=user_id, kind=kind, status="active", created_at=created_at)
         )
+
+    async def set_role(self, uow: UnitOfWork, user_id: str, role: str) -> bool:
+        """True when the active user's role changed (False: no such active user, or already that role)."""
+        statement = (
+            update(auth_users)
+            .where(auth_users.c.user_id == user_id, auth_users.c.status == "active", auth_users.c.role != role)
+            .values(role=role)
+        )
+        return bool((await uow.connection.execute(statement)).rowcount)
 
     async def user(self, uow: UnitOfWork, user_id: str, *, lock: bool = False) -> Row[Any] | None:
         return (await uow.connection.execute(_USER_LOCKED if lock else _USER, {"user_id": user_id})).first()

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from oo_contracts.identity import AuthMethod, Principal, RefreshGrant, Scope, TokenPair
+from oo_contracts.identity import AuthMethod, Principal, RefreshGrant, Role, Scope, TokenPair
 from services.auth.service import IdentityService
 from services.kernel.error_handlers import render_error
 from services.kernel.errors import Unauthenticated
@@ -20,6 +20,7 @@ class Me(BaseModel):
     user_id: str
     method: AuthMethod
     scopes: list[Scope]
+    role: Role
 
 
 def build_router(identity: IdentityService, rate_limits: RateLimiter) -> APIRouter:
@@ -50,6 +51,8 @@ def build_router(identity: IdentityService, rate_limits: RateLimiter) -> APIRout
 
     @router.get("/v1/me", response_model=Me, summary="Who the caller is", responses=error_responses(401, 403, 503))
     async def me(principal: Annotated[Principal, Depends(require_principal)]) -> Me:
-        return Me(user_id=principal.user_id, method=principal.method, scopes=sorted(principal.scopes))
+        return Me(
+            user_id=principal.user_id, method=principal.method, scopes=sorted(principal.scopes), role=principal.role
+        )
 
     return router

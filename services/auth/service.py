@@ -8,9 +8,9 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from oo_contracts.events import UserCreated, envelope
+from oo_contracts.events import UserCreated, UserRoleSet, envelope
 from oo_contracts.export import ApiTokenRecord, ClientSessionRecord, IdentitySection
-from oo_contracts.identity import ALL_SCOPES, AuthMethod, Principal, Scope, TokenPair
+from oo_contracts.identity import ALL_SCOPES, AuthMethod, Principal, Role, Scope, TokenPair
 from services.auth.access_tokens import ACCESS_SECONDS, AccessTokens
 from services.auth.refresh import RefreshFamilies
 from services.auth.repository import AuthRepository
@@ -20,6 +20,7 @@ from services.kernel.ports import EventPublisher
 from services.kernel.unit_of_work import UnitOfWork
 
 TokenRevocation = Literal["revoked", "not_live", "malformed"]
+RoleChange = Literal["set", "unchanged", "no_user"]
 
 
 def new_user_id() -> str:
@@ -126,7 +127,10 @@ class IdentityService:
         if row.user_status != "active":
             return None
         return Principal(
-            user_id=row.user_id, scopes=frozenset(Scope(s) for s in row.scopes), method=AuthMethod.api_token
+            user_id=row.user_id,
+            scopes=frozenset(Scope(s) for s in row.scopes),
+            method=AuthMethod.api_token,
+            role=Role(row.user_role),
         )
 
     async def _principal_for_access_token(self, uow: UnitOfWork, token: str) -> Principal | None:
@@ -136,7 +140,10 @@ class IdentityService:
         user = await self._repository.user(uow, claims.user_id, lock=True)
         if user is None or user.status != "active":
             return None  # deleted or being deleted: its access tokens die with it, not at their expiry
-        return Principal(user_id=claims.user_id, scopes=claims.scopes, method=AuthMethod.access_token)
+        # The role is the user row's, now: a token carries none, so a demotion takes effect at once.
+        return Principal(
+            user_id=claims.user_id, scopes=claims.scopes, method=AuthMethod.access_token, role=Role(user.role)
+        )
 
     async def local_principal(self, uow: UnitOfWork) -> Principal:
         """The one local user of local mode, created on first use (again after it deleted itself)."""
@@ -158,8 +165,25 @@ class IdentityService:
         user_id = await self._repository.active_local_user(uow)
         if user_id is None:
             return None
-        await self._repository.user(uow, user_id, lock=True)
-        return Principal(user_id=user_id, scopes=ALL_SCOPES, method=AuthMethod.local)
+        user = await self._repository.user(uow, user_id, lock=True)
+        role = Role(user.role) if user is not None else Role.member
+        return Principal(user_id=user_id, scopes=ALL_SCOPES, method=AuthMethod.local, role=role)
+
+    async def set_role(self, uow: UnitOfWork, user_id: str, role: Role) -> RoleChange:
+        """An operator's decision (`oo users role`), recorded as an event in the person's history."""
+        if not await self._repository.set_role(uow, user_id, role.value):
+            user = await self._repository.user(uow, user_id)
+            return "unchanged" if user is not None and user.status == "active" else "no_user"
+        changed = envelope(
+            event_id=uuid.uuid4(),
+            event_type="auth.user_role_set.v1",
+            user_id=user_id,
+            occurred_at=datetime.now(UTC),
+            source="auth",
+            payload=UserRoleSet(role=role.value, how="cli"),
+        )
+        await self._publisher.publish(uow, [changed])
+        return "set"
 
     async def hold_active_user(self, uow: UnitOfWork, user_id: str) -> bool:
         """Whether the user is active, their row share-locked for the rest of `uow`: a deletion that
@@ -200,6 +224,7 @@ class UserIdentity:
         return IdentitySection(
             user_id=user.user_id,
             kind=user.kind,
+            role=user.role,
             created_at=user.created_at,
             api_tokens=[
                 ApiTokenRecord(

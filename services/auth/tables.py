@@ -1,6 +1,6 @@
 """Tables owned by the auth module."""
 
-from sqlalchemy import Column, ForeignKey, Index, String, Table, and_
+from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, String, Table, and_
 
 from services.kernel.schema import JsonDocument, UtcDateTime, metadata
 
@@ -11,6 +11,9 @@ auth_users = Table(
     Column("kind", String(16), nullable=False),  # local | regular
     Column("status", String(16), nullable=False),  # active | deleting
     Column("created_at", UtcDateTime(), nullable=False),
+    # member | admin: set by an operator only (`oo users role`), read with the user at each request.
+    Column("role", String(16), nullable=False, server_default="member"),
+    CheckConstraint("role IN ('member', 'admin')", name="role"),
 )
 # Local mode has one person: at most one active local user, held by the database (ADR 0018), so
 # concurrent first requests cannot each make one.

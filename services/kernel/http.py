@@ -15,7 +15,7 @@ from fastapi import Depends, Request, Response
 from fastapi.routing import APIRoute
 
 from oo_contracts.errors import ErrorBody
-from oo_contracts.identity import Principal, Scope
+from oo_contracts.identity import Principal, Role, Scope
 from services.kernel.database import Database
 from services.kernel.errors import Forbidden
 from services.kernel.ports import Caller
@@ -63,6 +63,15 @@ def require_scope(scope: Scope) -> Callable[..., Awaitable[Principal]]:
         return principal
 
     return _principal
+
+
+async def require_admin(request: Request, uow: CurrentUnitOfWork) -> Principal:
+    """For the operator's pages: a caller whose role is admin (set by `oo users role`, read from the
+    user's row at this request), else 403 `admin_only`. Any credential method; scopes still apply."""
+    principal = await require_principal(request, uow)
+    if principal.role != Role.admin:
+        raise Forbidden("this needs the admin role, which an operator gives", code="admin_only")
+    return principal
 
 
 @dataclass(frozen=True)

@@ -395,6 +395,13 @@ class UserCreated(Payload):
     kind: Literal["local", "regular"]
 
 
+class UserRoleSet(Payload):
+    """An operator set the person's role (server-side fact; `oo users role`)."""
+
+    role: Literal["member", "admin"]
+    how: Literal["cli"]
+
+
 # ---- ingestible events: what a client may post to POST /v1/events -----------------------------
 
 
@@ -543,6 +550,7 @@ INGESTIBLE_TYPES: dict[str, type[Payload]] = {
 }
 SERVER_TYPES: dict[str, type[Payload]] = {
     "auth.user_created.v1": UserCreated,
+    "auth.user_role_set.v1": UserRoleSet,
     "integrations.busy_synced.v1": BusySynced,
     "integrations.provider_forgotten.v1": ProviderForgotten,
     "recommender.tip_shown.v1": TipShown,

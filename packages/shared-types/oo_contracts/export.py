@@ -40,6 +40,7 @@ class IdentitySection(BaseModel):
 
     user_id: str
     kind: Literal["local", "regular"]
+    role: Literal["member", "admin"] = "member"
     created_at: AwareDatetime
     api_tokens: list[ApiTokenRecord]
     client_sessions: list[ClientSessionRecord] = Field(default_factory=list)

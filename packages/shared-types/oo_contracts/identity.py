@@ -31,12 +31,21 @@ class AuthMethod(StrEnum):
     access_token = "access_token"  # noqa: S105 (an API client's short-lived JWT, signed by oO)
 
 
+class Role(StrEnum):
+    """What a person may do beyond their own data: `admin` reaches the operator's pages. Set only by an
+    operator (`oo users role`), never by a login or a token's claim."""
+
+    member = "member"
+    admin = "admin"
+
+
 class Principal(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     user_id: str
     scopes: frozenset[Scope]
     method: AuthMethod
+    role: Role = Role.member
 
     def allows(self, scope: Scope) -> bool:
         return scope in self.scopes
