@@ -354,6 +354,33 @@ async def test_deleting_the_account_revokes_the_todoist_grant(linked, todoist):
     assert [c["status"] for c in calls(todoist, "POST", "/api/v1/revoke")] == [200]
 
 
+async def stored_access_token(container) -> str:
+    async with container.database.transaction(write=False) as uow:
+        tokens = await container.integrations.connections.tokens(uow, await local_user(container), "todoist")
+    return str(tokens.access_token)
+
+
+def todoist_answers(todoist, access_token: str) -> int:
+    answer = todoist.http.get(f"{todoist.base_url}/api/v1/user", headers={"Authorization": f"Bearer {access_token}"})
+    return int(answer.status_code)
+
+
+async def test_a_grant_replaced_is_revoked_so_deletion_leaves_none_alive(linked, todoist):
+    container, client = linked
+    await connect(container, client, todoist)
+    reading = await stored_access_token(container)
+    await connect(container, client, todoist, complete_tasks=True)  # Todoist asks again: a second grant
+    await container.integrations.view.settle()
+    writing = await stored_access_token(container)
+    assert writing != reading
+    assert (todoist_answers(todoist, reading), todoist_answers(todoist, writing)) == (401, 200)
+
+    assert (await client.delete("/v1/me")).status_code == 202
+    await container.integrations.view.settle()
+    assert [c["status"] for c in calls(todoist, "POST", "/api/v1/revoke")] == [200, 200]
+    assert (todoist_answers(todoist, reading), todoist_answers(todoist, writing)) == (401, 401)
+
+
 @pytest.mark.todoist_settings(timeout_seconds=0.3)
 async def test_a_todoist_that_does_not_answer_in_time_is_a_timeout_and_the_tasks_stay(linked, todoist):
     container, client = linked

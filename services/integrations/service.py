@@ -84,8 +84,13 @@ class ConnectionService:
         self, uow: UnitOfWork, user_id: str, provider: str, tokens: ProviderTokens, *, account_id: str | None = None
     ) -> Connection:
         """Store a new grant: the person's connection to the provider, made or replaced (one per pair).
-        `account_id` is the person's user id at the provider, for webhooks that name only that."""
+        `account_id` is the person's user id at the provider, for webhooks that name only that. A grant
+        replaced (asking for more, or connecting again) is revoked at the provider once this commits:
+        oO never leaves a grant alive that it no longer holds, and so could not revoke at deletion."""
         _check_provider(provider)
+        replaced = await self._repository.connection(uow, user_id, provider)
+        if replaced is not None and self._replaced_grant(replaced, tokens):
+            self._revoke_after_commit(uow, [replaced])
         await self._repository.upsert(
             uow,
             user_id=user_id,
@@ -156,6 +161,14 @@ class ConnectionService:
     async def erase_user(self, uow: UnitOfWork, user_id: str) -> None:
         """Every connection of the person deleted, each grant revoked once the deletion has committed."""
         self._revoke_after_commit(uow, await self._repository.erase_user(uow, user_id))
+
+    def _replaced_grant(self, row: Row[Any], tokens: ProviderTokens) -> bool:
+        """Whether the stored grant is another than `tokens` (a provider may hand the same token again,
+        which must then stay alive); one that no longer opens is unusable, and cannot be revoked."""
+        try:
+            return self._open(row).access_token != tokens.access_token
+        except SealedValueRefused:
+            return False
 
     def _revoke_after_commit(self, uow: UnitOfWork, rows: Sequence[Row[Any]]) -> None:
         grants: list[tuple[str, ProviderTokens]] = []
