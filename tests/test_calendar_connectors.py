@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from oo_contracts.consents import INTEGRATIONS, ConsentPurpose
+from oo_contracts.events import BusyBlock, BusySynced, EventEnvelope, envelope
 from services.bootstrap import Container
 from services.integrations.calendar.settings import CalendarSettings
 from services.integrations.connector import Connector
@@ -69,6 +70,10 @@ async def test_forgetting_takes_away_only_that_calendars_blocks(client, containe
         "payload": {"start": posted[0].isoformat(), "end": posted[1].isoformat()},
     }
     assert (await client.post("/v1/events", json={"events": [event]}, headers=bearer(token))).status_code == 200
+    other = next(p for p in PROVIDERS if p != provider)
+    async with container.database.transaction() as uow:
+        await container.events.bus.publish(uow, [synced(user_id, provider), synced(user_id, other)])
+    assert len(await busy(client, token)) == 3
 
     async with container.database.transaction() as uow:
         await connector_of(container, provider).forget(uow, user_id)
@@ -76,7 +81,32 @@ async def test_forgetting_takes_away_only_that_calendars_blocks(client, containe
     exported = (await client.get("/v1/me/export", headers=bearer(token))).json()
     forgotten = [e["payload"] for e in exported["events"]["events"] if e["type"].endswith("provider_forgotten.v1")]
     assert forgotten == [{"provider": provider}]
-    assert await busy(client, token) == [posted]
+    assert len(await busy(client, token)) == 2
+    assert posted in await busy(client, token)
+    # What was read from the forgotten calendar is gone from the store too; the other calendar's stays.
+    stored = exported["events"]["events"]
+    assert [e["payload"]["calendar"] for e in stored if e["type"] == "integrations.busy_synced.v1"] == [other]
+    recent = container.events.bus.recent()
+    assert [e.payload["calendar"] for e in recent if e.type == "integrations.busy_synced.v1"] == [other]
+
+
+def synced(user_id: str, calendar: str) -> EventEnvelope:
+    """A read of `calendar`: one busy block in its window, as its connector publishes it."""
+    start = BASE + timedelta(hours=3 + PROVIDERS.index(calendar))
+    blocks = BusySynced(
+        calendar=calendar,
+        window_start=BASE,
+        window_end=BASE + timedelta(days=7),
+        intervals=[BusyBlock(start=start, end=start + timedelta(minutes=30))],
+    )
+    return envelope(
+        event_id=uuid.uuid4(),
+        event_type="integrations.busy_synced.v1",
+        user_id=user_id,
+        occurred_at=datetime.now(UTC),
+        source="integrations",
+        payload=blocks,
+    )
 
 
 async def serve(files: StaticFiles, start: datetime) -> str:

@@ -261,8 +261,12 @@ async def test_disconnecting_forgets_the_tasks_and_revokes_the_grant(linked, tod
     assert [c["status"] for c in calls(todoist, "POST", "/api/v1/revoke")] == [200]
     state = await feature_state(client)
     assert not any(task_id.startswith("todoist:") for task_id in state.tasks)
-    export = (await client.get("/v1/me/export")).json()["integrations"]
+    exported = (await client.get("/v1/me/export")).json()
+    export = exported["integrations"]
     assert (export["connections"], export["tasks"]) == ([], [])
+    # Nor does the event store keep what was read: the forgetting stays, as the record of it.
+    kept = [e["type"] for e in exported["events"]["events"] if e["type"].startswith("integrations.")]
+    assert kept == ["integrations.provider_forgotten.v1"]
     second = await client.delete("/v1/me/integrations/todoist")
     assert (second.status_code, second.json()["error"]["code"]) == (404, "not_connected")
 

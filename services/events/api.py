@@ -7,6 +7,7 @@ from datetime import timedelta
 from fastapi import APIRouter
 
 from services.events.bus import ALL_TYPES, Bus, Handler, TransactionalHandler
+from services.events.forgetting import ProviderErasure
 from services.events.repository import EventStoreRepository
 from services.events.routes import build_router
 from services.events.service import IngestService, UserEvents
@@ -23,6 +24,7 @@ class EventsModule:
         store = EventStoreRepository()
         self.bus = Bus(store, recent_buffer_size=settings.recent_buffer_size)
         self.user_data = UserEvents(store, self.bus)
+        self.bus.project(ProviderErasure(self.bus))
         self._ingest = IngestService(
             self.bus, store, consents, max_future_skew=timedelta(seconds=settings.max_future_skew_seconds)
         )

@@ -63,7 +63,11 @@ class Bus:
 
     async def forget_user(self, user_id: str) -> None:
         """Drop a deleted user's events from the in-memory buffer."""
-        kept = [event for event in self._recent if event.user_id != user_id]
+        self.forget_matching(lambda event: event.user_id == user_id)
+
+    def forget_matching(self, forgotten: Callable[[EventEnvelope], bool]) -> None:
+        """Drop the events `forgotten` picks from the in-memory buffer."""
+        kept = [event for event in self._recent if not forgotten(event)]
         self._recent.clear()
         self._recent.extend(kept)
 
