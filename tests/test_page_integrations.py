@@ -346,6 +346,40 @@ def test_todoist_round_trip_on_the_page(browser: Browser, linked: tuple[Server, 
     assert state["status"] == "not_connected"
 
 
+KNOWS = "text => document.getElementById('knows').textContent.includes(text)"
+KNOWS_NOT = "text => !document.getElementById('knows').textContent.includes(text)"
+
+
+def test_what_oo_knows_follows_refresh_and_disconnect_without_reopening(
+    browser: Browser, linked: tuple[Server, TodoistSim]
+) -> None:
+    server, sim = linked
+    for content in ("Call Sam", "Water the fern", "Book the dentist"):
+        sim.control("POST", "/_sim/users/demo/tasks", {"content": content, "due_string": "today"})
+    page = open_page(browser, server, PHONE)
+    page.keyboard.press("s")
+    until(page, STATUS, "Not connected")
+    connect_todoist(page)
+    page.get_by_role("button", name="Refresh Todoist now").click()
+    until(page, SAID, "Todoist read just now.")
+    known = [i["text"] for group in server.api.get("/v1/me/knowledge").json().values() for i in group]
+    assert "Todoist: connected" in known
+    assert any(text.startswith("3 open tasks from Todoist") for text in known), known
+    until(page, KNOWS, "3 open tasks from Todoist")  # read again after Refresh now, the sheet still open
+    until(page, KNOWS, "Todoist: connected")
+    assert page.get_by_role("button", name="Delete: Todoist: connected").is_visible()
+
+    page.get_by_role("button", name="Disconnect Todoist").click()
+    page.get_by_role("button", name="Yes, disconnect").click()
+    until(page, SAID, "Todoist disconnected; oO forgot what it read there.")
+    until(page, KNOWS_NOT, "from Todoist")
+    until(page, KNOWS_NOT, "Todoist: connected")
+    assert page.get_by_role("button", name="Delete: Todoist: connected").count() == 0
+    assert page.get_by_role("dialog", name="Settings").is_visible()  # never closed and opened again
+    known = [i["text"] for group in server.api.get("/v1/me/knowledge").json().values() for i in group]
+    assert not [text for text in known if "from Todoist" in text or text.startswith("Todoist:")], known
+
+
 def test_a_denied_todoist_changes_nothing_and_says_so(browser: Browser, linked: tuple[Server, TodoistSim]) -> None:
     server, sim = linked
     sim.control("POST", "/_sim/authorize", {"user": "demo", "decision": "deny"})

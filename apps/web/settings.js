@@ -153,7 +153,12 @@ async function load() {
     say("Settings could not be read right now.");
   }
   await loadConnections();
-  loadKnowledge({ oo, say, reload: load }); // not awaited: it asks ML, and the sheet is usable before it answers
+  readKnowledge();
+}
+
+/** Not awaited: it asks ML, and the sheet is usable before it answers. */
+function readKnowledge() {
+  loadKnowledge({ oo, say, reload: load });
 }
 
 async function loadConnections() {
@@ -164,7 +169,11 @@ async function loadConnections() {
       consent: (purpose) => consents.find((consent) => consent.purpose === purpose),
       say,
       changed: () => hooks.onChanged(),
-      reload: loadConnections,
+      // A connection changes what oO knows (its tasks, its busy times, the connection itself).
+      reload: async () => {
+        await loadConnections();
+        readKnowledge();
+      },
     });
   } catch {
     showConnections([], {}); // offline: no connection can be made or read anyway
