@@ -380,6 +380,29 @@ def test_what_oo_knows_follows_refresh_and_disconnect_without_reopening(
     assert not [text for text in known if "from Todoist" in text or text.startswith("Todoist:")], known
 
 
+def test_back_from_todoist_the_focus_is_on_todoists_row(browser: Browser, linked: tuple[Server, TodoistSim]) -> None:
+    """The calendars are listed before Todoist: the focus goes to the provider returned from, not the first."""
+    server, sim = linked
+    page = open_page(browser, server, PHONE)
+    page.keyboard.press("s")
+    until(page, STATUS, "Not connected")
+    providers = [li.get_attribute("data-provider") for li in page.locator("#connections li").all()]
+    assert providers.index("caldav") < providers.index("todoist")
+    connect_todoist(page)
+    focused = "() => { const f = document.activeElement; return [f.closest('li')?.dataset.provider, f.getAttribute('aria-label')]; }"  # noqa: E501
+    assert page.evaluate(focused) == ["todoist", "Refresh Todoist now"]
+    page.keyboard.press("Enter")  # acts on Todoist
+    until(page, SAID, "Todoist read just now.")
+
+    sim.control("POST", "/_sim/authorize", {"user": "demo", "decision": "deny"})
+    page.get_by_role("button", name="Disconnect Todoist").click()
+    page.get_by_role("button", name="Yes, disconnect").click()
+    until(page, STATUS, "Not connected")
+    page.get_by_role("button", name="Connect Todoist").click()
+    settled(page, SAID, RESULTS["access_denied"])
+    assert page.evaluate(focused) == ["todoist", "Connect Todoist"]
+
+
 def test_a_denied_todoist_changes_nothing_and_says_so(browser: Browser, linked: tuple[Server, TodoistSim]) -> None:
     server, sim = linked
     sim.control("POST", "/_sim/authorize", {"user": "demo", "decision": "deny"})

@@ -2,7 +2,7 @@
 // connections, permissions, export, delete. Each change is an event through the client's outbox (so
 // it is kept offline too); the sheet reads back GET /v1/me/settings, GET /v1/me/consents and
 // GET /v1/me/integrations. Connecting a provider is a call, not an event: it only makes sense online.
-import { showConnections } from "/connections.js";
+import { outcomeWords, showConnections } from "/connections.js";
 import { loadKnowledge } from "/knows.js";
 import { describeTask, parseTask, todayIn } from "/quickadd.js";
 import { hhmm } from "/time.js";
@@ -206,17 +206,20 @@ async function addTask() {
   hooks.onChanged();
 }
 
-/** Open the sheet; `focus`: "habit", "task" or "connections"; `message`: said once it has loaded
- *  (the outcome of a return from a provider's page). */
-export async function openSettings(focus = null, message = "") {
+/** Open the sheet; `focus`: "habit", "task" or "connections"; `back`: {provider, result} of a return
+ *  from a provider's page, said once the sheet has loaded, the focus on that provider's own row (not the
+ *  first listed), so Enter acts on the provider just returned from. */
+export async function openSettings(focus = null, back = null) {
   const dialog = $("settings");
   if (!dialog.open) {
     say(""); // a message stays until the sheet's next action, or until the sheet is opened again
     dialog.showModal();
   }
   await load();
-  if (message) say(message);
-  const first = { habit: $("habit-name"), task: $("task-line"), connections: $("connections").querySelector("button") };
+  if (back) say(outcomeWords(back.provider, back.result) ?? "");
+  const row = back ? $("connections").querySelector(`li[data-provider="${CSS.escape(back.provider)}"]`) : null;
+  const connection = row?.querySelector(".connection-controls button") ?? $("connections").querySelector("button");
+  const first = { habit: $("habit-name"), task: $("task-line"), connections: connection };
   (first[focus] ?? $("timezone")).focus();
 }
 
