@@ -20,6 +20,7 @@ let oo = null;
 let savedQuiet = null; // the quiet hours the server holds, {start_hour, end_hour}, or null
 let accountZone = null; // the account's zone: a task's due day is a day there, whatever the device's
 let consents = []; // GET /v1/me/consents: the words (and their version) a connection's consent shows
+let listed = []; // GET /v1/me/integrations: the providers this server offers, and any still connected
 let hooks = { onHabitAdded: () => {}, onChanged: () => {}, onDeleted: () => {} };
 const deviceZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone;
 // Each purpose's name on the page; its words come from the server, with the version they are.
@@ -99,10 +100,18 @@ function showZone(zone) {
   $("zone-offer").hidden = zone === null || zone === deviceZone();
 }
 
+/** A provider's permission is asked only where the server offers the provider (a server without a
+ *  Google client does not list Google Calendar), or where the person has answered it, so they can
+ *  withdraw it. */
+function offered(consent) {
+  if (!consent.purpose.startsWith("integration:") || consent.version !== null) return true;
+  return listed.some((integration) => integration.consent === consent.purpose);
+}
+
 /** One switch per purpose, beside its name and the words the person agrees to. */
 function showConsents(consents) {
   $("consents").replaceChildren(
-    ...consents.map((consent, index) => {
+    ...consents.filter(offered).map((consent, index) => {
       const name = PURPOSES[consent.purpose] ?? consent.purpose;
       const item = document.createElement("li");
       const words = Object.assign(document.createElement("span"), { className: "consent-words" });
@@ -147,12 +156,12 @@ async function load() {
   }
   try {
     consents = (await oo.consents()).consents;
-    showConsents(consents);
   } catch {
-    $("consents").replaceChildren();
+    consents = [];
     say("Settings could not be read right now.");
   }
   await loadConnections();
+  showConsents(consents); // after the connections: which providers the server offers
   readKnowledge();
 }
 
@@ -163,7 +172,8 @@ function readKnowledge() {
 
 async function loadConnections() {
   try {
-    showConnections((await oo.integrations()).integrations, {
+    listed = (await oo.integrations()).integrations;
+    showConnections(listed, {
       oo,
       zone: accountZone ?? undefined,
       consent: (purpose) => consents.find((consent) => consent.purpose === purpose),
@@ -176,6 +186,7 @@ async function loadConnections() {
       },
     });
   } catch {
+    listed = [];
     showConnections([], {}); // offline: no connection can be made or read anyway
   }
 }
