@@ -213,6 +213,8 @@ RESULTS = {
     "unreachable": "Todoist could not be reached — try again in a moment",
     "provider_error": "Todoist had a problem on its side — try again later",
 }
+CHECKED = "on => document.querySelector('#connections [role=switch]')?.getAttribute('aria-checked') === on"
+COMPLETING = "Todoist connected — Done in oO completes tasks there"  # back with the completing switch on
 
 
 def test_every_return_from_todoist_is_said_in_words_and_leaves_the_address(browser: Browser, server: Server) -> None:
@@ -332,10 +334,15 @@ def test_todoist_round_trip_on_the_page(browser: Browser, linked: tuple[Server, 
     switch = page.get_by_role("switch", name="Done in oO completes it in Todoist")
     assert "asks you again" in page.locator("#todoist-asks-again").inner_text()
     switch.click()
-    settled(page, SAID, RESULTS["connected"])
-    settled(page, "() => document.querySelector('#connections [role=switch]')?.getAttribute('aria-checked') === 'true'")
+    settled(page, SAID, COMPLETING)
+    settled(page, CHECKED, "true")
+    state = {i["provider"]: i for i in server.api.get("/v1/me/integrations").json()["integrations"]}["todoist"]
+    assert state["completes_tasks"] is True
     authorize = [url for url in went if "/oauth/authorize" in url]
     assert "data%3Aread_write" in authorize[-1] or "data:read_write" in authorize[-1]
+    page.get_by_role("switch", name="Done in oO completes it in Todoist").click()  # back to reading only
+    settled(page, SAID, RESULTS["connected"])
+    settled(page, CHECKED, "false")
 
     page.get_by_role("button", name="Disconnect Todoist").click()
     page.get_by_role("button", name="Yes, disconnect").click()

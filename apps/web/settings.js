@@ -227,7 +227,8 @@ export async function openSettings(focus = null, back = null) {
     dialog.showModal();
   }
   await load();
-  if (back) say(outcomeWords(back.provider, back.result) ?? "");
+  const returned = back ? listed.find((integration) => integration.provider === back.provider) : null;
+  if (back) say(outcomeWords(back.provider, back.result, returned) ?? "");
   const row = back ? $("connections").querySelector(`li[data-provider="${CSS.escape(back.provider)}"]`) : null;
   const connection = row?.querySelector(".connection-controls button") ?? $("connections").querySelector("button");
   const first = { habit: $("habit-name"), task: $("task-line"), connections: connection };
