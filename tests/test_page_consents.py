@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser
+from playwright.sync_api import Browser, Page
 
 from oo_contracts.consents import CONSENT_TEXTS, ConsentPurpose
 from tests.litellm_proxy import Proxy
@@ -25,18 +25,17 @@ def history(server: Server) -> list[tuple[str, bool, int, str]]:
 
 
 def test_the_sheet_lists_every_purpose_with_its_words_and_a_switch(browser: Browser, server: Server) -> None:
+    """Every purpose this server offers: its providers are the calendars (no Todoist app, no Google client)."""
     page = open_page(browser, server, PHONE)
     page.keyboard.press("s")
     switches = page.get_by_role("switch")
-    until(page, "() => document.querySelectorAll('#consents [role=switch]').length === 8")
+    until(page, "() => document.querySelectorAll('#consents [role=switch]').length === 6")
     on = {s.get_attribute("aria-label"): s.get_attribute("aria-checked") for s in switches.all()}
     assert on == {  # local mode: the person's own machine (ADR 0012)
         "Use my signals": "true",
         "Language model": "true",
         "Notifications": "false",
         "Email": "false",
-        "Todoist": "false",
-        "Google Calendar": "false",
         "CalDAV calendar": "false",
         "Calendar link": "false",
     }
@@ -62,13 +61,47 @@ def test_turning_off_the_use_of_signals_pauses_the_face_until_it_is_on_again(bro
     until(page, "() => document.getElementById('text').textContent === 'Paused.'")
     page.keyboard.press("s")
     switch = page.get_by_role("switch", name="Use my signals")
-    until(page, "() => document.querySelectorAll('#consents [role=switch]').length === 8")
+    until(page, "() => document.querySelectorAll('#consents [role=switch]').length === 6")
     assert switch.get_attribute("aria-checked") == "false"
     switch.click()
     until(page, SAID, "Use my signals: on.")
     page.get_by_role("button", name="Close").click()
     until(page, "() => !['', 'Paused.'].includes(document.getElementById('text').textContent.trim())")
     assert history(server)[-1] == ("core", True, 1, "page")
+
+
+def permission_names(page: Page) -> list[str | None]:
+    return [s.get_attribute("aria-label") for s in page.locator("#consents [role=switch]").all()]
+
+
+def test_permissions_ask_only_for_providers_this_server_offers_or_already_answered(
+    browser: Browser, server: Server
+) -> None:
+    listed = server.api.get("/v1/me/integrations").json()["integrations"]
+    assert [i["consent"] for i in listed] == ["integration:caldav", "integration:ics"]  # no Google client
+    page = open_page(browser, server, PHONE)
+    page.keyboard.press("s")
+    until(page, "() => document.querySelectorAll('#consents [role=switch]').length === 6")
+    names = permission_names(page)
+    assert names == ["Use my signals", "Language model", "Notifications", "Email", "CalDAV calendar", "Calendar link"]
+    assert page.locator("#consents").get_by_text("Google Calendar").count() == 0
+    page.get_by_role("button", name="Close").click()
+
+    # An answer on record (given elsewhere, through the API) is shown, so it can be withdrawn here.
+    google = ConsentPurpose.integration_google_calendar
+    version = len(CONSENT_TEXTS[google])
+    server.signals(("profile.consent_set.v1", {"purpose": google.value, "granted": True, "version": version}))
+    page.keyboard.press("s")
+    until(page, "() => document.querySelectorAll('#consents [role=switch]').length === 7")
+    assert "Google Calendar" in permission_names(page)
+    assert "Todoist" not in permission_names(page)
+    switch = page.get_by_role("switch", name="Google Calendar")
+    assert switch.get_attribute("aria-checked") == "true"
+    switch.click()
+    until(page, SAID, "Google Calendar: off.")
+    assert history(server)[-1] == (google.value, False, version, "page")
+    state = {c["purpose"]: c for c in server.api.get("/v1/me/consents").json()["consents"]}[google.value]
+    assert state["granted"] is False
 
 
 # ---- the language model: a server whose LLM candidates come from the session's LiteLLM proxy ----------

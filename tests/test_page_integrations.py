@@ -213,6 +213,8 @@ RESULTS = {
     "unreachable": "Todoist could not be reached — try again in a moment",
     "provider_error": "Todoist had a problem on its side — try again later",
 }
+CHECKED = "on => document.querySelector('#connections [role=switch]')?.getAttribute('aria-checked') === on"
+COMPLETING = "Todoist connected — Done in oO completes tasks there"  # back with the completing switch on
 
 
 def test_every_return_from_todoist_is_said_in_words_and_leaves_the_address(browser: Browser, server: Server) -> None:
@@ -332,10 +334,15 @@ def test_todoist_round_trip_on_the_page(browser: Browser, linked: tuple[Server, 
     switch = page.get_by_role("switch", name="Done in oO completes it in Todoist")
     assert "asks you again" in page.locator("#todoist-asks-again").inner_text()
     switch.click()
-    settled(page, SAID, RESULTS["connected"])
-    settled(page, "() => document.querySelector('#connections [role=switch]')?.getAttribute('aria-checked') === 'true'")
+    settled(page, SAID, COMPLETING)
+    settled(page, CHECKED, "true")
+    state = {i["provider"]: i for i in server.api.get("/v1/me/integrations").json()["integrations"]}["todoist"]
+    assert state["completes_tasks"] is True
     authorize = [url for url in went if "/oauth/authorize" in url]
     assert "data%3Aread_write" in authorize[-1] or "data:read_write" in authorize[-1]
+    page.get_by_role("switch", name="Done in oO completes it in Todoist").click()  # back to reading only
+    settled(page, SAID, RESULTS["connected"])
+    settled(page, CHECKED, "false")
 
     page.get_by_role("button", name="Disconnect Todoist").click()
     page.get_by_role("button", name="Yes, disconnect").click()
@@ -344,6 +351,63 @@ def test_todoist_round_trip_on_the_page(browser: Browser, linked: tuple[Server, 
     assert page.get_by_role("button", name="Connect Todoist").is_visible()
     state = {i["provider"]: i for i in server.api.get("/v1/me/integrations").json()["integrations"]}["todoist"]
     assert state["status"] == "not_connected"
+
+
+KNOWS = "text => document.getElementById('knows').textContent.includes(text)"
+KNOWS_NOT = "text => !document.getElementById('knows').textContent.includes(text)"
+
+
+def test_what_oo_knows_follows_refresh_and_disconnect_without_reopening(
+    browser: Browser, linked: tuple[Server, TodoistSim]
+) -> None:
+    server, sim = linked
+    for content in ("Call Sam", "Water the fern", "Book the dentist"):
+        sim.control("POST", "/_sim/users/demo/tasks", {"content": content, "due_string": "today"})
+    page = open_page(browser, server, PHONE)
+    page.keyboard.press("s")
+    until(page, STATUS, "Not connected")
+    connect_todoist(page)
+    page.get_by_role("button", name="Refresh Todoist now").click()
+    until(page, SAID, "Todoist read just now.")
+    known = [i["text"] for group in server.api.get("/v1/me/knowledge").json().values() for i in group]
+    assert "Todoist: connected" in known
+    assert any(text.startswith("3 open tasks from Todoist") for text in known), known
+    until(page, KNOWS, "3 open tasks from Todoist")  # read again after Refresh now, the sheet still open
+    until(page, KNOWS, "Todoist: connected")
+    assert page.get_by_role("button", name="Delete: Todoist: connected").is_visible()
+
+    page.get_by_role("button", name="Disconnect Todoist").click()
+    page.get_by_role("button", name="Yes, disconnect").click()
+    until(page, SAID, "Todoist disconnected; oO forgot what it read there.")
+    until(page, KNOWS_NOT, "from Todoist")
+    until(page, KNOWS_NOT, "Todoist: connected")
+    assert page.get_by_role("button", name="Delete: Todoist: connected").count() == 0
+    assert page.get_by_role("dialog", name="Settings").is_visible()  # never closed and opened again
+    known = [i["text"] for group in server.api.get("/v1/me/knowledge").json().values() for i in group]
+    assert not [text for text in known if "from Todoist" in text or text.startswith("Todoist:")], known
+
+
+def test_back_from_todoist_the_focus_is_on_todoists_row(browser: Browser, linked: tuple[Server, TodoistSim]) -> None:
+    """The calendars are listed before Todoist: the focus goes to the provider returned from, not the first."""
+    server, sim = linked
+    page = open_page(browser, server, PHONE)
+    page.keyboard.press("s")
+    until(page, STATUS, "Not connected")
+    providers = [li.get_attribute("data-provider") for li in page.locator("#connections li").all()]
+    assert providers.index("caldav") < providers.index("todoist")
+    connect_todoist(page)
+    focused = "() => { const f = document.activeElement; return [f.closest('li')?.dataset.provider, f.getAttribute('aria-label')]; }"  # noqa: E501
+    assert page.evaluate(focused) == ["todoist", "Refresh Todoist now"]
+    page.keyboard.press("Enter")  # acts on Todoist
+    until(page, SAID, "Todoist read just now.")
+
+    sim.control("POST", "/_sim/authorize", {"user": "demo", "decision": "deny"})
+    page.get_by_role("button", name="Disconnect Todoist").click()
+    page.get_by_role("button", name="Yes, disconnect").click()
+    until(page, STATUS, "Not connected")
+    page.get_by_role("button", name="Connect Todoist").click()
+    settled(page, SAID, RESULTS["access_denied"])
+    assert page.evaluate(focused) == ["todoist", "Connect Todoist"]
 
 
 def test_a_denied_todoist_changes_nothing_and_says_so(browser: Browser, linked: tuple[Server, TodoistSim]) -> None:

@@ -7,7 +7,7 @@ import re
 
 from playwright.sync_api import Browser, Page
 
-from tests.page_harness import DESKTOP, SMALL_PHONE, Server, open_page, screenshot, until
+from tests.page_harness import DESKTOP, PHONE, SMALL_PHONE, Server, open_page, screenshot, until
 from tests.test_page_sheet import SHEET_FITS
 
 LEARNED = "You tend to act on habit reminders"
@@ -99,3 +99,23 @@ def test_the_list_fits_a_small_phone_and_a_desktop(browser: Browser, server: Ser
         page.get_by_role("button", name="Keep it", exact=True).click()
         assert page.evaluate("() => document.activeElement.textContent") == "Delete"  # back where it was
         page.context.close()
+
+
+# Every heading and legend of the sheet as rendered (innerText applies the CSS text-transform).
+HEADINGS = "() => [...document.querySelectorAll('#settings :is(h2, h3, legend)')].map((h) => h.innerText)"
+NAME = re.compile(r"\boo\b", re.IGNORECASE)
+
+
+def test_the_name_is_written_oo_in_every_heading_and_fact(browser: Browser, server: Server) -> None:
+    page = open_page(browser, server, PHONE)
+    page.keyboard.press("s")
+    until(page, "() => document.getElementById('knows').textContent.includes('Forget what you learned')")
+    named = [text for text in page.evaluate(HEADINGS) if NAME.search(text)]
+    assert "what oO knows about me" in named  # the legends stay lowercase, the name does not
+    assert "What oO learned" in named
+    assert {word for text in named for word in NAME.findall(text)} == {"oO"}, named
+    # The permission to process signals, in What oO knows: the server's words, the name kept.
+    consents = [item["text"] for item in server.api.get("/v1/me/knowledge").json()["consents"]]
+    assert "oO processing your signals: allowed (the default)" in consents, consents
+    assert "oO processing your signals: allowed (the default)" in knows(page)
+    assert {word for word in NAME.findall(page.locator("#settings").inner_text())} == {"oO"}

@@ -60,6 +60,8 @@ const OUTCOMES = {
   bad_answer: "{name} answered in a way oO did not understand — try again later",
 };
 const CALENDAR_OUTCOMES = { connected: "{name} connected — reading when you are busy" };
+// Connected with Done completing tasks there (Todoist's switch): that is what changed, not the reading.
+const COMPLETING = "{name} connected — Done in oO completes tasks there";
 
 /** provider → render(integration, context) → the elements of its connect form. The calendar forms
  *  (CalDAV URL and password, an ICS feed's address, Google's OAuth) register here. */
@@ -69,10 +71,12 @@ export function registerConnectForm(provider, render) {
 }
 
 /** The words for a return from a provider's OAuth page (`?integration=…&result=…`), or null. Only the
- *  page's own words: a provider or a result it does not know is never echoed (anyone can write a link). */
-export function outcomeWords(provider, result) {
+ *  page's own words: a provider or a result it does not know is never echoed (anyone can write a link).
+ *  `integration`: the provider's state as the server lists it now, when read. */
+export function outcomeWords(provider, result, integration = null) {
   if (!Object.hasOwn(PROVIDER_NAMES, provider ?? "") || !result) return null;
-  const own = (CALENDARS.has(provider) ? CALENDAR_OUTCOMES : {})[result];
+  const completing = result === "connected" && integration?.status === "connected" && integration.completes_tasks;
+  const own = completing ? COMPLETING : (CALENDARS.has(provider) ? CALENDAR_OUTCOMES : {})[result];
   const words = own ?? (Object.hasOwn(OUTCOMES, result) ? OUTCOMES[result] : "{name} could not be connected — try again");
   return words.replaceAll("{name}", nameOf(provider));
 }

@@ -436,9 +436,9 @@ function setUp() {
 function returnFromProvider() {
   const query = new URLSearchParams(location.search);
   if (!query.has("integration")) return;
-  const said = outcomeWords(query.get("integration"), query.get("result"));
+  const back = { provider: query.get("integration"), result: query.get("result") };
   history.replaceState(history.state, "", location.pathname + location.hash);
-  if (said) openSettings("connections", said);
+  if (outcomeWords(back.provider, back.result)) openSettings("connections", back);
 }
 
 setUp();

@@ -17,6 +17,7 @@ const GROUPS = [
 ];
 
 let context = { oo: null, say: () => {}, reload: async () => {} };
+let reads = 0; // reads overlap (the sheet opens, then a connection changes): only the latest is shown
 
 const element = (tag, props = {}) => Object.assign(document.createElement(tag), props);
 const button = (text, className = "") => element("button", { type: "button", textContent: text, className });
@@ -114,9 +115,12 @@ function show(knowledge) {
 /** Read and show the list; `say` writes the sheet's status, `reload` reads the whole sheet again. */
 export async function loadKnowledge({ oo, say, reload }) {
   context = { oo, say, reload };
+  const read = ++reads;
   try {
-    show(await oo.request("GET", "/v1/me/knowledge"));
+    const knowledge = await oo.request("GET", "/v1/me/knowledge");
+    if (read === reads) show(knowledge);
   } catch {
+    if (read !== reads) return;
     $("knows").replaceChildren(element("p", { className: "note", textContent: "This cannot be read right now." }));
   }
 }

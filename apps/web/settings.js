@@ -2,7 +2,7 @@
 // connections, permissions, export, delete. Each change is an event through the client's outbox (so
 // it is kept offline too); the sheet reads back GET /v1/me/settings, GET /v1/me/consents and
 // GET /v1/me/integrations. Connecting a provider is a call, not an event: it only makes sense online.
-import { showConnections } from "/connections.js";
+import { outcomeWords, showConnections } from "/connections.js";
 import { loadKnowledge } from "/knows.js";
 import { describeTask, parseTask, todayIn } from "/quickadd.js";
 import { hhmm } from "/time.js";
@@ -20,6 +20,7 @@ let oo = null;
 let savedQuiet = null; // the quiet hours the server holds, {start_hour, end_hour}, or null
 let accountZone = null; // the account's zone: a task's due day is a day there, whatever the device's
 let consents = []; // GET /v1/me/consents: the words (and their version) a connection's consent shows
+let listed = []; // GET /v1/me/integrations: the providers this server offers, and any still connected
 let hooks = { onHabitAdded: () => {}, onChanged: () => {}, onDeleted: () => {} };
 const deviceZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone;
 // Each purpose's name on the page; its words come from the server, with the version they are.
@@ -99,10 +100,18 @@ function showZone(zone) {
   $("zone-offer").hidden = zone === null || zone === deviceZone();
 }
 
+/** A provider's permission is asked only where the server offers the provider (a server without a
+ *  Google client does not list Google Calendar), or where the person has answered it, so they can
+ *  withdraw it. */
+function offered(consent) {
+  if (!consent.purpose.startsWith("integration:") || consent.version !== null) return true;
+  return listed.some((integration) => integration.consent === consent.purpose);
+}
+
 /** One switch per purpose, beside its name and the words the person agrees to. */
 function showConsents(consents) {
   $("consents").replaceChildren(
-    ...consents.map((consent, index) => {
+    ...consents.filter(offered).map((consent, index) => {
       const name = PURPOSES[consent.purpose] ?? consent.purpose;
       const item = document.createElement("li");
       const words = Object.assign(document.createElement("span"), { className: "consent-words" });
@@ -147,26 +156,37 @@ async function load() {
   }
   try {
     consents = (await oo.consents()).consents;
-    showConsents(consents);
   } catch {
-    $("consents").replaceChildren();
+    consents = [];
     say("Settings could not be read right now.");
   }
   await loadConnections();
-  loadKnowledge({ oo, say, reload: load }); // not awaited: it asks ML, and the sheet is usable before it answers
+  showConsents(consents); // after the connections: which providers the server offers
+  readKnowledge();
+}
+
+/** Not awaited: it asks ML, and the sheet is usable before it answers. */
+function readKnowledge() {
+  loadKnowledge({ oo, say, reload: load });
 }
 
 async function loadConnections() {
   try {
-    showConnections((await oo.integrations()).integrations, {
+    listed = (await oo.integrations()).integrations;
+    showConnections(listed, {
       oo,
       zone: accountZone ?? undefined,
       consent: (purpose) => consents.find((consent) => consent.purpose === purpose),
       say,
       changed: () => hooks.onChanged(),
-      reload: loadConnections,
+      // A connection changes what oO knows (its tasks, its busy times, the connection itself).
+      reload: async () => {
+        await loadConnections();
+        readKnowledge();
+      },
     });
   } catch {
+    listed = [];
     showConnections([], {}); // offline: no connection can be made or read anyway
   }
 }
@@ -197,17 +217,21 @@ async function addTask() {
   hooks.onChanged();
 }
 
-/** Open the sheet; `focus`: "habit", "task" or "connections"; `message`: said once it has loaded
- *  (the outcome of a return from a provider's page). */
-export async function openSettings(focus = null, message = "") {
+/** Open the sheet; `focus`: "habit", "task" or "connections"; `back`: {provider, result} of a return
+ *  from a provider's page, said once the sheet has loaded, the focus on that provider's own row (not the
+ *  first listed), so Enter acts on the provider just returned from. */
+export async function openSettings(focus = null, back = null) {
   const dialog = $("settings");
   if (!dialog.open) {
     say(""); // a message stays until the sheet's next action, or until the sheet is opened again
     dialog.showModal();
   }
   await load();
-  if (message) say(message);
-  const first = { habit: $("habit-name"), task: $("task-line"), connections: $("connections").querySelector("button") };
+  const returned = back ? listed.find((integration) => integration.provider === back.provider) : null;
+  if (back) say(outcomeWords(back.provider, back.result, returned) ?? "");
+  const row = back ? $("connections").querySelector(`li[data-provider="${CSS.escape(back.provider)}"]`) : null;
+  const connection = row?.querySelector(".connection-controls button") ?? $("connections").querySelector("button");
+  const first = { habit: $("habit-name"), task: $("task-line"), connections: connection };
   (first[focus] ?? $("timezone")).focus();
 }
 

@@ -242,7 +242,9 @@ def _facts(recorded: RecordedFacts, connections: Integrations, consents: Consent
 
 def _purpose(purpose: ConsentPurpose) -> str:
     if purpose in PURPOSE_WORDS:
-        return PURPOSE_WORDS[purpose].capitalize()
+        words = PURPOSE_WORDS[purpose]
+        # A sentence's capital, but never on the name: str.capitalize would make "oO" "Oo".
+        return words if words.startswith("oO") else words[0].upper() + words[1:]
     return f"Reading your {_provider(purpose.value.removeprefix('integration:'))}"
 
 
