@@ -184,6 +184,8 @@ async def test_closing_a_recurring_task_moves_its_date_and_a_plain_one_completes
         moved_daily, moved_weekly = await api.get_task(daily["id"]), await api.get_task(weekly["id"])
         done = await api.get_task(plain["id"])
         open_ids = {t.id for t in await _all(await api.get_tasks())}
+        held = {t["id"]: t["checked"] for t in todoist.control("GET", "/_sim/users/demo/tasks")}
+        assert held == {daily["id"]: False, weekly["id"]: False, plain["id"]: True}  # completed ones too
         assert await api.uncomplete_task(plain["id"]) is True
         assert plain["id"] in {t.id for t in await _all(await api.get_tasks())}
         assert await api.delete_task(plain["id"]) is True

@@ -59,6 +59,12 @@ def control_routes(sim: Simulator) -> APIRouter:
             raise invalid_argument("user_id", "required")
         return sim.accounts.user(str(body["user_id"]), sim.now(), body.get("timezone")).to_json()
 
+    @router.get("/users/{user_id}/tasks")
+    async def list_tasks(user_id: str) -> list[dict[str, Any]]:
+        """Every task of the account as Todoist holds it, completed ones included (deleted ones not):
+        what a demo or a test looks at to see what oO changed."""
+        return [t.to_json() for t in sim.accounts.tasks.values() if t.user_id == user_id and not t.deleted]
+
     @router.post("/users/{user_id}/tasks")
     async def create_task(request: Request, user_id: str) -> dict[str, Any]:
         body = await _body(request)
