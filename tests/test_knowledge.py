@@ -93,6 +93,16 @@ async def test_the_facts_are_listed_in_plain_words_and_each_says_how_it_goes(cli
     assert body["checkins"][0]["text"].endswith("energy 2 of 5")  # newest first
     assert [s["text"] for s in body["settings"]] == [f"Time zone: {zone}", "Quiet hours: 22:00–07:00"]
     assert {c["id"] for c in body["consents"]} >= {"consent:core", "consent:llm"}
+    # Unanswered permissions only for what this server offers: no Todoist app, no Google client here.
+    offered = {
+        i["provider"] for i in (await client.get("/v1/me/integrations", headers=bearer(token))).json()["integrations"]
+    }
+    listed = {c["id"].removeprefix("consent:integration:") for c in body["consents"] if "integration:" in c["id"]}
+    assert listed == offered == {"caldav", "ics"}
+    answer = {"consents": [{"purpose": "integration:google_calendar", "granted": False, "version": 1}]}
+    assert (await client.put("/v1/me/consents", json=answer, headers=bearer(token))).status_code == 200
+    answered = {c["id"] for c in (await knowledge(client, token))["consents"]}
+    assert "consent:integration:google_calendar" in answered  # an answer on record is always shown
     assert body["connections"] == []
     assert body["learned"] == []
     removals = {item["id"]: item["removal"] for group in body.values() for item in group}

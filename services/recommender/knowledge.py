@@ -46,6 +46,8 @@ PROVIDER_WORDS = {
     "ics": "ICS calendar link",
 }
 
+INTEGRATION_PREFIX = "integration:"
+
 
 def _provider(name: str) -> str:
     return PROVIDER_WORDS.get(name, name)
@@ -170,6 +172,14 @@ def _knowledge(
     return Knowledge(**_facts(recorded, connections, consents), learned=sentences)
 
 
+def _offered(purpose: ConsentPurpose, connections: Integrations) -> bool:
+    """A purpose worth listing unanswered: not an integration's, or one this server offers (a
+    permission for a provider the server cannot connect to would read as a setting with no effect)."""
+    if not purpose.value.startswith(INTEGRATION_PREFIX):
+        return True
+    return any(f"{INTEGRATION_PREFIX}{c.provider}" == purpose.value for c in connections.integrations)
+
+
 def _facts(recorded: RecordedFacts, connections: Integrations, consents: Consents) -> dict[str, list[KnowledgeItem]]:
     zone = ZoneInfo(recorded.timezone or "UTC")
     return {
@@ -220,6 +230,7 @@ def _facts(recorded: RecordedFacts, connections: Integrations, consents: Consent
                 how=CONSENT_HOW,
             )
             for c in consents.consents
+            if c.at is not None or _offered(c.purpose, connections)
         ],
         "settings": [
             KnowledgeItem(
