@@ -79,7 +79,12 @@ def bootstrap(settings: Settings) -> Container:
     defaults = granted_by_default(settings.gateway.local_mode)
     consents = consent_records(defaults)
     events = EventsModule(settings.events, consents)
-    auth = AuthModule(publisher=events.bus, signing_keys=settings.core.data_dir / SIGNING_KEYS_FILE)
+    auth = AuthModule(
+        publisher=events.bus,
+        signing_keys=settings.core.data_dir / SIGNING_KEYS_FILE,
+        settings=settings.auth,
+        public_url=settings.gateway.public_url,
+    )
     ml = _ml(settings)
     if isinstance(ml, MlEngine) and ml.llm is not None:
         metrics.registry.register(LlmOutcomeCollector(ml.llm.outcomes))

@@ -12,7 +12,14 @@ class GatewaySettings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535, description="Port to listen on.")
     local_mode: bool = Field(
         default=True,
-        description="Serve one local user without login, on loopback only; off: every request needs a token.",
+        description="Serve one local user without login, on loopback only; off: every request needs a token or "
+        "a session of the page (signed in through an OIDC provider, OO_OIDC_PROVIDERS).",
+    )
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/?#]+$",
+        description="The origin browsers reach oO at (`https://oo.example`), behind a proxy: login's redirect "
+        "URIs and the origin a cookie's writes must come from. Unset: the request's own.",
     )
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024, description="Largest request body accepted.")
     metrics: Literal["public", "off"] | None = Field(

@@ -24,6 +24,11 @@ class ApiError(Exception):
         return ErrorBody(error=ErrorDetail(code=self.code, message=self.message, items=self.items))
 
 
+class BadRequest(ApiError):
+    status_code = 400
+    code = "bad_request"
+
+
 class Unauthenticated(ApiError):
     status_code = 401
     code = "unauthenticated"

@@ -134,6 +134,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         409: "Conflicts with what is stored.",
         413: "Request body too large.",
         422: "The request is well-formed but invalid; `items` names each offending part.",
+        502: "A login provider could not be reached, or answered what a correct one never would.",
         503: "Storage unavailable; retry later.",
     }
     return {status: {"model": ErrorBody, "description": descriptions[status]} for status in statuses}
