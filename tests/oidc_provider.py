@@ -45,6 +45,15 @@ class Provider:
     def signs_in(self, user: Any) -> None:
         self.server.login(user)
 
+    def forget_codes(self) -> None:
+        """Drop the authorization codes a test left unused. Canaille's in-memory backend answers a query
+        on several attributes with the rows matching *any* of them, so a code left over from another
+        flow of the same client is found for `(code, client)` — its PKCE challenge fails — and for
+        `(client, nonce)` — any nonce looks used. With none left over, each query finds its own."""
+        with self.server.app.app_context():
+            for code in self.server.backend.query(self.server.models.AuthorizationCode):
+                self.server.backend.delete(code)
+
     def providers(self, **extra: OidcProvider) -> dict[str, OidcProvider]:
         """oO's OO_OIDC_PROVIDERS for this provider: one name per registration, and any `extra`."""
         return {
@@ -128,6 +137,7 @@ class LoginApp:
 @pytest.fixture
 async def login_app(settings: Settings, oidc_provider: Provider) -> AsyncIterator[LoginApp]:
     """oO in server mode with the provider configured under both its names, on SQLite and Postgres."""
+    oidc_provider.forget_codes()
     container = bootstrap(login_settings(settings, oidc_provider.providers()))
     await container.prepare_storage()
     app = create_app(container=container)

@@ -8,7 +8,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import httpx2
+
+# Authlib's httpx integration runs on httpx2: its errors are httpx2's.
 from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.starlette_client import StarletteOAuth2App
 from joserfc import jwt
@@ -81,7 +83,7 @@ class OidcClients:
         expected = self._settings.issuer_of(name)
         try:
             metadata: dict[str, Any] = await app.load_server_metadata()
-        except (httpx.HTTPError, ValueError) as error:
+        except (httpx2.HTTPError, ValueError) as error:
             app.server_metadata = {}
             raise ProviderUnavailable(f"{name}'s discovery document could not be read") from error
         if metadata.get("issuer") != expected:
@@ -119,19 +121,26 @@ class OidcClients:
             app.client_secret = self._apple_client_secret()
         try:
             token = await app.fetch_access_token(redirect_uri=redirect_uri, code=code, code_verifier=verifier)
-        except httpx.HTTPError as error:
+        except httpx2.HTTPError as error:
             raise ProviderUnavailable(f"{name} could not be reached to finish the login") from error
         except AuthlibBaseError as error:
             raise BadRequest(f"{name} refused the login's code", code="login_refused") from error
+        return await self.identity_in(name, token, nonce)
+
+    async def identity_in(self, name: str, token: dict[str, Any], nonce: str) -> VerifiedIdentity:
+        """The (issuer, subject) of the token response's ID token, once it verifies: signed by a key of
+        the issuer's JWKS (one refetch for an unknown `kid`), `iss` the configured issuer, `aud` and
+        `azp` this client, unexpired, `nonce` this flow's, `at_hash` matching."""
+        issuer = self._settings.issuer_of(name)
         if "id_token" not in token:
             raise BadRequest(f"{name} sent no ID token", code="invalid_id_token")
         try:
-            claims = await app.parse_id_token(
+            claims = await self._apps[name].parse_id_token(
                 token, nonce, claims_options={"iss": {"essential": True, "value": issuer}}, leeway=60
             )
         except (JoseError, AuthlibBaseError, ValueError) as error:
             raise BadRequest(f"{name}'s ID token does not verify", code="invalid_id_token") from error
-        except httpx.HTTPError as error:
+        except httpx2.HTTPError as error:
             raise ProviderUnavailable(f"{name}'s keys could not be read") from error
         subject = claims.get("sub")
         if not isinstance(subject, str) or not 0 < len(subject) <= 255:

@@ -42,6 +42,11 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
+def new_secret() -> str:
+    """A session's secret: 256 bits from the operating system's CSPRNG."""
+    return secrets.token_urlsafe(32)
+
+
 def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -110,7 +115,7 @@ class Sessions:
         now = self.clock()
         if replacing is not None:
             await self.end(uow, replacing)
-        session_id, secret = f"ses_{secrets.token_hex(12)}", secrets.token_urlsafe(32)
+        session_id, secret = f"ses_{secrets.token_hex(12)}", new_secret()
         await uow.connection.execute(
             sessions.insert().values(
                 session_id=session_id,
