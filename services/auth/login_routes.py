@@ -75,7 +75,7 @@ def _clear_cookie(response: Response, request: Request, name: str) -> None:
 def build_login_router(
     identity: IdentityService, logins: Logins, settings: AuthSettings, *, public_url: str | None
 ) -> APIRouter:
-    router = APIRouter(tags=["login"])
+    router = APIRouter()  # under the identity tag of the router it joins: one tag, one entry in /docs
 
     def known(provider: str) -> str:
         if not logins.offers(provider):
