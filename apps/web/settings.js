@@ -4,6 +4,7 @@
 // GET /v1/me/integrations. Connecting a provider is a call, not an event: it only makes sense online.
 import { showConnections } from "/connections.js";
 import { loadKnowledge } from "/knows.js";
+import { loadSessions, setUpSessions } from "/sessions.js";
 import { describeTask, parseTask, todayIn } from "/quickadd.js";
 import { hhmm } from "/time.js";
 
@@ -153,6 +154,7 @@ async function load() {
     say("Settings could not be read right now.");
   }
   await loadConnections();
+  await loadSessions({ oo, say });
   loadKnowledge({ oo, say, reload: load }); // not awaited: it asks ML, and the sheet is usable before it answers
 }
 
@@ -324,4 +326,5 @@ export function setUpSettings(client, callbacks) {
     $("delete-confirm").hidden = true;
   });
   $("delete-yes").addEventListener("click", deleteAccount);
+  setUpSessions(client);
 }
