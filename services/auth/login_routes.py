@@ -152,7 +152,7 @@ def build_login_router(
 
     callback_responses: dict[int | str, dict[str, Any]] = {
         303: {"description": "Signed in: to the page (or the `next` path the login started with)."},
-        **error_responses(400, 404, 409, 403, 422, 502, 503),
+        **error_responses(400, 403, 404, 409, 413, 422, 502, 503),
     }
 
     @router.get(
@@ -290,7 +290,7 @@ def build_login_router(
         "/v1/me/sessions/{session_id}",
         status_code=204,
         summary="Sign one browser out",
-        responses=error_responses(401, 403, 404, 503),
+        responses=error_responses(401, 403, 404, 422, 503),
     )
     async def end_session(
         session_id: str,
@@ -331,7 +331,7 @@ def build_login_router(
         "/v1/me/identities/{provider}",
         response_model=LinkStart,
         summary="Start linking another provider's login to my account",
-        responses=error_responses(401, 403, 404, 502, 503),
+        responses=error_responses(401, 403, 404, 422, 502, 503),
     )
     async def link(provider: str, request: Request) -> Response:
         """The browser goes to `authorization_url`; the callback links the login it brings back to this
