@@ -34,6 +34,9 @@ class OidcProvider(BaseModel):
     team_id: str | None = None
     key_id: str | None = None
     private_key: SecretStr | None = Field(default=None, description="Apple: the team key (PEM, P-256).")
+    response_mode: Literal["query", "form_post"] | None = Field(
+        default=None, description="How the provider answers; unset: `form_post` for Apple, `query` for the others."
+    )
 
 
 def _secure_issuer(issuer: str) -> bool:
@@ -102,4 +105,4 @@ class AuthSettings(BaseSettings):
 
     def response_mode_of(self, name: str) -> Literal["query", "form_post"]:
         # Apple posts the code back (and must, once a name or email is asked for); the others redirect.
-        return "form_post" if name == "apple" else "query"
+        return self.oidc_providers[name].response_mode or ("form_post" if name == "apple" else "query")
