@@ -43,7 +43,7 @@ class GatewaySettings(BaseSettings):
             return (
                 f"OO_HOST={self.host!r} is not a loopback address, and local mode (OO_LOCAL_MODE=true) serves "
                 "anyone who can connect as the local user without login. Bind 127.0.0.1, or set "
-                "OO_LOCAL_MODE=false so that every request needs a personal API token."
+                "OO_LOCAL_MODE=false so that every request needs a token or a login (OO_OIDC_PROVIDERS)."
             )
         if self.metrics_port == self.port:
             return f"OO_METRICS_PORT={self.metrics_port} is the api's own port (OO_PORT): give the metrics another"
