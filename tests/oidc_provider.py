@@ -26,7 +26,9 @@ from services.gateway.settings import GatewaySettings
 from services.settings import Settings
 from tests.conftest import LOOPBACK
 
-CLIENT_NAMES = ("iam", "iam-two")
+# `iam-post` is configured with `response_mode=form_post`, as Apple is (Canaille itself redirects; the
+# tests post its answer back as Apple's form does).
+CLIENT_NAMES = ("iam", "iam-two", "iam-post")
 
 
 @dataclass
@@ -57,7 +59,12 @@ class Provider:
     def providers(self, **extra: OidcProvider) -> dict[str, OidcProvider]:
         """oO's OO_OIDC_PROVIDERS for this provider: one name per registration, and any `extra`."""
         return {
-            name: OidcProvider(issuer=self.issuer, client_id=client_id, client_secret=SecretStr(secret))
+            name: OidcProvider(
+                issuer=self.issuer,
+                client_id=client_id,
+                client_secret=SecretStr(secret),
+                response_mode="form_post" if name == "iam-post" else None,
+            )
             for name, (client_id, secret) in self.clients.items()
         } | extra
 

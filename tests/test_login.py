@@ -273,3 +273,19 @@ async def test_a_session_ends_when_idle_and_at_its_absolute_end(login_app):
         assert (await other.get("/v1/me")).status_code == 200
         clock.now += sessions.idle  # unused for as long as the idle timeout
         assert (await other.get("/v1/me")).status_code == 401
+
+
+async def test_no_code_state_or_session_secret_reaches_the_logs(login_app, capsys):
+    login_app.provider.signs_in(login_app.provider.person())
+    started = await start(login_app.client)
+    pre_auth = login_app.client.cookies["oo_login"]
+    back = await login_app.provider.authorize(started.headers["location"])
+    done = await login_app.client.get(back.path, params=callback_params(back))
+    await login_app.client.get("/v1/me")
+    await login_app.client.post("/v1/auth/logout", headers=CSRF)
+    logged = capsys.readouterr()
+    said = logged.out + logged.err
+    assert "/v1/auth/callback/iam" in said  # the request log is captured here
+    params = callback_params(back)
+    secrets_seen = [params["code"], params["state"], pre_auth, *pre_auth.split("."), session_cookie(done)]
+    assert [secret for secret in secrets_seen if secret in said] == []

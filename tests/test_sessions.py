@@ -8,6 +8,7 @@ from __future__ import annotations
 import secrets
 import time
 
+import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -182,6 +183,34 @@ async def test_a_posted_callback_is_only_for_a_provider_that_posts(login_app):
     back = await login_app.provider.authorize((await start(login_app.client)).headers["location"])
     posted = await login_app.client.post(back.path, data=callback_params(back))
     assert (posted.status_code, posted.json()["error"]["code"]) == (400, "invalid_callback")
+
+
+async def test_a_provider_that_posts_its_answer_signs_in_by_form_post(login_app):
+    """Apple's way: `response_mode=form_post` asked for, the code and state posted back as a form."""
+    person = login_app.provider.person()
+    login_app.provider.signs_in(person)
+    started = await start(login_app.client, "iam-post")
+    assert httpx.URL(started.headers["location"]).params["response_mode"] == "form_post"
+    back = await login_app.provider.authorize(started.headers["location"])
+    fields = callback_params(back)
+    redirected = await login_app.client.get(back.path, params=fields)  # the answer by redirect is refused
+    assert (redirected.status_code, redirected.json()["error"]["code"]) == (400, "invalid_callback")
+    posted = await login_app.client.post(back.path, data=fields)
+    assert (posted.status_code, posted.headers["location"]) == (303, "/")
+    assert (await login_app.client.get("/v1/me")).json()["method"] == "session"
+    replayed = await login_app.client.post(back.path, data=fields)
+    assert (replayed.status_code, replayed.json()["error"]["code"]) == (400, "login_state_mismatch")
+    not_a_form = await login_app.client.post(back.path, json=fields)
+    assert (not_a_form.status_code, not_a_form.json()["error"]["code"]) == (400, "invalid_callback")
+
+
+async def test_the_pre_auth_cookie_of_a_posting_provider_crosses_sites_in_production(login_app):
+    transport = httpx.ASGITransport(app=login_app.client._transport.app, client=("203.0.113.9", 443))
+    async with httpx.AsyncClient(transport=transport, base_url="https://oo.example") as browser:
+        started = await browser.get("/v1/auth/login/iam-post")
+    [cookie] = started.headers.get_list("set-cookie")
+    assert cookie.startswith("__Host-oo_login=")
+    assert cookie.split(";", 1)[1] == " HttpOnly; Max-Age=600; Path=/; SameSite=none; Secure"
 
 
 def test_apples_client_secret_is_an_es256_jwt_by_the_team_key():
