@@ -14,6 +14,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
+from services.app import create_app
 from services.auth.settings import OidcProvider
 from services.bootstrap import bootstrap
 from tests.conftest import LOOPBACK
@@ -145,8 +146,6 @@ async def test_discovery_naming_another_issuer_is_refused(settings, oidc_provide
     pinned = OidcProvider(issuer=f"{oidc_provider.issuer}/", client_id=client_id, client_secret=secret)
     container = bootstrap(login_settings(settings, {"pinned": pinned}))
     await container.prepare_storage()
-    from services.app import create_app
-
     app = create_app(container=container)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
