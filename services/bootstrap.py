@@ -82,7 +82,11 @@ def bootstrap(settings: Settings) -> Container:
     events = EventsModule(settings.events, consents)
     rate_limits = RateLimiter({CREDENTIALS: settings.gateway.credential_rate_limits})
     auth = AuthModule(
-        publisher=events.bus, signing_keys=settings.core.data_dir / SIGNING_KEYS_FILE, rate_limits=rate_limits
+        publisher=events.bus,
+        signing_keys=settings.core.data_dir / SIGNING_KEYS_FILE,
+        rate_limits=rate_limits,
+        settings=settings.auth,
+        public_url=settings.gateway.public_url,
     )
     ml = _ml(settings)
     if isinstance(ml, MlEngine) and ml.llm is not None:

@@ -14,6 +14,7 @@ from typing import Literal, get_args
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.auth.settings import AuthSettings
 from services.events.settings import EventsSettings
 from services.gateway.settings import GatewaySettings
 from services.integrations.calendar.settings import CalendarSettings
@@ -76,6 +77,7 @@ class Settings:
     recommender: RecommenderSettings
     todoist: TodoistSettings = field(default_factory=TodoistSettings)
     calendar: CalendarSettings = field(default_factory=CalendarSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
 
     @property
     def database_url(self) -> str:
@@ -90,13 +92,19 @@ _SECTIONS: dict[str, tuple[type[BaseSettings], str]] = {
     "recommender": (RecommenderSettings, "OO_"),
     "todoist": (TodoistSettings, "OO_TODOIST_"),
     "calendar": (CalendarSettings, "OO_"),
+    "auth": (AuthSettings, "OO_"),
 }
 
 
 def _is_secret(cls: type[BaseSettings], field: str) -> bool:
     """Whether a setting holds a secret, which a configuration error names but never repeats."""
-    annotation = cls.model_fields[field].annotation if field in cls.model_fields else None
-    return SecretStr in (annotation, *get_args(annotation))
+    info = cls.model_fields.get(field)
+    if info is None:
+        return False
+    # A setting made of parts, some secret (a provider's client secret), says so on its field.
+    if isinstance(info.json_schema_extra, dict) and info.json_schema_extra.get("secret") is True:
+        return True
+    return SecretStr in (info.annotation, *get_args(info.annotation))
 
 
 def load_settings() -> Settings:

@@ -32,7 +32,13 @@ from tests.postgres_cluster import PostgresCluster
 # Fixtures of the page's tests (browser, server), of the LLM tests (the LiteLLM proxy) and of the
 # Todoist tests (the simulator and a webhook receiver) and of the calendar tests (Radicale, an ICS web
 # server, the Google simulator).
-pytest_plugins = ["tests.page_harness", "tests.litellm_proxy", "tests.todoist_sim", "tests.calendar_servers"]
+pytest_plugins = [
+    "tests.page_harness",
+    "tests.litellm_proxy",
+    "tests.todoist_sim",
+    "tests.calendar_servers",
+    "tests.oidc_provider",
+]
 
 BACKENDS = ["sqlite", "postgres"]
 LOOPBACK = "http://127.0.0.1:8000"

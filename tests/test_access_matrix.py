@@ -19,7 +19,9 @@ from services.contracts_snapshot import openapi_document
 from tests.conftest import bearer, new_user_with_token
 
 # What anyone may call: health, the published schema and keys, a receipt by its unguessable id, the
-# refresh of a client's token (its credential is in the body) and a provider's signed webhook.
+# refresh of a client's token (its credential is in the body), a provider's signed webhook, and the
+# login itself (the providers offered, the start, and the provider's answer, bound to the browser that
+# started it: tests/test_login.py).
 PUBLIC = {
     ("GET", "/health"),
     ("GET", "/ready"),
@@ -29,11 +31,16 @@ PUBLIC = {
     ("GET", "/.well-known/jwks.json"),
     ("POST", "/v1/auth/token"),
     ("POST", "/v1/integrations/todoist/webhook"),
+    ("GET", "/v1/auth/providers"),
+    ("GET", "/v1/auth/login/{provider}"),
+    ("GET", "/v1/auth/callback/{provider}"),
+    ("POST", "/v1/auth/callback/{provider}"),
 }
 # Who one is needs no scope; everything else does.
 NO_SCOPE_NEEDED = {("GET", "/v1/me")}
 DELETES_THE_ACCOUNT = ("DELETE", "/v1/me")
 CANARY = "Canary-person-A-4Q7"
+CSRF = {"X-OO-CSRF": "1"}
 
 
 # A valid body for each operation that needs one: refused credentials must meet a request the server
@@ -96,7 +103,17 @@ async def refused_credentials(container: Container, client: httpx.AsyncClient) -
         "revoked personal token": bearer(revoked),
         "a deleted account's token": bearer(of_the_deleted),
         "not a token": bearer("oo_pat_0000000000000000_" + "A" * 43),
+        "a signed-out session": await signed_out_session(container, user_id),
+        "an unknown session": {"Cookie": "oo_session=" + "A" * 43, **CSRF},
     }
+
+
+async def signed_out_session(container: Container, user_id: str) -> dict[str, str]:
+    """The page's cookie of a session that has ended (with the CSRF header, so only the session decides)."""
+    async with container.database.transaction() as uow:
+        made = await container.auth.sessions.start(uow, user_id, user_agent=None, replacing=None)
+        assert await container.auth.sessions.end(uow, made.secret)
+    return {"Cookie": f"oo_session={made.secret}", **CSRF}
 
 
 async def test_no_operation_answers_a_caller_it_cannot_name(multi_user):

@@ -17,6 +17,10 @@ PUBLIC = {
     "/.well-known/jwks.json",
     # A provider's call: a signed webhook.
     "/v1/integrations/todoist/webhook",
+    # Signing in: what anyone may do before having any credential (tests/test_login.py).
+    "/v1/auth/providers",
+    "/v1/auth/login/{provider}",
+    "/v1/auth/callback/{provider}",
 }
 
 

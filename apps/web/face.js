@@ -6,6 +6,7 @@ import { outcomeWords } from "/connections.js";
 import { offerTasks, setUpTasksStep } from "/firstrun.js";
 import { OoClient } from "/sdk/oo-client.js";
 import { openSettings, setUpSettings } from "/settings.js";
+import { showSignIn } from "/signin.js";
 import { timeOf } from "/time.js";
 
 const oo = new OoClient();
@@ -146,6 +147,7 @@ async function ask() {
     if (!answer.tip) schedule(answer.retry_after || 900);
   } catch (error) {
     if (deleted) return;
+    if (error.status === 401) return showSignIn(oo); // a server's page, not signed in (or no longer)
     if (error.code === "consent_required") {
       // The person turned off oO's use of their signals: nothing is asked until they turn it on again
       // in the sheet, which asks at once.

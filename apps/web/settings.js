@@ -4,6 +4,7 @@
 // GET /v1/me/integrations. Connecting a provider is a call, not an event: it only makes sense online.
 import { outcomeWords, showConnections } from "/connections.js";
 import { loadKnowledge } from "/knows.js";
+import { loadSessions, setUpSessions } from "/sessions.js";
 import { describeTask, parseTask, todayIn } from "/quickadd.js";
 import { hhmm } from "/time.js";
 
@@ -162,6 +163,7 @@ async function load() {
   }
   await loadConnections();
   showConsents(consents); // after the connections: which providers the server offers
+  await loadSessions({ oo, say });
   readKnowledge();
 }
 
@@ -348,4 +350,5 @@ export function setUpSettings(client, callbacks) {
     $("delete-confirm").hidden = true;
   });
   $("delete-yes").addEventListener("click", deleteAccount);
+  setUpSessions(client);
 }

@@ -12,6 +12,8 @@ const SHELL = [
   "/calendars.js",
   "/firstrun.js",
   "/knows.js",
+  "/signin.js",
+  "/sessions.js",
   "/time.js",
   "/sdk/oo-client.js",
   "/manifest.webmanifest",

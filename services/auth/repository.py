@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 
-from services.auth.tables import auth_api_tokens, auth_refresh_tokens, auth_users
+from services.auth.tables import auth_api_tokens, auth_refresh_tokens, auth_sessions, auth_users
 from services.kernel.unit_of_work import UnitOfWork
 
 # The token and its user's status in one round trip, the user's row share-locked (see `user`).
@@ -107,5 +107,6 @@ class AuthRepository:
         """A person's identity is a handful of rows: erased at once."""
         await uow.connection.execute(delete(auth_api_tokens).where(auth_api_tokens.c.user_id == user_id))
         await uow.connection.execute(delete(auth_refresh_tokens).where(auth_refresh_tokens.c.user_id == user_id))
+        await uow.connection.execute(delete(auth_sessions).where(auth_sessions.c.user_id == user_id))
         await uow.connection.execute(delete(auth_users).where(auth_users.c.user_id == user_id))
         return True

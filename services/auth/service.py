@@ -9,11 +9,21 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from oo_contracts.events import UserCreated, UserRoleSet, envelope
-from oo_contracts.export import ApiTokenRecord, ClientSessionRecord, IdentitySection
+from oo_contracts.export import (
+    ApiTokenRecord,
+    ClientSessionRecord,
+    IdentitySection,
+    LoginIdentityRecord,
+    PageSessionRecord,
+    PendingLinkRecord,
+)
 from oo_contracts.identity import ALL_SCOPES, AuthMethod, Principal, Role, Scope, TokenPair
 from services.auth.access_tokens import ACCESS_SECONDS, AccessTokens
+from services.auth.login import Identities, TakenFlow, refuse_inactive, refuse_taken
+from services.auth.oidc import VerifiedIdentity
 from services.auth.refresh import RefreshFamilies
 from services.auth.repository import AuthRepository
+from services.auth.sessions import NewSession, Sessions
 from services.auth.tokens import NewToken, mint_token, parse_token, secret_matches, token_id_of
 from services.kernel.errors import NotFound, Unavailable
 from services.kernel.ports import EventPublisher
@@ -28,11 +38,15 @@ def new_user_id() -> str:
 
 
 class IdentityService:
-    def __init__(self, repository: AuthRepository, publisher: EventPublisher, access: AccessTokens) -> None:
+    def __init__(
+        self, repository: AuthRepository, publisher: EventPublisher, access: AccessTokens, sessions: Sessions
+    ) -> None:
         self._repository = repository
         self._publisher = publisher
         self._access = access
         self._families = RefreshFamilies()
+        self.sessions = sessions
+        self._identities = Identities()
 
     async def create_user(self, uow: UnitOfWork, *, kind: str = "regular") -> str:
         user_id = new_user_id()
@@ -145,6 +159,56 @@ class IdentityService:
             user_id=claims.user_id, scopes=claims.scopes, method=AuthMethod.access_token, role=Role(user.role)
         )
 
+    async def principal_for_session(self, uow: UnitOfWork, secret: str) -> tuple[Principal, bool] | None:
+        """The person a page's session cookie stands for, and whether its last use is worth recording
+        now; None when the session is unknown, ended, idle too long or past its end."""
+        live = await self.sessions.live(uow, secret)
+        if live is None:
+            return None
+        principal = Principal(user_id=live.user_id, scopes=ALL_SCOPES, method=AuthMethod.session, role=Role(live.role))
+        return principal, live.touch_due
+
+    async def touch_session(self, uow: UnitOfWork, secret: str) -> None:
+        await self.sessions.touch(uow, secret)
+
+    async def complete_login(
+        self,
+        uow: UnitOfWork,
+        flow: TakenFlow,
+        verified: VerifiedIdentity,
+        *,
+        user_agent: str | None,
+        replacing: str | None,
+    ) -> NewSession:
+        """Map the verified identity to its person — a new person for an identity never seen, the
+        person who asked for a link — and start the browser's new session (its old one ends)."""
+        now = datetime.now(UTC)
+        if flow.link_user_id is not None:
+            refuse_inactive(await self.hold_active_user(uow, flow.link_user_id))
+            holder = await self._identities.add(uow, verified, flow.provider, flow.link_user_id, now)
+            refuse_taken(holder, flow.link_user_id)
+            user_id = holder
+        else:
+            known = await self._identities.owner(uow, verified.issuer, verified.subject)
+            if known is None:
+                user_id = await self.create_user(uow)
+                # A concurrent first login of the same identity made its person first: this one, and
+                # the person it made, roll back (409) and the browser's next try signs in as that one.
+                refuse_taken(await self._identities.add(uow, verified, flow.provider, user_id, now), user_id)
+            else:
+                refuse_inactive(await self.hold_active_user(uow, known))
+                user_id = known
+        return await self.sessions.start(uow, user_id, user_agent=user_agent, replacing=replacing)
+
+    async def sign_out_everywhere(self, uow: UnitOfWork, user_id: str) -> None:
+        """Every page session and every API client's refresh family of the person ends; personal API
+        tokens, made and revoked one by one, stay."""
+        await self.sessions.end_all_of(uow, user_id)
+        await self._families.revoke_all_of(uow, user_id, datetime.now(UTC))
+
+    async def identities_of(self, uow: UnitOfWork, user_id: str) -> list[Any]:
+        return await self._identities.of(uow, user_id)
+
     async def local_principal(self, uow: UnitOfWork) -> Principal:
         """The one local user of local mode, created on first use (again after it deleted itself)."""
         existing = await self.existing_local_principal(uow)
@@ -203,6 +267,7 @@ class IdentityService:
         await self._repository.set_status(uow, user_id, "deleting")
         await self._repository.revoke_tokens_of(uow, user_id, now)
         await self._families.revoke_all_of(uow, user_id, now)
+        await self.sessions.end_all_of(uow, user_id)
         return True
 
 
@@ -210,11 +275,20 @@ class UserIdentity:
     """The auth module as a UserDataOwner. Erased last: its rows are what deletion is keyed on."""
 
     section = "identity"
-    tables: tuple[str, ...] = ("auth_users", "auth_api_tokens", "auth_refresh_tokens")
+    tables: tuple[str, ...] = (
+        "auth_users",
+        "auth_api_tokens",
+        "auth_refresh_tokens",
+        "auth_identities",
+        "auth_sessions",
+        "auth_login_flows",
+    )
 
-    def __init__(self, repository: AuthRepository) -> None:
+    def __init__(self, repository: AuthRepository, sessions: Sessions) -> None:
         self._repository = repository
         self._families = RefreshFamilies()
+        self._sessions = sessions
+        self._identities = Identities()
 
     async def export_user(self, uow: UnitOfWork, user_id: str) -> IdentitySection | None:
         user = await self._repository.user(uow, user_id)
@@ -245,7 +319,29 @@ class UserIdentity:
                 )
                 for row in await self._families.of(uow, user_id)
             ],
+            logins=[
+                LoginIdentityRecord(
+                    provider=row.provider, issuer=row.issuer, subject=row.subject, linked_at=row.linked_at
+                )
+                for row in await self._identities.of(uow, user_id)
+            ],
+            pending_links=[
+                PendingLinkRecord(provider=row.provider, expires_at=row.expires_at)
+                for row in await self._identities.pending_links_of(uow, user_id)
+            ],
+            page_sessions=[
+                PageSessionRecord(
+                    session_id=row.session_id,
+                    device=row.device,
+                    created_at=row.created_at,
+                    last_seen_at=row.last_seen_at,
+                    expires_at=row.expires_at,
+                    revoked_at=row.revoked_at,
+                )
+                for row in await self._sessions.all_of(uow, user_id)
+            ],
         )
 
     async def erase_user(self, uow: UnitOfWork, user_id: str) -> bool:
+        await self._identities.erase(uow, user_id)
         return await self._repository.erase_user(uow, user_id)

@@ -43,7 +43,9 @@ def build_http_app(
         docs_url=None,
         redoc_url=None,
     )
-    resolver = PrincipalResolver(identity, local_mode=settings.local_mode)
+    resolver = PrincipalResolver(
+        identity, local_mode=settings.local_mode, database=database, public_url=settings.public_url
+    )
     app.state.http_context = HttpContext(
         database=database, resolve_principal=resolver, find_principal=resolver.find, refuse_early=resolver.refuse_early
     )

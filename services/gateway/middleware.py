@@ -17,7 +17,8 @@ log = structlog.get_logger("oo.http")
 
 
 class RequestContextMiddleware:
-    """A request id for every request (taken from X-Request-ID when sane), one log line, metrics."""
+    """A request id for every request (taken from X-Request-ID when sane), one log line, metrics, and a
+    `Referrer-Policy` on every answer."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -36,8 +37,12 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                # No answer of oO's leaks its URL to the next site a browser goes to (A07).
+                if not any(name.lower() == b"referrer-policy" for name, _ in headers):
+                    headers.append((b"referrer-policy", b"no-referrer"))
+                message["headers"] = headers
             await send(message)
 
         with structlog.contextvars.bound_contextvars(request_id=request_id):

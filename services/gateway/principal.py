@@ -1,53 +1,31 @@
-"""Resolving a request to its Principal: a personal API token, or the local user in local mode."""
+"""Resolving a request to its Principal: a bearer token (personal token or access JWT), the page's
+session cookie outside local mode, or the local user in local mode."""
 
 from __future__ import annotations
 
-from ipaddress import ip_address
+from functools import partial
 from urllib.parse import urlsplit
 
 from fastapi import Request
 
 from oo_contracts.identity import Principal
+from services.kernel.browser import CSRF_HEADER, is_loopback, origin_of, own_origin, session_cookie_name
+from services.kernel.database import Database
 from services.kernel.errors import Forbidden, Unauthenticated
 from services.kernel.ports import IdentityPort
 from services.kernel.unit_of_work import UnitOfWork
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-Origin = tuple[str, str, int]  # scheme, host, port: what a browser compares
-
-
-def _is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def _origin(url: str) -> Origin | None:
-    parts = urlsplit(url)
-    try:
-        port = parts.port
-    except ValueError:
-        return None
-    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
-        return None
-    return parts.scheme, parts.hostname, port or _DEFAULT_PORTS[parts.scheme]
-
-
-def _own_origin(request: Request) -> Origin | None:
-    """The origin the browser sent this request to: the page oO serves there is the only one to trust."""
-    return _origin(f"{request.url.scheme}://{request.headers.get('host', '')}")
 
 
 class PrincipalResolver:
-    def __init__(self, identity: IdentityPort, *, local_mode: bool) -> None:
+    def __init__(
+        self, identity: IdentityPort, *, local_mode: bool, database: Database, public_url: str | None = None
+    ) -> None:
         self._identity = identity
         self._local_mode = local_mode
+        self._database = database
+        self._public_url = public_url
 
     async def __call__(self, request: Request, uow: UnitOfWork) -> Principal:
         principal = await self.find(request, uow, create_local=True)
@@ -70,7 +48,22 @@ class PrincipalResolver:
             if create_local:
                 return await self._identity.local_principal(uow)
             return await self._identity.existing_local_principal(uow)
-        raise Unauthenticated("send `Authorization: Bearer <token>`")
+        secret = request.cookies.get(session_cookie_name(request))
+        if secret is not None:
+            self._check_cookie_write(request)
+            found = await self._identity.principal_for_session(uow, secret)
+            if found is None:
+                raise Unauthenticated("the session has ended: sign in again")
+            principal, touch_due = found
+            if touch_due:
+                uow.after_commit(partial(self._touch, secret))
+            return principal
+        raise Unauthenticated("send `Authorization: Bearer <token>`, or sign in")
+
+    async def _touch(self, secret: str) -> None:
+        # After the request's own transaction: a read stays a read, and a session's idle clock restarts.
+        async with self._database.transaction() as uow:
+            await self._identity.touch_session(uow, secret)
 
     def refuse_early(self, request: Request) -> None:
         """Refuse, before the body is read or a transaction opened, what no lookup could accept: no
@@ -78,14 +71,34 @@ class PrincipalResolver:
         token that does not verify. A well-formed personal token is looked up later, in the use case."""
         authorization = request.headers.get("authorization")
         if authorization is None:
-            if not self._local_mode:
-                raise Unauthenticated("send `Authorization: Bearer <token>`")
+            if self._local_mode:
+                return
+            if request.cookies.get(session_cookie_name(request)) is None:
+                raise Unauthenticated("send `Authorization: Bearer <token>`, or sign in")
+            self._check_cookie_write(request)
             return
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("use `Authorization: Bearer <token>`")
         if not self._identity.could_be_valid(token.strip()):
             raise Unauthenticated("the token is invalid or revoked")
+
+    def _check_cookie_write(self, request: Request) -> None:
+        """A write the browser sent on its own, with the cookie, is no wish of the person (CSRF): a write
+        authenticated by the cookie must carry oO's header (which no form and no cross-origin request
+        without oO's consent can send) and, when the browser names where it comes from, come from here."""
+        if request.method in _SAFE_METHODS:
+            return
+        if request.headers.get(CSRF_HEADER) is None:
+            raise Forbidden(f"a write signed in by cookie must carry the `{CSRF_HEADER}` header", code="csrf")
+        origin = request.headers.get("origin")
+        if origin is not None:
+            if origin_of(origin) != own_origin(request, self._public_url):
+                raise Forbidden(
+                    f"writes are accepted only from oO's own page, not from {origin!r}", code="cross_origin"
+                )
+        elif request.headers.get("sec-fetch-site", "same-origin") != "same-origin":
+            raise Forbidden("writes are accepted only from oO's own page", code="cross_origin")
 
     @staticmethod
     def _check_local_request(request: Request) -> None:
@@ -94,13 +107,13 @@ class PrincipalResolver:
         # site's, or another local server's on another port — acting as the local user (CSRF).
         client = request.client.host if request.client else None
         host = request.headers.get("host", "")
-        if not _is_loopback(client) or not _is_loopback(urlsplit(f"//{host}").hostname):
+        if not is_loopback(client) or not is_loopback(urlsplit(f"//{host}").hostname):
             raise Forbidden("local mode only serves requests from this machine", code="not_local")
         origin = request.headers.get("origin")
         if request.method in _SAFE_METHODS or origin is None:
             return
-        own = _own_origin(request)
-        if own is None or _origin(origin) != own:
+        own = own_origin(request)
+        if own is None or origin_of(origin) != own:
             raise Forbidden(
                 f"local mode accepts writes only from its own page ({request.url.scheme}://{host}), "
                 f"not from {origin!r}",

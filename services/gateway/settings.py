@@ -14,7 +14,14 @@ class GatewaySettings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535, description="Port to listen on.")
     local_mode: bool = Field(
         default=True,
-        description="Serve one local user without login, on loopback only; off: every request needs a token.",
+        description="Serve one local user without login, on loopback only; off: every request needs a token or "
+        "a session of the page (signed in through an OIDC provider, OO_OIDC_PROVIDERS).",
+    )
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/?#]+$",
+        description="The origin browsers reach oO at (`https://oo.example`), behind a proxy: login's redirect "
+        "URIs and the origin a cookie's writes must come from. Unset: the request's own.",
     )
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024, description="Largest request body accepted.")
     metrics: Literal["public", "off"] | None = Field(
@@ -49,7 +56,7 @@ class GatewaySettings(BaseSettings):
             return (
                 f"OO_HOST={self.host!r} is not a loopback address, and local mode (OO_LOCAL_MODE=true) serves "
                 "anyone who can connect as the local user without login. Bind 127.0.0.1, or set "
-                "OO_LOCAL_MODE=false so that every request needs a personal API token."
+                "OO_LOCAL_MODE=false so that every request needs a token or a login (OO_OIDC_PROVIDERS)."
             )
         if self.metrics_port == self.port:
             return f"OO_METRICS_PORT={self.metrics_port} is the api's own port (OO_PORT): give the metrics another"

@@ -30,6 +30,8 @@ FILES = {
     "/calendars.js": (WEB_DIR / "calendars.js", "text/javascript; charset=utf-8"),
     "/firstrun.js": (WEB_DIR / "firstrun.js", "text/javascript; charset=utf-8"),
     "/knows.js": (WEB_DIR / "knows.js", "text/javascript; charset=utf-8"),
+    "/signin.js": (WEB_DIR / "signin.js", "text/javascript; charset=utf-8"),
+    "/sessions.js": (WEB_DIR / "sessions.js", "text/javascript; charset=utf-8"),
     "/sw.js": (WEB_DIR / "sw.js", "text/javascript; charset=utf-8"),
     "/manifest.webmanifest": (WEB_DIR / "manifest.webmanifest", "application/manifest+json"),
     "/icon.svg": (WEB_DIR / "icon.svg", "image/svg+xml"),

@@ -27,6 +27,11 @@ class ApiError(Exception):
         return {}
 
 
+class BadRequest(ApiError):
+    status_code = 400
+    code = "bad_request"
+
+
 class Unauthenticated(ApiError):
     status_code = 401
     code = "unauthenticated"

@@ -144,6 +144,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         413: "Request body too large.",
         422: "The request is well-formed but invalid; `items` names each offending part.",
         429: "Too many tries from this client; `Retry-After` says how many seconds to wait.",
+        502: "A login provider could not be reached, or answered what a correct one never would.",
         503: "Storage unavailable; retry later.",
     }
     return {status: {"model": ErrorBody, "description": descriptions[status]} for status in statuses}

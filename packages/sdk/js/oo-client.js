@@ -45,6 +45,8 @@ function verdict(error) {
   if (!(error instanceof OoError)) return "retry"; // no answer: the network or the server is away
   // A lost race on a uniqueness constraint rolled the request back whole; the server asks for a retry.
   if (error.status >= 500 || error.status === 429 || error.code === "concurrent_change") return "retry";
+  // Signed out (a server's session ended): kept until the person signs in again, not dropped.
+  if (error.status === 401) return "retry";
   return "refused";
 }
 
@@ -59,7 +61,8 @@ export class OoClient extends EventTarget {
   }
 
   async request(method, path, body) {
-    const headers = { Accept: "application/json" };
+    // The CSRF header oO asks of a write signed in by cookie; harmless with a token or in local mode.
+    const headers = { Accept: "application/json", "X-OO-CSRF": "1" };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     if (this.token) headers.Authorization = `Bearer ${this.token}`;
     const response = await fetch(this.base + path, {
@@ -71,6 +74,30 @@ export class OoClient extends EventTarget {
     const text = await response.text();
     if (!response.ok) throw new OoError(response.status, parseOrNull(text), retryAfterMs(response));
     return text ? JSON.parse(text) : null;
+  }
+
+  /** The login providers a server offers (`[{name, display_name, login_url}]`); a browser signs in by
+   *  navigating to `login_url`. */
+  loginProviders() {
+    return this.request("GET", "/v1/auth/providers");
+  }
+
+  /** The browsers signed in as this person, `current` marking this one. */
+  sessions() {
+    return this.request("GET", "/v1/me/sessions");
+  }
+
+  endSession(sessionId) {
+    return this.request("DELETE", `/v1/me/sessions/${encodeURIComponent(sessionId)}`);
+  }
+
+  signOut() {
+    return this.request("POST", "/v1/auth/logout");
+  }
+
+  /** Every browser's session ends, and every API client's refresh family. */
+  signOutEverywhere() {
+    return this.request("DELETE", "/v1/me/sessions");
   }
 
   recommend(context = {}) {

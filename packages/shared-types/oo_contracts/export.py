@@ -35,6 +35,39 @@ class ClientSessionRecord(BaseModel):
     revoked_at: AwareDatetime | None
 
 
+class LoginIdentityRecord(BaseModel):
+    """A login linked to the account: who the person is at that provider (its issuer and subject)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: str
+    issuer: str
+    subject: str
+    linked_at: AwareDatetime
+
+
+class PendingLinkRecord(BaseModel):
+    """A link to another provider the person started and has not finished (it lapses on its own)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: str
+    expires_at: AwareDatetime
+
+
+class PageSessionRecord(BaseModel):
+    """A browser signed in to the page: never its cookie or the cookie's hash."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    session_id: str
+    device: str
+    created_at: AwareDatetime
+    last_seen_at: AwareDatetime
+    expires_at: AwareDatetime
+    revoked_at: AwareDatetime | None
+
+
 class IdentitySection(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -44,6 +77,9 @@ class IdentitySection(BaseModel):
     created_at: AwareDatetime
     api_tokens: list[ApiTokenRecord]
     client_sessions: list[ClientSessionRecord] = Field(default_factory=list)
+    logins: list[LoginIdentityRecord] = Field(default_factory=list)
+    pending_links: list[PendingLinkRecord] = Field(default_factory=list)
+    page_sessions: list[PageSessionRecord] = Field(default_factory=list)
 
 
 class EventsSection(BaseModel):

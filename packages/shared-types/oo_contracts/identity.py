@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class Scope(StrEnum):
-    """What a personal API token may do. Local mode and (later) sessions hold every scope."""
+    """What a personal API token may do. Local mode and the page's sessions hold every scope."""
 
     events_write = "events:write"
     account_read = "account:read"
@@ -20,6 +20,8 @@ class Scope(StrEnum):
     consents_write = "consents:write"
     # Connecting a provider (and disconnecting it): it lets oO read a part of the person's life.
     integrations_write = "integrations:write"
+    # Signing browsers out (one, or all with every API client's refresh family) and linking logins.
+    sessions_write = "sessions:write"
 
 
 ALL_SCOPES: frozenset[Scope] = frozenset(Scope)
@@ -29,6 +31,7 @@ class AuthMethod(StrEnum):
     local = "local"
     api_token = "api_token"  # noqa: S105 (a method name, not a secret)
     access_token = "access_token"  # noqa: S105 (an API client's short-lived JWT, signed by oO)
+    session = "session"  # the page in a browser, signed in through an OIDC provider
 
 
 class Role(StrEnum):
