@@ -91,3 +91,17 @@ def test_a_rate_that_is_not_one_stops_start_up_with_its_name(text: str, monkeypa
     monkeypatch.setenv("OO_CREDENTIAL_RATE_LIMITS", text)
     with pytest.raises(ValidationError, match="credential_rate_limits"):
         GatewaySettings()
+
+
+async def test_starting_a_login_and_answering_one_are_limited_with_the_token_exchange(limited: FastAPI) -> None:
+    async with from_address(limited, "198.51.100.10") as client:
+        assert (await client.get("/v1/auth/login/nowhere")).status_code == 404  # counted all the same
+        assert (await client.get("/v1/auth/callback/nowhere", params={"code": "c", "state": "s"})).status_code == 404
+        assert (await client.post("/v1/auth/token", json=GARBAGE)).status_code == 401
+        for tried in (
+            client.get("/v1/auth/login/nowhere"),
+            client.get("/v1/auth/callback/nowhere", params={"code": "c", "state": "s"}),
+            client.post("/v1/auth/callback/nowhere", content=b"code=c&state=s"),
+        ):
+            answer = await tried
+            assert (answer.status_code, answer.json()["error"]["code"]) == (429, "rate_limited")
