@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel
 
@@ -14,7 +14,7 @@ from oo_contracts.identity import AuthMethod, Principal, Scope
 from services.auth.login import NEXT_PATH, Logins, StartedFlow
 from services.auth.service import IdentityService
 from services.auth.sessions import SESSION_ID, NewSession, digest
-from services.auth.settings import AuthSettings
+from services.auth.settings import PROVIDER_NAME, AuthSettings
 from services.kernel.browser import login_cookie_name, plain_loopback, session_cookie_name
 from services.kernel.errors import BadRequest, Forbidden, NotFound
 from services.kernel.http import CurrentUnitOfWork, error_responses, http_context, require_scope
@@ -73,6 +73,10 @@ def _clear_cookie(response: Response, request: Request, name: str) -> None:
     response.delete_cookie(name, path="/", secure=secure, httponly=True, samesite="lax")
 
 
+# A provider's name as the settings hold it; another shape names no provider (422 rather than 404).
+ProviderParam = Annotated[str, Path(pattern=PROVIDER_NAME.pattern, description="A login provider's name.")]
+
+
 def build_login_router(
     identity: IdentityService,
     logins: Logins,
@@ -122,7 +126,7 @@ def build_login_router(
         dependencies=limited,
     )
     async def login(
-        provider: str,
+        provider: ProviderParam,
         request: Request,
         next: Annotated[
             str | None,
@@ -173,7 +177,7 @@ def build_login_router(
         dependencies=limited,
     )
     async def callback(
-        provider: str,
+        provider: ProviderParam,
         request: Request,
         code: Annotated[str | None, _CODE_PARAM] = None,
         state: Annotated[str | None, _STATE_PARAM] = None,
@@ -201,7 +205,7 @@ def build_login_router(
             }
         },
     )
-    async def callback_posted(provider: str, request: Request) -> Response:
+    async def callback_posted(provider: ProviderParam, request: Request) -> Response:
         known(provider)
         if settings.response_mode_of(provider) != "form_post":
             raise BadRequest(f"{provider} answers by redirect", code="invalid_callback")
@@ -304,7 +308,7 @@ def build_login_router(
         responses=error_responses(401, 403, 404, 422, 503),
     )
     async def end_session(
-        session_id: str,
+        session_id: Annotated[str, Path(pattern=SESSION_ID.pattern, description="A session's `id` from the list.")],
         request: Request,
         principal: Annotated[Principal, Depends(require_scope(Scope.sessions_write))],
         uow: CurrentUnitOfWork,
@@ -344,7 +348,7 @@ def build_login_router(
         summary="Start linking another provider's login to my account",
         responses=error_responses(401, 403, 404, 422, 502, 503),
     )
-    async def link(provider: str, request: Request) -> Response:
+    async def link(provider: ProviderParam, request: Request) -> Response:
         """The browser goes to `authorization_url`; the callback links the login it brings back to this
         account (409 if another account holds it) and renews the session."""
         context = http_context(request)
