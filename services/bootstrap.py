@@ -141,6 +141,7 @@ def bootstrap(settings: Settings) -> Container:
         integrations=integrations,
     )
     events.bus.project(profile.consent_projection)
+    auth.account_deletion = profile.privacy
     return Container(
         settings, database, metrics, events, auth, recommender, profile, keyring, vault, integrations, calendars
     )

@@ -19,7 +19,7 @@ from services.contracts_snapshot import openapi_document
 from tests.conftest import bearer, new_user_with_token
 
 # What anyone may call: health, the published schema and keys, a receipt by its unguessable id, the
-# refresh of a client's token (its credential is in the body), a provider's signed webhook, and the
+# refresh of a client's token (its credential is in the body), a provider's signed webhook or notice, and the
 # login itself (the providers offered, the start, and the provider's answer, bound to the browser that
 # started it: tests/test_login.py).
 PUBLIC = {
@@ -31,6 +31,7 @@ PUBLIC = {
     ("GET", "/.well-known/jwks.json"),
     ("POST", "/v1/auth/token"),
     ("POST", "/v1/integrations/todoist/webhook"),
+    ("POST", "/v1/auth/apple/notifications"),  # its credential is Apple's signature: test_apple_notifications.py
     ("GET", "/v1/auth/providers"),
     ("GET", "/v1/auth/login/{provider}"),
     ("GET", "/v1/auth/callback/{provider}"),

@@ -15,8 +15,9 @@ PUBLIC = {
     # An API client's refresh (its credential is the refresh token in the body), and the public keys.
     "/v1/auth/token",
     "/.well-known/jwks.json",
-    # A provider's call: a signed webhook.
+    # A provider's call: a signed webhook, Apple's signed notification.
     "/v1/integrations/todoist/webhook",
+    "/v1/auth/apple/notifications",
     # Signing in: what anyone may do before having any credential (tests/test_login.py).
     "/v1/auth/providers",
     "/v1/auth/login/{provider}",

@@ -7,6 +7,8 @@ from pathlib import Path
 from fastapi import APIRouter
 
 from services.auth.access_tokens import AUDIENCE, ISSUER, KEYS_FILE_NAME, AccessTokens, SigningKeys
+from services.auth.apple_notifications import AppleNotifications
+from services.auth.apple_routes import build_apple_router
 from services.auth.login import Logins
 from services.auth.login_routes import build_login_router
 from services.auth.oidc import OidcClients
@@ -16,7 +18,7 @@ from services.auth.service import IdentityService, UserIdentity
 from services.auth.sessions import Clock, Sessions, now_utc
 from services.auth.settings import AuthSettings
 from services.auth.tokens import NewToken, parse_token
-from services.kernel.ports import EventPublisher
+from services.kernel.ports import AccountDeletion, EventPublisher
 from services.kernel.rate_limits import RateLimiter
 
 __all__ = ["SIGNING_KEYS_FILE", "AuthModule", "AuthSettings", "NewToken", "parse_token"]
@@ -49,6 +51,10 @@ class AuthModule:
         self.logins = Logins(OidcClients(self.settings), flow_seconds=self.settings.login_flow_seconds, clock=clock)
         self.user_data = UserIdentity(repository, self.sessions)
         self._rate_limits = rate_limits
+        apple = self.settings.oidc_providers.get("apple")
+        self.apple = AppleNotifications(apple.client_id if apple else None, self.settings.apple_keys_url)
+        # The privacy flow's deletion, wired by the composition root once the profile module exists.
+        self.account_deletion: AccountDeletion | None = None
 
     def router(self) -> APIRouter:
         router = build_router(self.identity, self._rate_limits)
@@ -57,4 +63,6 @@ class AuthModule:
                 self.identity, self.logins, self.settings, self._rate_limits, public_url=self._public_url
             )
         )
+        if self.account_deletion is not None:
+            router.include_router(build_apple_router(self.identity, self.apple, self.account_deletion))
         return router

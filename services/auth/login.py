@@ -147,6 +147,15 @@ class Identities:
         assert holder is not None  # inserted, or held by the row that conflicted
         return holder
 
+    async def unlink(self, uow: UnitOfWork, issuer: str, subject: str) -> str | None:
+        """Remove the identity; the user who held it, or None."""
+        statement = (
+            delete(identities)
+            .where(identities.c.issuer == issuer, identities.c.subject == subject)
+            .returning(identities.c.user_id)
+        )
+        return (await uow.connection.execute(statement)).scalar_one_or_none()
+
     async def of(self, uow: UnitOfWork, user_id: str) -> list[Row[Any]]:
         query = (
             select(identities.c.provider, identities.c.issuer, identities.c.subject, identities.c.linked_at)

@@ -200,6 +200,18 @@ class IdentityService:
                 user_id = known
         return await self.sessions.start(uow, user_id, user_agent=user_agent, replacing=replacing)
 
+    async def forget_identity(self, uow: UnitOfWork, issuer: str, subject: str) -> str | None:
+        """The provider says the person stopped using it with oO: that login is unlinked and every
+        session and client of the person ends (they sign in again, with another login). The person it
+        was, or None if none holds it."""
+        user_id = await self._identities.unlink(uow, issuer, subject)
+        if user_id is not None:
+            await self.sign_out_everywhere(uow, user_id)
+        return user_id
+
+    async def owner_of(self, uow: UnitOfWork, issuer: str, subject: str) -> str | None:
+        return await self._identities.owner(uow, issuer, subject)
+
     async def sign_out_everywhere(self, uow: UnitOfWork, user_id: str) -> None:
         """Every page session and every API client's refresh family of the person ends; personal API
         tokens, made and revoked one by one, stay."""

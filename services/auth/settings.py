@@ -65,6 +65,10 @@ class AuthSettings(BaseSettings):
         ge=300,
         description="However much it is used, a page's session ends this long after login.",
     )
+    apple_keys_url: str = Field(
+        default="https://appleid.apple.com/auth/keys",
+        description="Where Apple publishes the keys its server-to-server notifications are signed with.",
+    )
     login_flow_seconds: int = Field(
         default=600, ge=30, le=3600, description="How long a started login may take at the provider."
     )

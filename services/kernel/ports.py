@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
+from uuid import UUID
 
 from pydantic import BaseModel
 
@@ -89,6 +90,12 @@ class IdentityPort(Protocol):
     async def begin_deletion(self, uow: UnitOfWork, user_id: str) -> bool: ...
 
     async def users_being_deleted(self, uow: UnitOfWork) -> list[str]: ...
+
+
+class AccountDeletion(Protocol):
+    """The privacy flow's deletion of a person, for a provider that tells oO the person is gone."""
+
+    async def request_deletion(self, uow: UnitOfWork, user_id: str) -> UUID | None: ...
 
 
 @dataclass(frozen=True)
