@@ -3,8 +3,8 @@
 The counting is the `limits` library's moving window, kept in the api process's memory: each process
 counts what reaches it, so with N api processes a client gets at most N times the limit — the limit
 bounds guessing and floods, not a quota anyone is billed by. The key is the client's address as the
-ASGI server reports it (behind a proxy, run uvicorn with `--proxy-headers` and the proxy's address in
-`--forwarded-allow-ips`, so that it is the client's and not the proxy's).
+ASGI server reports it (behind a proxy, put the proxy's address in `FORWARDED_ALLOW_IPS`, which `oo
+serve`'s uvicorn reads, so that it is the client's from `X-Forwarded-For` and not the proxy's).
 """
 
 from __future__ import annotations
