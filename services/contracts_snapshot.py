@@ -21,17 +21,21 @@ def openapi_document() -> dict[str, Any]:
     from services.app import create_app
     from services.settings import load_settings
 
-    # Build the app against a throwaway data dir: generating a document must touch nothing.
+    # The document is the code's, whatever this machine's settings: built with the defaults (no
+    # `OO_*` variable, no `.env.local`) against a throwaway data dir, touching nothing.
+    saved = {name: value for name, value in os.environ.items() if name.startswith("OO_") or name == "DATABASE_URL"}
+    cwd = Path.cwd()
     with tempfile.TemporaryDirectory() as data_dir:
-        previous = os.environ.get("OO_DATA_DIR")
+        for name in saved:
+            del os.environ[name]
         os.environ["OO_DATA_DIR"] = data_dir
+        os.chdir(data_dir)
         try:
             return create_app(load_settings()).openapi()
         finally:
-            if previous is None:
-                os.environ.pop("OO_DATA_DIR", None)
-            else:
-                os.environ["OO_DATA_DIR"] = previous
+            os.chdir(cwd)
+            del os.environ["OO_DATA_DIR"]
+            os.environ.update(saved)
 
 
 def _events_schema() -> dict[str, Any]:
