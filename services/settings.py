@@ -14,7 +14,7 @@ from typing import Literal, get_args
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.events.settings import EventsSettings
+from services.events.settings import EventsSettings, RelaySettings
 from services.gateway.settings import GatewaySettings
 from services.integrations.calendar.settings import CalendarSettings
 from services.integrations.todoist.settings import TodoistSettings
@@ -76,6 +76,7 @@ class Settings:
     recommender: RecommenderSettings
     todoist: TodoistSettings = field(default_factory=TodoistSettings)
     calendar: CalendarSettings = field(default_factory=CalendarSettings)
+    relay: RelaySettings = field(default_factory=RelaySettings)
 
     @property
     def database_url(self) -> str:
@@ -90,6 +91,7 @@ _SECTIONS: dict[str, tuple[type[BaseSettings], str]] = {
     "recommender": (RecommenderSettings, "OO_"),
     "todoist": (TodoistSettings, "OO_TODOIST_"),
     "calendar": (CalendarSettings, "OO_"),
+    "relay": (RelaySettings, "OO_RELAY_"),
 }
 
 
