@@ -10,7 +10,6 @@ import asyncio
 import re
 from typing import Any
 
-import nats
 import structlog
 from nats.aio.client import Client
 from nats.js import JetStreamContext
@@ -25,6 +24,8 @@ SUBJECT_PREFIX = "oo.user"
 # one person's purge filter match another's subjects.
 _USER_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _TYPE = re.compile(r"[a-z0-9_]+(\.[a-z0-9_]+)*")
+
+FIRST_CONNECT_SECONDS = 5.0
 
 log = structlog.get_logger(__name__)
 
@@ -83,16 +84,7 @@ class JetStreamLink:
             return self._js
         async with self._lock:
             if self._js is None:
-                client = self._client or await nats.connect(
-                    self._url,
-                    name="oo",
-                    max_reconnect_attempts=-1,
-                    reconnect_time_wait=0.25,  # seconds
-                    connect_timeout=2,
-                    error_cb=_log_error,
-                    disconnected_cb=_log_disconnected,
-                    reconnected_cb=_log_reconnected,
-                )
+                client = self._client or await _connect(self._url)
                 self._client = client
                 js = client.jetstream(timeout=self._settings.ack_timeout_seconds)
                 await ensure_stream(js, stream_config(self._settings))
@@ -112,6 +104,28 @@ class JetStreamLink:
             await self._client.close()
         self._client = None
         self._js = None
+
+
+async def _connect(url: str) -> Client:
+    client = Client()
+    # Reconnects forever once connected; a first connection that finds nobody gives up after a bound
+    # (with unlimited attempts nats-py would keep trying inside connect()), and the caller retries.
+    connecting = client.connect(
+        url,
+        name="oo",
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.25,  # type: ignore[arg-type]  # seconds; annotated int, used as a float
+        connect_timeout=2,
+        error_cb=_log_error,
+        disconnected_cb=_log_disconnected,
+        reconnected_cb=_log_reconnected,
+    )
+    try:
+        await asyncio.wait_for(connecting, timeout=FIRST_CONNECT_SECONDS)
+    except BaseException:
+        await client.close()
+        raise
+    return client
 
 
 async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
