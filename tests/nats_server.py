@@ -7,12 +7,13 @@ bring it back as an operator's restart would.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import shutil
 import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +23,10 @@ import pytest
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
+from services.bootstrap import Container, bootstrap
 from services.events.jetstream import STREAM
+from services.events.settings import RelaySettings
+from services.settings import Settings
 from tests.postgres_cluster import free_port
 
 
@@ -102,3 +106,16 @@ async def stream_counts(js: JetStreamContext, subject_filter: str) -> dict[str, 
     """Messages per subject in the events stream, for the subjects `subject_filter` matches."""
     info = await js.stream_info(STREAM, subjects_filter=subject_filter)
     return dict(info.state.subjects or {})
+
+
+def with_nats(settings: Settings, url: str, **relay: object) -> Settings:
+    return dataclasses.replace(settings, relay=RelaySettings(nats_url=url, **relay))  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def relayed(settings: Settings, nats_url: str) -> AsyncIterator[Container]:
+    """A container on the test's backend whose events are relayed to the session's nats-server."""
+    container = bootstrap(with_nats(settings, nats_url))
+    await container.prepare_storage()
+    yield container
+    await container.close()

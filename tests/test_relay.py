@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -19,10 +18,8 @@ from services.bootstrap import Container, bootstrap
 from services.events.jetstream import STREAM, message_id, subject
 from services.events.relay import OutboxRelay
 from services.events.repository import EventStoreRepository
-from services.events.settings import RelaySettings
 from services.events.tables import events_store
 from services.kernel.metrics import Metrics
-from services.settings import Settings
 from tests.nats_server import stream_counts
 
 
@@ -42,18 +39,6 @@ async def store(container: Container, events: list[EventEnvelope]) -> None:
     """Straight into the outbox (the bus's projections are beside the point here)."""
     async with container.database.transaction() as uow:
         await EventStoreRepository().append(uow, events, recorded_at=datetime.now(UTC))
-
-
-def with_nats(settings: Settings, url: str, **relay: object) -> Settings:
-    return dataclasses.replace(settings, relay=RelaySettings(nats_url=url, **relay))  # type: ignore[arg-type]
-
-
-@pytest.fixture
-async def relayed(settings: Settings, nats_url: str) -> AsyncIterator[Container]:
-    container = bootstrap(with_nats(settings, nats_url))
-    await container.prepare_storage()
-    yield container
-    await container.close()
 
 
 @pytest.fixture

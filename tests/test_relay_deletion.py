@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator
 
 import nats
@@ -10,24 +9,10 @@ import pytest
 from nats.js import JetStreamContext
 
 from services.bootstrap import Container, bootstrap
-from services.events.settings import RelaySettings
-from services.settings import Settings
 from tests.conftest import new_user_with_token
-from tests.nats_server import stream_counts
+from tests.nats_server import stream_counts, with_nats
 from tests.postgres_cluster import free_port
 from tests.test_relay import drain, envelope, relay_of
-
-
-def with_nats(settings: Settings, url: str) -> Settings:
-    return dataclasses.replace(settings, relay=RelaySettings(nats_url=url))
-
-
-@pytest.fixture
-async def relayed(settings: Settings, nats_url: str) -> AsyncIterator[Container]:
-    container = bootstrap(with_nats(settings, nats_url))
-    await container.prepare_storage()
-    yield container
-    await container.close()
 
 
 @pytest.fixture
