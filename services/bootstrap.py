@@ -65,6 +65,7 @@ class Container:
     async def close(self) -> None:
         await self.integrations.close()
         await self.recommender.close()
+        await self.events.close()
         await self.database.dispose()
 
     async def prepare_storage(self) -> None:
@@ -79,7 +80,7 @@ def bootstrap(settings: Settings) -> Container:
     # ADR 0012, 0022: on a person's own machine they chose oO (and the LLM proxy); elsewhere each opts in.
     defaults = granted_by_default(settings.gateway.local_mode)
     consents = consent_records(defaults)
-    events = EventsModule(settings.events, consents)
+    events = EventsModule(settings.events, consents, settings.relay)
     rate_limits = RateLimiter({CREDENTIALS: settings.gateway.credential_rate_limits})
     auth = AuthModule(
         publisher=events.bus,
@@ -139,6 +140,7 @@ def bootstrap(settings: Settings) -> Container:
         consents=consents,
         publisher=events.bus,
         integrations=integrations,
+        message_stores=[events.jetstream] if events.jetstream is not None else [],
     )
     events.bus.project(profile.consent_projection)
     auth.account_deletion = profile.privacy

@@ -32,7 +32,9 @@ ml = typer.Typer(help="The ML sidecar.", no_args_is_help=True)
 vault = typer.Typer(help="The token vault: provider tokens sealed at rest, and their keys.", no_args_is_help=True)
 consents = typer.Typer(help="What a person lets oO do, purpose by purpose (ADR 0022).", no_args_is_help=True)
 signing_keys = typer.Typer(help="The keys oO signs API clients' access tokens with (ADR 0025).", no_args_is_help=True)
+events = typer.Typer(help="The events as mirrored to JetStream by the worker (ADR 0031).", no_args_is_help=True)
 for name, group in (
+    ("events", events),
     ("signing-keys", signing_keys),
     ("users", users),
     ("tokens", tokens),
@@ -148,6 +150,41 @@ def ml_eval(
         )
     )
     typer.echo(report.render(show=show))
+
+
+@events.command("tail")
+def events_tail(
+    durable: Annotated[
+        str, typer.Option(help="The durable consumer's name: a later run resumes after its last ack.")
+    ] = ("oo-tail"),
+    follow: Annotated[bool, typer.Option(help="Keep waiting for new events instead of stopping at the end.")] = False,
+) -> None:
+    """Print each event of the JetStream mirror once, as one JSON envelope a line (needs NATS_URL)."""
+    from oo_contracts.events import EventEnvelope
+    from services.events.jetstream import JetStreamLink
+    from services.events.tail import EventTail
+
+    settings = _settings()
+    if not settings.relay.nats_url:
+        typer.echo("oo: set NATS_URL to the NATS server the worker relays to", err=True)
+        raise typer.Exit(2)
+
+    async def show(event: EventEnvelope) -> None:
+        typer.echo(event.model_dump_json())
+
+    async def run() -> None:
+        link = JetStreamLink(settings.relay)
+        try:
+            tail = EventTail(await link.jetstream(), durable, show)
+            while True:
+                await tail.pull()
+                info = await (await tail.subscription()).consumer_info()
+                if not follow and info.num_pending == 0 and info.num_ack_pending == 0:
+                    return
+        finally:
+            await link.close()
+
+    asyncio.run(run())
 
 
 @db.command("upgrade")

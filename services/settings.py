@@ -15,7 +15,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.auth.settings import AuthSettings
-from services.events.settings import EventsSettings
+from services.events.settings import EventsSettings, RelaySettings
 from services.gateway.settings import GatewaySettings
 from services.integrations.calendar.settings import CalendarSettings
 from services.integrations.todoist.settings import TodoistSettings
@@ -78,6 +78,7 @@ class Settings:
     todoist: TodoistSettings = field(default_factory=TodoistSettings)
     calendar: CalendarSettings = field(default_factory=CalendarSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
+    relay: RelaySettings = field(default_factory=RelaySettings)
 
     @property
     def database_url(self) -> str:
@@ -93,6 +94,7 @@ _SECTIONS: dict[str, tuple[type[BaseSettings], str]] = {
     "todoist": (TodoistSettings, "OO_TODOIST_"),
     "calendar": (CalendarSettings, "OO_"),
     "auth": (AuthSettings, "OO_"),
+    "relay": (RelaySettings, "OO_RELAY_"),
 }
 
 

@@ -1,6 +1,7 @@
 """Composition root of the worker process: scheduled jobs, plus /health, /ready and /metrics.
 
-Today it resumes interrupted account deletions; the JetStream outbox relay joins it next.
+It resumes interrupted account deletions and, when NATS_URL is set, relays the outbox to JetStream
+(`oo_relay_lag_seconds` and `oo_relay_published_total` on /metrics).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from services.settings import Settings, load_settings
 
 def create_worker_app(settings: Settings | None = None, *, container: Container | None = None) -> FastAPI:
     container = container or bootstrap(settings or load_settings())
+    relay = container.events.relay(container.database, container.metrics.registry)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -33,6 +35,8 @@ def create_worker_app(settings: Settings | None = None, *, container: Container 
             ),
             asyncio.create_task(run_periodically(container.database.checkpoint, CHECKPOINT_EVERY_SECONDS)),
         ]
+        if relay is not None:
+            jobs.append(asyncio.create_task(relay.run(), name="outbox-relay"))
         try:
             yield
         finally:
@@ -45,4 +49,5 @@ def create_worker_app(settings: Settings | None = None, *, container: Container 
     install_error_handlers(app)
     app.include_router(health_router(container.readiness(), container.metrics))
     app.state.container = container
+    app.state.relay = relay
     return app

@@ -31,13 +31,15 @@ from tests.postgres_cluster import PostgresCluster
 
 # Fixtures of the page's tests (browser, server), of the LLM tests (the LiteLLM proxy) and of the
 # Todoist tests (the simulator and a webhook receiver) and of the calendar tests (Radicale, an ICS web
-# server, the Google simulator).
+# server, the Google simulator), of the login tests (an OIDC provider) and of the JetStream relay's
+# tests (nats-server).
 pytest_plugins = [
     "tests.page_harness",
     "tests.litellm_proxy",
     "tests.todoist_sim",
     "tests.calendar_servers",
     "tests.oidc_provider",
+    "tests.nats_server",
 ]
 
 BACKENDS = ["sqlite", "postgres"]
@@ -181,7 +183,7 @@ def bearer(token: str) -> dict[str, str]:
 
 @pytest.fixture(autouse=True)
 def _no_developer_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    # A developer's own OO_*, LITELLM_* or DATABASE_URL must not steer the tests.
+    # A developer's own OO_*, LITELLM_*, DATABASE_URL or NATS_URL must not steer the tests.
     for key in list(os.environ):
-        if key.startswith(("OO_", "LITELLM_")) or key == "DATABASE_URL":
+        if key.startswith(("OO_", "LITELLM_")) or key in ("DATABASE_URL", "NATS_URL"):
             monkeypatch.delenv(key)

@@ -161,3 +161,17 @@ def test_the_todoist_sync_benchmark_reads_every_page_both_ways_and_times_each_re
     assert re.search(r"^  read every page: SDK +[\d.]+ ms, raw httpx +[\d.]+ ms: [\d.]+× .* (met|NOT met)$", out, re.M)
     for kind, requests in (("full", 3), ("nothing changed", 3), ("one task changed", 3), ("webhook hint", 1)):
         assert re.search(rf"^  oO refresh, {kind} +[\d.]+ ms +{requests} requests to Todoist$", out, re.M), kind
+
+
+def test_the_relay_benchmark_drains_the_outbox_and_reports_both_targets_on_a_tiny_run():
+    command = [sys.executable, "-m", "bench.relay", "--events", "1000", "--backend", "sqlite"]
+    root = Path(__file__).resolve().parent.parent
+    run = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=600, check=False)
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = run.stdout
+    assert re.search(
+        r"^sqlite +relay +[\d,]+ events/s \| raw publish_async +[\d,]+/s \| ratio relay/raw = [\d.]+$", out, re.M
+    )
+    assert re.search(
+        r"^sqlite +target ≥ 50% of raw: (met|NOT met); target ≥ 10,000 events/s: (met|NOT met)$", out, re.M
+    )

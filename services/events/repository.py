@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import bindparam, delete, select
+import orjson
+from sqlalchemy import bindparam, delete, select, update
 
 from oo_contracts.events import EventEnvelope
 from services.events.tables import events_store
@@ -154,3 +155,86 @@ async def _append_sqlite(driver: Any, events: Sequence[EventEnvelope], recorded_
         inserted.update((row[0], UUID(row[1])) for row in await cursor.fetchall())
         await cursor.close()
     return inserted
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """An event not yet mirrored to JetStream, as the relay publishes it."""
+
+    seq: int
+    user_id: str
+    type: str
+    event_id: UUID
+    envelope: bytes  # the EventEnvelope's JSON
+
+
+_OUTBOX_COLUMNS = (
+    events_store.c.seq,
+    events_store.c.event_id,
+    events_store.c.type,
+    events_store.c.user_id,
+    events_store.c.occurred_at,
+    events_store.c.source,
+    events_store.c.schema_version,
+    events_store.c.payload,
+)
+
+
+class OutboxRepository:
+    """The relay's view of `events_store`: what is unpublished, in `seq` order, and marking it published."""
+
+    async def unpublished(self, uow: UnitOfWork, limit: int, *, claim: bool) -> list[OutboxRow]:
+        """The oldest unpublished rows. With `claim` (Postgres), they stay locked until the transaction
+        ends and a concurrent relay skips them rather than waiting or publishing them too."""
+        query = (
+            select(*_OUTBOX_COLUMNS)
+            .where(events_store.c.published_at.is_(None))
+            .order_by(events_store.c.seq)
+            .limit(limit)
+        )
+        if claim:
+            query = query.with_for_update(skip_locked=True)
+        rows = (await uow.connection.execute(query)).all()
+        return [
+            OutboxRow(
+                seq=row.seq,
+                user_id=row.user_id,
+                type=row.type,
+                event_id=row.event_id,
+                envelope=orjson.dumps(
+                    {
+                        "id": str(row.event_id),
+                        "type": row.type,
+                        "user_id": row.user_id,
+                        "occurred_at": row.occurred_at.astimezone(UTC).isoformat(),
+                        "source": row.source,
+                        "schema_version": row.schema_version,
+                        "payload": row.payload,
+                    }
+                ),
+            )
+            for row in rows
+        ]
+
+    async def mark_published(self, uow: UnitOfWork, seqs: Sequence[int], at: datetime) -> set[int]:
+        """Mark these rows published; returns those that still exist (the others were erased meanwhile)."""
+        if not seqs:
+            return set()
+        statement = (
+            update(events_store)
+            .where(events_store.c.seq.in_(seqs))
+            .values(published_at=at)
+            .returning(events_store.c.seq)
+        )
+        return {row.seq for row in await uow.connection.execute(statement)}
+
+    async def oldest_unpublished_at(self, uow: UnitOfWork) -> datetime | None:
+        """When the oldest unpublished row was recorded; None when everything is published."""
+        query = (
+            select(events_store.c.recorded_at)
+            .where(events_store.c.published_at.is_(None))
+            .order_by(events_store.c.seq)
+            .limit(1)
+        )
+        moment: datetime | None = (await uow.connection.execute(query)).scalar()
+        return moment

@@ -1,6 +1,6 @@
 """Tables owned by the events module."""
 
-from sqlalchemy import Column, Index, SmallInteger, String, Table, UniqueConstraint, Uuid
+from sqlalchemy import Column, Index, SmallInteger, String, Table, UniqueConstraint, Uuid, text
 
 from services.kernel.schema import BigId, JsonDocument, UtcDateTime, metadata
 
@@ -21,6 +21,12 @@ events_store = Table(
     Column("payload", JsonDocument, nullable=False),
     Column("published_at", UtcDateTime(), nullable=True),
     Index("ix_events_store_user_id_occurred_at", "user_id", "occurred_at"),
+    Index(
+        "ix_events_store_unpublished",
+        "seq",
+        postgresql_where=text("published_at IS NULL"),
+        sqlite_where=text("published_at IS NULL"),
+    ),
     # Unique per person (ADR 0018): another person's id tells nothing about yours and never makes
     # yours "already delivered" (ids derived from a provider's ids may coincide across people).
     UniqueConstraint("user_id", "event_id"),

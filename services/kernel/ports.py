@@ -65,6 +65,18 @@ class UserDataOwner(Protocol):
         ...
 
 
+class MessageStore(Protocol):
+    """A store of a person's messages outside the database (JetStream): purged by account deletion,
+    after every module's rows are erased, outside any transaction."""
+
+    section: str
+
+    async def purge_user(self, user_id: str) -> None:
+        """Remove every message of the user; idempotent. Raises if the store cannot be reached (the
+        deletion stays pending and resumes)."""
+        ...
+
+
 class IdentityPort(Protocol):
     """What the gateway and the privacy flows need of identity (the auth module)."""
 

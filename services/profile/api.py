@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from oo_contracts.consents import ConsentPurpose
 from services.kernel.database import Database
-from services.kernel.ports import EventPublisher, IdentityPort, IntegrationData, UserDataOwner
+from services.kernel.ports import EventPublisher, IdentityPort, IntegrationData, MessageStore, UserDataOwner
 from services.profile.consents import ConsentProjection, ConsentRecords, ConsentService
 from services.profile.privacy import PrivacyService
 from services.profile.repository import ConsentRepository, DeletionRepository
@@ -35,10 +35,17 @@ class ProfileModule:
         consents: ConsentRecords,
         publisher: EventPublisher,
         integrations: IntegrationData,
+        message_stores: Sequence[MessageStore] = (),
     ) -> None:
         self.consent_records = consents
         self.privacy = PrivacyService(
-            database, identity, [*owners, consents], identity_owner, receipt_key, DeletionRepository()
+            database,
+            identity,
+            [*owners, consents],
+            identity_owner,
+            receipt_key,
+            DeletionRepository(),
+            message_stores,
         )
         # Registered on the bus by the composition root: answers become records where they are stored.
         self.consent_projection = ConsentProjection(ConsentRepository(), integrations)

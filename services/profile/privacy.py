@@ -5,7 +5,8 @@ Deletion is one path for the user's button, the admin command and (later) Apple'
    job and a receipt written: from this commit on, the user's credentials answer 401;
 2. each module erases the user's rows in short transactions of its own, a bounded share each (so a
    person with 250,000 events never holds the write lock for long), and the job records the last;
-3. the identity rows, the job and the receipt's completion go in one last transaction.
+3. the person's messages are purged from JetStream (when oO mirrors its events there);
+4. the identity rows, the job and the receipt's completion go in one last transaction.
 Every step is idempotent, so a crash anywhere is mended by running the job again (at start-up and
 periodically), which ends in the same state.
 """
@@ -26,7 +27,7 @@ import structlog
 
 from oo_contracts.export import EXPORT_FORMAT, AccountExport
 from services.kernel.database import Database
-from services.kernel.ports import IdentityPort, UserDataOwner
+from services.kernel.ports import IdentityPort, MessageStore, UserDataOwner
 from services.kernel.unit_of_work import UnitOfWork
 from services.profile.repository import DeletionRepository
 
@@ -44,6 +45,7 @@ class PrivacyService:
         identity_owner: UserDataOwner,
         receipt_key: bytes,
         repository: DeletionRepository,
+        message_stores: Sequence[MessageStore] = (),
     ) -> None:
         self._database = database
         self._identity = identity
@@ -51,6 +53,7 @@ class PrivacyService:
         self._identity_owner = identity_owner
         self._receipt_key = receipt_key
         self._repository = repository
+        self._message_stores = list(message_stores)
 
     @property
     def covered_tables(self) -> set[str]:
@@ -91,9 +94,19 @@ class PrivacyService:
                 return
             await self._repository.record_attempt(uow, user_id)
         done: list[str] = list(job.completed_sections)
-        for owner in (*self._owners, self._identity_owner):  # identity last: until then, the job can resume
+        for owner in self._owners:
             if owner.section not in done:
                 await self._erase(owner, user_id, done, job.receipt_id)
+        # After the events are erased, so no new message of the user can be relayed; before identity, so
+        # a store that cannot be reached leaves the job to resume.
+        for store in self._message_stores:
+            if store.section not in done:
+                await store.purge_user(user_id)
+                done.append(store.section)
+                async with self._database.transaction() as uow:
+                    await self._repository.mark_section_erased(uow, user_id, done)
+        if self._identity_owner.section not in done:  # identity last: until then, the job can resume
+            await self._erase(self._identity_owner, user_id, done, job.receipt_id)
         log.info("account_deleted", receipt_id=str(job.receipt_id))
 
     async def _erase(self, owner: UserDataOwner, user_id: str, done: list[str], receipt_id: UUID) -> None:

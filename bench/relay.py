@@ -1,0 +1,166 @@
+"""Relay benchmark: outbox rows to acknowledged JetStream messages, against a raw nats-py publish_async.
+
+oO's `OutboxRelay` drains N unpublished `events_store` rows (read in `seq` order, published with
+`publish_async`, acks awaited per batch, rows marked in one UPDATE) on SQLite and on a throwaway
+Postgres; the baseline publishes the very same messages (subjects, payloads, `Nats-Msg-Id`) with raw
+`publish_async` in batches of the same size, acks awaited per batch, to the same stream, in the same run.
+Both against a throwaway nats-server with JetStream on loopback.
+
+    uv run python -m bench.relay                    # 50,000 events
+    uv run python -m bench.relay --events 2000      # a smoke run; its numbers mean nothing
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import shutil
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from uuid import uuid4
+
+import asyncpg
+import nats
+from nats.js.errors import NotFoundError
+
+from oo_contracts.events import EventEnvelope
+from services.events.jetstream import STREAM, JetStreamLink, message_id, subject
+from services.events.relay import OutboxRelay
+from services.events.repository import EventStoreRepository, OutboxRepository
+from services.events.settings import RelaySettings
+from services.kernel.database import Database
+from services.kernel.metrics import Metrics
+from services.migrations.runner import upgrade_to_head
+from tests.nats_server import NatsServer
+from tests.postgres_cluster import PostgresCluster
+
+TARGET_RATIO = 0.5
+TARGET_RATE = 10_000
+
+
+def make_events(count: int) -> list[EventEnvelope]:
+    at = datetime.now(UTC) - timedelta(minutes=1)
+    return [
+        EventEnvelope(
+            id=uuid4(),
+            type="profile.checkin_recorded.v1",
+            user_id=f"usr_{i % 100:024x}",
+            occurred_at=at,
+            source="web",
+            schema_version=1,
+            payload={"energy": 1 + i % 5, "mood": 1 + (i // 5) % 5},
+        )
+        for i in range(count)
+    ]
+
+
+async def reset_stream(url: str) -> None:
+    client = await nats.connect(url)
+    try:
+        with contextlib.suppress(NotFoundError):
+            await client.jetstream().delete_stream(STREAM)
+    finally:
+        await client.close()
+
+
+async def raw_rate(url: str, settings: RelaySettings, events: list[EventEnvelope], batch: int) -> float:
+    """The same messages with nats-py alone: publish_async a batch, await its acks, next batch."""
+    await reset_stream(url)
+    link = JetStreamLink(settings)  # the stream with the relay's own limits
+    await link.jetstream()
+    await link.close()
+    messages = [(subject(e.user_id, e.type), e.model_dump_json().encode(), message_id(e.user_id, e.id)) for e in events]
+    client = await nats.connect(url)
+    try:
+        js = client.jetstream()
+        started = time.perf_counter()
+        for start in range(0, len(messages), batch):
+            futures = [
+                await js.publish_async(s, payload, headers={"Nats-Msg-Id": msg_id})
+                for s, payload, msg_id in messages[start : start + batch]
+            ]
+            await asyncio.gather(*futures)
+        elapsed = time.perf_counter() - started
+        assert (await js.stream_info(STREAM)).state.messages == len(messages)
+    finally:
+        await client.close()
+    return len(messages) / elapsed
+
+
+async def relay_rate(url: str, settings: RelaySettings, database_url: str, events: list[EventEnvelope]) -> float:
+    await reset_stream(url)
+    database = Database(database_url)
+    link = JetStreamLink(settings)
+    try:
+        await upgrade_to_head(database)
+        async with database.transaction() as uow:
+            await EventStoreRepository().append(uow, events, recorded_at=datetime.now(UTC))
+        relay = OutboxRelay(database, link, settings, Metrics().registry)
+        await link.jetstream()  # connected and the stream made before the clock starts, as in a running worker
+        started = time.perf_counter()
+        moved = 0
+        while batch := await relay.relay_batch():
+            moved += batch
+        elapsed = time.perf_counter() - started
+        assert moved == len(events), (moved, len(events))
+        async with database.transaction(write=False) as uow:
+            assert await OutboxRepository().oldest_unpublished_at(uow) is None
+    finally:
+        await link.close()
+        await database.dispose()
+    return moved / elapsed
+
+
+def report(name: str, relay: float, raw: float) -> None:
+    ratio = relay / raw
+    print(f"{name:9} relay {relay:>9,.0f} events/s | raw publish_async {raw:>9,.0f}/s | ratio relay/raw = {ratio:.2f}")
+    ratio_met = "met" if ratio >= TARGET_RATIO else "NOT met"
+    rate_met = "met" if relay >= TARGET_RATE else "NOT met"
+    print(f"{name:9} target ≥ {TARGET_RATIO:.0%} of raw: {ratio_met}; target ≥ {TARGET_RATE:,} events/s: {rate_met}")
+
+
+async def measure(name: str, server: NatsServer, database_url: str, events: list[EventEnvelope], batch: int) -> None:
+    settings = RelaySettings(nats_url=server.url, batch_size=batch)
+    await raw_rate(server.url, settings, events[: min(len(events), 2 * batch)], batch)  # warm-up
+    raw = await raw_rate(server.url, settings, events, batch)
+    relay = await relay_rate(server.url, settings, database_url, events)
+    report(name, relay, raw)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    args = parser.parse_args()
+    print(f"oO relay benchmark: {args.events:,} outbox rows, batches of {args.batch}")
+    server = NatsServer(Path(tempfile.mkdtemp(prefix="oo-bench-nats-")))
+    server.start()
+    try:
+        if args.backend in ("sqlite", "both"):
+            with tempfile.TemporaryDirectory() as data_dir:
+                url = f"sqlite:///{Path(data_dir) / 'relay.sqlite3'}"
+                asyncio.run(measure("sqlite", server, url, make_events(args.events), args.batch))
+        if args.backend in ("postgres", "both"):
+            cluster = PostgresCluster.start()
+            try:
+
+                async def create() -> None:
+                    admin = await asyncpg.connect(cluster.admin_url)
+                    await admin.execute("CREATE DATABASE bench")
+                    await admin.close()
+
+                asyncio.run(create())
+                asyncio.run(measure("postgres", server, cluster.url("bench"), make_events(args.events), args.batch))
+            finally:
+                cluster.stop()
+    finally:
+        server.stop()
+        shutil.rmtree(server.directory, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

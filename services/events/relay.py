@@ -1,0 +1,139 @@
+"""The outbox relay: every `events_store` row with `published_at IS NULL`, published to JetStream (ADR 0031).
+
+A batch is published without waiting message by message, its acks awaited together, and only the rows
+JetStream acknowledged are marked, in one UPDATE. A row is never marked before its PubAck, so a crash
+or an outage anywhere re-publishes it later, and JetStream's duplicate window (the `Nats-Msg-Id`)
+drops the copy; consumers dedup by event id beyond that window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+
+import structlog
+from nats.js import JetStreamContext
+from nats.js.api import PubAck
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from services.events.jetstream import STREAM, JetStreamLink, message_id, subject
+from services.events.repository import OutboxRepository, OutboxRow
+from services.events.settings import RelaySettings
+from services.kernel.database import Database
+
+log = structlog.get_logger(__name__)
+
+# The idle poll starts this short after a busy pass and doubles up to `idle_max_seconds`.
+IDLE_MIN_SECONDS = 0.02
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        database: Database,
+        link: JetStreamLink,
+        settings: RelaySettings,
+        registry: CollectorRegistry,
+        repository: OutboxRepository | None = None,
+    ) -> None:
+        self._database = database
+        self._link = link
+        self._settings = settings
+        self._repository = repository or OutboxRepository()
+        self.published = Counter(
+            "oo_relay_published_total", "Outbox rows published to JetStream and marked.", registry=registry
+        )
+        self.lag = Gauge(
+            "oo_relay_lag_seconds",
+            "Age of the oldest outbox row not yet published to JetStream (0 when none).",
+            registry=registry,
+        )
+
+    async def run(self) -> None:
+        """Relay until cancelled: at once while there is a backlog, polling with backoff when idle or
+        when NATS or the database is unreachable."""
+        pause = IDLE_MIN_SECONDS
+        while True:
+            relayed = 0
+            try:
+                relayed = await self.relay_batch()
+            except Exception as error:
+                log.warning("relay_batch_failed", error_type=type(error).__name__, error=str(error))
+            await self._measure_lag()
+            if relayed >= self._settings.batch_size:
+                pause = IDLE_MIN_SECONDS
+                await asyncio.sleep(0)  # let the loop's other work in between two full batches
+                continue
+            if relayed:
+                pause = IDLE_MIN_SECONDS
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, self._settings.idle_max_seconds)
+
+    async def relay_batch(self) -> int:
+        """Publish and mark at most one batch; returns how many rows were marked published."""
+        js = await self._link.jetstream()
+        limit = self._settings.batch_size
+        if self._database.dialect == "postgresql":
+            # The rows stay locked (FOR UPDATE SKIP LOCKED) from the claim to the mark: another worker's
+            # relay takes the next rows instead, and an account's erasure waits for this batch to end.
+            async with self._database.transaction() as uow:
+                rows = await self._repository.unpublished(uow, limit, claim=True)
+                acks = await self._publish(js, rows)
+                kept = await self._repository.mark_published(uow, list(acks), datetime.now(UTC))
+        else:
+            # SQLite has one writer: holding its lock across the publish would stop every request. Read,
+            # publish, then mark; a second relay publishing the same rows is dropped by the Nats-Msg-Id.
+            async with self._database.transaction(write=False) as uow:
+                rows = await self._repository.unpublished(uow, limit, claim=False)
+            acks = await self._publish(js, rows)
+            async with self._database.transaction() as uow:
+                kept = await self._repository.mark_published(uow, list(acks), datetime.now(UTC))
+        await self._delete_erased(js, {seq: ack for seq, ack in acks.items() if seq not in kept})
+        self.published.inc(len(kept))
+        if len(acks) < len(rows):
+            raise RelayIncomplete(f"{len(rows) - len(acks)} of {len(rows)} rows were not acknowledged")
+        return len(kept)
+
+    async def _publish(self, js: JetStreamContext, rows: list[OutboxRow]) -> dict[int, PubAck]:
+        """Publish `rows` and wait for their acks together; the acknowledged ones by seq."""
+        futures: dict[int, asyncio.Future[PubAck]] = {}
+        try:
+            for row in rows:
+                futures[row.seq] = await js.publish_async(
+                    subject(row.user_id, row.type),
+                    row.envelope,
+                    headers={"Nats-Msg-Id": message_id(row.user_id, row.event_id)},
+                )
+        except Exception as error:  # the connection went away mid-batch: keep what was acknowledged
+            log.warning("relay_publish_failed", error_type=type(error).__name__, error=str(error))
+        if futures:
+            await asyncio.wait(futures.values(), timeout=self._settings.ack_timeout_seconds)
+        acks: dict[int, PubAck] = {}
+        for seq, future in futures.items():
+            if future.done() and not future.cancelled() and future.exception() is None:
+                acks[seq] = future.result()
+            else:
+                future.cancel()
+        return acks
+
+    async def _delete_erased(self, js: JetStreamContext, published: dict[int, PubAck]) -> None:
+        """Rows erased between their read and their mark (SQLite: an account's or a provider's erasure
+        ran in between) were published after that erasure purged the stream: delete those messages."""
+        for ack in published.values():
+            try:
+                await js.delete_msg(STREAM, ack.seq)
+            except Exception as error:
+                log.warning("relay_erased_message_not_deleted", error_type=type(error).__name__, error=str(error))
+
+    async def _measure_lag(self) -> None:
+        try:
+            async with self._database.transaction(write=False) as uow:
+                oldest = await self._repository.oldest_unpublished_at(uow)
+        except Exception:  # the database is away: the last value stands
+            return
+        self.lag.set(0.0 if oldest is None else max(0.0, time.time() - oldest.timestamp()))
+
+
+class RelayIncomplete(Exception):
+    """Some rows of a batch got no ack (NATS away or slow): they stay unpublished and are retried."""
