@@ -56,16 +56,16 @@ def test_signing_in_through_the_provider_seeing_a_tip_and_signing_out_everywhere
     [cookie] = [c for c in context.cookies() if c["name"] == "oo_session"]
     assert (cookie["httpOnly"], cookie["sameSite"], cookie["path"]) == (True, "Lax", "/")
 
-    # oO asks a server's person before it uses their signals; the page's own consent switch would do
-    # the same call, with the cookie and the CSRF header.
-    granted = page.evaluate(
-        """async () => (await fetch('/v1/me/consents', {method: 'PUT', credentials: 'same-origin',
-             headers: {'Content-Type': 'application/json', 'X-OO-CSRF': '1'},
-             body: JSON.stringify({consents: [{purpose: 'core', granted: true, version: 1}]})})).status"""
-    )
-    assert granted == 200
-    page.reload()
-    until(page, "() => document.getElementById('face').getAttribute('aria-busy') === 'false'")
+    # oO asks a server's new person before it uses their signals: the question, with its words, is the
+    # face itself, and Allow is the answer.
+    until(page, "() => document.getElementById('text').textContent === 'Welcome.'")
+    assert page.locator("#welcome-words").inner_text().startswith("oO")
+    screenshot(page, "login-welcome-phone")
+    page.get_by_role("button", name="Allow").click()
+    until(page, "() => document.getElementById('text').textContent === 'How are you right now?'")
+    consents = httpx.get(f"{server_mode}/v1/me/consents", headers={"Cookie": f"oo_session={cookie['value']}"})
+    [core] = [c for c in consents.json()["consents"] if c["purpose"] == "core"]
+    assert (core["granted"], core["how"]) == (True, "page")
     assert tip_text(page) == "How are you right now?"  # the first tip of a new person
     screenshot(page, "login-first-tip-phone")
 

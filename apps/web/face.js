@@ -78,6 +78,7 @@ function silenceText(answer) {
 function faceText(answer) {
   if (answer?.tip) return answer.tip.text;
   if (answer?.farewell) return "Deleted. oO has forgotten you.";
+  if (answer?.welcome) return "Welcome.";
   if (answer?.paused) return "Paused.";
   return silenceText(answer);
 }
@@ -105,6 +106,8 @@ function render(answer) {
     $("reasons").hidden = true;
     $("checkin").hidden = tip?.prompt !== "checkin";
     $("habit-prompt").hidden = tip?.prompt !== "habit";
+    $("welcome").hidden = !answer?.welcome;
+    if (answer?.welcome) $("welcome-words").textContent = answer.welcome.text;
     $("tasks-prompt").hidden = tip?.prompt !== "tasks";
     if (tip?.prompt === "tasks") offerTasks();
     $("farewell").hidden = !farewell;
@@ -149,9 +152,16 @@ async function ask() {
     if (deleted) return;
     if (error.status === 401) return showSignIn(oo); // a server's page, not signed in (or no longer)
     if (error.code === "consent_required") {
+      localStorage.removeItem(LAST_KEY);
+      const core = await coreConsent();
+      if (core && core.version === null) {
+        // Never asked (a server's new person): the question itself, with its words, on the face.
+        render({ tip: null, welcome: core });
+        status("");
+        return;
+      }
       // The person turned off oO's use of their signals: nothing is asked until they turn it on again
       // in the sheet, which asks at once.
-      localStorage.removeItem(LAST_KEY);
       render({ tip: null, paused: true });
       status("oO uses none of your signals. Settings turns it back on.");
       return;
@@ -162,6 +172,24 @@ async function ask() {
     status(navigator.onLine ? "oO is resting; trying again soon." : "Offline. Your reactions will be sent later.");
     schedule(30);
   }
+}
+
+async function coreConsent() {
+  try {
+    return (await oo.consents()).consents.find((consent) => consent.purpose === "core") ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** The welcome's Allow: the person's yes to `core`, with the version of the words they were shown. */
+async function allowCore() {
+  const core = current?.welcome;
+  if (!core) return;
+  $("allow-core").disabled = true;
+  await oo.signal("profile.consent_set.v1", { purpose: "core", granted: true, version: core.current_version, how: "page" });
+  $("allow-core").disabled = false;
+  ask();
 }
 
 /** Answering a prompt is its reaction, sent at once (the answer itself is already on its way). */
@@ -386,6 +414,7 @@ function setUp() {
     button.addEventListener("click", () => hold(pendingReaction, button.dataset.reason || null));
   }
   $("wrong").addEventListener("click", () => hold("dismiss", "wrong_why"));
+  $("allow-core").addEventListener("click", allowCore);
   $("checkin-save").addEventListener("click", saveCheckin);
   $("undo-button").addEventListener("click", undo);
   $("add-habit").addEventListener("click", () => openSettings("habit"));
