@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
 import itertools
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -24,6 +26,7 @@ from services.bootstrap import Container, bootstrap
 from services.events.settings import EventsSettings
 from services.gateway.settings import GatewaySettings
 from services.kernel.database import Database
+from services.kernel.logging import configure_logging
 from services.migrations.runner import alembic_config, upgrade_to_head
 from services.recommender.settings import RecommenderSettings
 from services.settings import CoreSettings, DatabaseSettings, Settings
@@ -95,6 +98,17 @@ def make_settings(data_dir: Path, database_url: str | None, **gateway: object) -
         events=EventsSettings(),
         recommender=RecommenderSettings(),
     )
+
+
+@pytest.fixture
+def logs() -> Iterator[io.StringIO]:
+    """Everything oO logs during the test, at DEBUG, as the processes render it (JSON lines)."""
+    stream = io.StringIO()
+    configure_logging("DEBUG", stream=stream)
+    try:
+        yield stream
+    finally:
+        logging.getLogger().handlers = []
 
 
 @pytest.fixture(params=BACKENDS)

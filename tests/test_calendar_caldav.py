@@ -12,7 +12,7 @@ import httpx
 
 from services.bootstrap import Container
 from tests.calendar_servers import Radicale, vevent
-from tests.test_vault_canary import database_bytes, logs  # noqa: F401 (a fixture)
+from tests.test_vault_canary import database_bytes
 
 CALDAV = "/v1/me/integrations/caldav"
 
@@ -144,7 +144,7 @@ async def test_what_an_event_is_appears_in_no_table_log_export_or_event(
     container: Container,
     settings,
     radicale: Radicale,
-    logs,  # noqa: F811 (the fixture)
+    logs,
 ):
     canary = {
         "title": f"canary-title-{secrets.token_hex(8)}",

@@ -14,7 +14,6 @@ import pytest
 from services.bootstrap import Container
 from services.integrations.calendar.settings import CalendarSettings
 from tests.calendar_servers import StaticFiles, vevent
-from tests.test_vault_canary import logs  # noqa: F401 (a fixture)
 
 ICS = "/v1/me/integrations/ics"
 BASE = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
@@ -160,7 +159,7 @@ async def test_the_secret_link_appears_in_no_log_line_or_answer(
     client,
     container: Container,
     ics_files,
-    logs,  # noqa: F811 (the fixture)
+    logs,
 ):
     files, base = ics_files
     await grant(client)

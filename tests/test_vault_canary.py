@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
 import json
-import logging
 import secrets
 import subprocess
 import traceback
@@ -22,7 +20,6 @@ from services.bootstrap import Container
 from services.integrations.api import ProviderTokens
 from services.integrations.tables import integrations_connections
 from services.kernel.keyring import KEYRING_FILE_NAME, KeyringFile
-from services.kernel.logging import configure_logging
 from services.kernel.vault import SealedValueRefused
 from services.kernel.vault_rotation import reseal_all
 from services.settings import Settings
@@ -51,16 +48,6 @@ async def database_bytes(container: Container, settings: Settings) -> bytes:
         subprocess.run, [_binary("pg_dump"), "--dbname", url], capture_output=True, timeout=120, check=True
     )
     return done.stdout
-
-
-@pytest.fixture
-def logs():
-    stream = io.StringIO()
-    configure_logging("DEBUG", stream=stream)
-    try:
-        yield stream
-    finally:
-        logging.getLogger().handlers = []
 
 
 async def test_no_canary_token_is_found_anywhere(client, container, settings, logs):

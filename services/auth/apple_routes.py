@@ -18,7 +18,11 @@ class AppleNotification(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    payload: str = Field(min_length=1, max_length=8192, description="A JWS signed by Apple.")
+    payload: str = Field(
+        max_length=8192,
+        pattern=r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$",
+        description="A JWS in compact form, signed by Apple.",
+    )
 
 
 class NoticeTaken(BaseModel):
