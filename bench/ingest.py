@@ -202,13 +202,7 @@ def main() -> None:
 
     cluster = PostgresCluster.start()
     try:
-
-        async def create() -> None:
-            admin = await asyncpg.connect(cluster.admin_url)
-            await admin.execute("CREATE DATABASE bench")
-            await admin.close()
-
-        asyncio.run(create())
+        cluster.create_database("bench")
         with tempfile.TemporaryDirectory() as data_dir:
             env = {**base_env, "OO_DATA_DIR": data_dir, "DATABASE_URL": cluster.url("bench")}
             api = api_rate(env, batches, args.concurrency)

@@ -22,7 +22,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import uuid4
 
-import asyncpg
 import nats
 from nats.js.errors import NotFoundError
 
@@ -147,14 +146,8 @@ def main() -> None:
         if args.backend in ("postgres", "both"):
             cluster = PostgresCluster.start()
             try:
-
-                async def create() -> None:
-                    admin = await asyncpg.connect(cluster.admin_url)
-                    await admin.execute("CREATE DATABASE bench")
-                    await admin.close()
-
-                asyncio.run(create())
-                asyncio.run(measure("postgres", server, cluster.url("bench"), make_events(args.events), args.batch))
+                url = cluster.create_database("bench")
+                asyncio.run(measure("postgres", server, url, make_events(args.events), args.batch))
             finally:
                 cluster.stop()
     finally:
