@@ -20,6 +20,7 @@ from services.bootstrap import Container, bootstrap
 from services.recommender.repository import RecommenderRepository
 from services.recommender.settings import RecommenderSettings
 from tests.conftest import LOOPBACK, bearer, make_settings, new_user_with_token
+from tests.events_factory import daytime_zone
 from tests.litellm_proxy import SAM, WALK, Proxy
 from tests.test_recommender import decision_row, recommend_until_tip, signal
 
@@ -53,6 +54,7 @@ async def a_day_with_sam(client: httpx.AsyncClient, token: str, *extra: dict[str
     now = datetime.now(UTC)
     sam = {"task_id": "t1", "title": "Reply to Sam", "estimated_minutes": 10, "priority": 3}
     events = [
+        signal("recommender.context_observed.v1", {"timezone": daytime_zone(), "device_class": "phone"}),
         signal("profile.checkin_recorded.v1", {"energy": 4, "mood": 4}),
         signal("integrations.task_added.v1", {**sam, "due": (now + timedelta(hours=30)).isoformat()}),
         *extra,
