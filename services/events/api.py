@@ -7,6 +7,7 @@ from datetime import timedelta
 from fastapi import APIRouter
 from prometheus_client import CollectorRegistry
 
+from services.events.admin_routes import build_admin_router
 from services.events.bus import ALL_TYPES, Bus, Handler, TransactionalHandler
 from services.events.forgetting import ProviderErasure
 from services.events.jetstream import JetStreamLink
@@ -15,6 +16,7 @@ from services.events.repository import EventStoreRepository
 from services.events.routes import build_router
 from services.events.service import IngestService, UserEvents
 from services.events.settings import EventsSettings, RelaySettings
+from services.events.watch import EventWatch
 from services.kernel.database import Database
 from services.kernel.ports import ConsentCheck
 
@@ -31,13 +33,16 @@ class EventsModule:
         store = EventStoreRepository()
         self.bus = Bus(store, recent_buffer_size=settings.recent_buffer_size)
         self.user_data = UserEvents(store, self.bus)
+        self.watch = EventWatch(self.bus)
         self.bus.project(ProviderErasure(self.bus))
         self._ingest = IngestService(
             self.bus, store, consents, max_future_skew=timedelta(seconds=settings.max_future_skew_seconds)
         )
 
     def router(self) -> APIRouter:
-        return build_router(self._ingest)
+        router = build_router(self._ingest)
+        router.include_router(build_admin_router(self.watch))
+        return router
 
     def relay(self, database: Database, registry: CollectorRegistry) -> OutboxRelay | None:
         """The outbox relay the worker runs, or None without NATS_URL (events stay in the store)."""

@@ -57,6 +57,10 @@ class Bus:
             already_known=[event.id for event in events if (event.user_id, event.id) not in inserted],
         )
 
+    @property
+    def recent_capacity(self) -> int:
+        return self._recent.maxlen or 0
+
     def recent(self, limit: int = 100) -> list[EventEnvelope]:
         """The newest dispatched events, newest first."""
         return list(reversed(self._recent))[:limit]

@@ -33,6 +33,8 @@ FILES = {
     "/signin.js": (WEB_DIR / "signin.js", "text/javascript; charset=utf-8"),
     "/sessions.js": (WEB_DIR / "sessions.js", "text/javascript; charset=utf-8"),
     "/sw.js": (WEB_DIR / "sw.js", "text/javascript; charset=utf-8"),
+    "/admin": (WEB_DIR / "admin.html", "text/html; charset=utf-8"),
+    "/admin.js": (WEB_DIR / "admin.js", "text/javascript; charset=utf-8"),
     "/manifest.webmanifest": (WEB_DIR / "manifest.webmanifest", "application/manifest+json"),
     "/icon.svg": (WEB_DIR / "icon.svg", "image/svg+xml"),
     "/icon-192.png": (WEB_DIR / "icon-192.png", "image/png"),
