@@ -23,6 +23,7 @@ from services.bootstrap import Container, bootstrap
 from services.settings import Settings
 from tests.calendar_servers import LoopbackServer
 from tests.conftest import LOOPBACK, new_user_with_token
+from tests.postgres_cluster import free_port
 
 CLIENT_ID = "com.example.oo"
 APPLE = {"client_id": CLIENT_ID, "team_id": "TEAM", "key_id": "KEY", "private_key": "unused here"}
@@ -209,3 +210,18 @@ async def test_without_sign_in_with_apple_the_endpoint_is_not_found(settings, ap
             )
     await container.database.dispose()
     assert (answer.status_code, answer.json()["error"]["code"]) == (404, "unknown_provider")
+
+
+async def test_while_apples_keys_cannot_be_read_the_notice_is_a_503_so_apple_sends_it_again(settings, apple_sim):
+    closed = f"http://127.0.0.1:{free_port()}/auth/keys"  # nothing listens there
+    auth = AuthSettings(oidc_providers={"apple": APPLE}, apple_keys_url=closed)
+    container = bootstrap(dataclasses.replace(settings, auth=auth))
+    await container.prepare_storage()
+    app = create_app(container=container)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("17.0.0.1", 443))
+        async with httpx.AsyncClient(transport=transport, base_url=LOOPBACK) as client:
+            payload = signed(apple_sim, "account-delete", "006.later")
+            answer = await client.post("/v1/auth/apple/notifications", json={"payload": payload})
+    await container.database.dispose()
+    assert (answer.status_code, answer.json()["error"]["code"]) == (503, "provider_unavailable")

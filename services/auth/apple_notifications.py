@@ -33,6 +33,10 @@ NoticeType = Literal["email-disabled", "email-enabled", "consent-revoked", "acco
 KNOWN_TYPES: frozenset[str] = frozenset({"email-disabled", "email-enabled", "consent-revoked", "account-delete"})
 
 
+class KeysUnavailable(Exception):
+    """Apple's keys could not be fetched: nothing can be verified now, and Apple should send it again."""
+
+
 @dataclass(frozen=True)
 class AppleNotice:
     type: NoticeType
@@ -73,7 +77,9 @@ class AppleNotifications:
                 return None
             events = token.claims.get("events")
             event = json.loads(events) if isinstance(events, str) else events
-        except (JoseError, ValueError, TypeError, KeyError, httpx.HTTPError):  # each a refusal, alike
+        except httpx.HTTPError as error:
+            raise KeysUnavailable("Apple's keys could not be read") from error
+        except (JoseError, ValueError, TypeError, KeyError):  # each a refusal, alike
             return None
         if not isinstance(event, dict) or event.get("type") not in KNOWN_TYPES:
             return None

@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.auth.apple_notifications import AppleNotifications
+from services.auth.apple_notifications import AppleNotifications, KeysUnavailable
 from services.auth.service import IdentityService
 from services.auth.settings import APPLE_ISSUER
-from services.kernel.errors import NotFound, Unauthenticated
+from services.kernel.errors import NotFound, Unauthenticated, Unavailable
 from services.kernel.http import CurrentUnitOfWork, error_responses
 from services.kernel.ports import AccountDeletion
 
@@ -47,10 +47,14 @@ def build_apple_router(
         """`account-delete`: the person deleted their Apple account — oO deletes theirs, by the same path
         as `DELETE /v1/me`. `consent-revoked`: they stopped using Sign in with Apple with oO — that login
         is unlinked and every session and client ends. `email-*`: oO keeps no email. 401 for a payload
-        Apple did not sign for this app (or too old); 404 where Sign in with Apple is not configured."""
+        Apple did not sign for this app (or too old); 404 where Sign in with Apple is not configured;
+        503 while Apple's keys cannot be read (Apple sends it again)."""
         if not notifications.configured:
             raise NotFound("Sign in with Apple is not configured here", code="unknown_provider")
-        verified = await notifications.verify(notice.payload)
+        try:
+            verified = await notifications.verify(notice.payload)
+        except KeysUnavailable:
+            raise Unavailable("Apple's keys cannot be read right now", code="provider_unavailable") from None
         if verified is None:
             raise Unauthenticated("the notification is not one Apple signed for this app", code="invalid_notification")
         if verified.type == "account-delete":
