@@ -16,11 +16,16 @@ from authlib.integrations.starlette_client import StarletteOAuth2App
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
+from joserfc.jws import extract_compact
 
 from services.auth.settings import APPLE_ISSUER, AuthSettings
 from services.kernel.errors import ApiError, BadRequest
 
 HTTP_TIMEOUT_SECONDS = 10.0
+# Signatures by the issuer's published (public) keys; never `none`, never an HMAC.
+ID_TOKEN_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"}
+)
 APPLE_SECRET_SECONDS = 300  # made for each exchange; Apple allows up to six months, a short one leaks less
 
 
@@ -134,6 +139,11 @@ class OidcClients:
         issuer = self._settings.issuer_of(name)
         if "id_token" not in token:
             raise BadRequest(f"{name} sent no ID token", code="invalid_id_token")
+        # Authlib takes the algorithms the provider's discovery lists; one listing `none` (or an HMAC,
+        # keyed with a secret oO shares) would have an unsigned or self-made token pass. Only a
+        # signature by the issuer's published keys proves the issuer said it.
+        if _algorithm(token["id_token"]) not in ID_TOKEN_ALGORITHMS:
+            raise BadRequest(f"{name}'s ID token is not signed by its keys", code="invalid_id_token")
         try:
             claims = await self._apps[name].parse_id_token(
                 token, nonce, claims_options={"iss": {"essential": True, "value": issuer}}, leeway=60
@@ -167,3 +177,11 @@ def apple_client_secret(*, private_key_pem: str, team_id: str, key_id: str, clie
     key = ECKey.import_key(private_key_pem)
     claims = {"iss": team_id, "iat": now, "exp": now + APPLE_SECRET_SECONDS, "aud": APPLE_ISSUER, "sub": client_id}
     return jwt.encode({"alg": "ES256", "kid": key_id}, claims, key, algorithms=["ES256"])
+
+
+def _algorithm(id_token: Any) -> str | None:
+    try:
+        algorithm = extract_compact(str(id_token).encode()).protected.get("alg")
+    except (JoseError, ValueError):
+        return None
+    return algorithm if isinstance(algorithm, str) else None
