@@ -226,10 +226,12 @@ def a_full_day(server: Server) -> None:
         ("profile.habit_defined.v1", walk),
         *tasks,
     )
-    # The policy may choose silence; ask until it shows a tip, which the page then gets (held).
+    # The policy may choose silence, which then stays the answer until a new signal: each silence is
+    # followed by one (the same check-in), and the next ask decides anew. The tip shown is held for the page.
     for _ in range(30):
         if server.api.post("/v1/recommend", json={}).json()["tip"]:
             return
+        server.signals(("profile.checkin_recorded.v1", {"energy": 4, "mood": 4}))
     raise AssertionError("silence every time")
 
 
