@@ -42,6 +42,7 @@ async def running_oo(
     settings = make_settings(tmp_path, None, local_mode=local_mode)
     settings = dataclasses.replace(settings, recommender=RecommenderSettings(llm_daily_budget=budget))
     container = bootstrap(settings)
+    container.recommender.service.seed_source = itertools.count(1).__next__  # reproducible draws, as elsewhere
     await container.prepare_storage()
     app = create_app(container=container)
     async with app.router.lifespan_context(app):
@@ -136,7 +137,6 @@ async def test_the_daily_budget_stops_refreshes(tmp_path, monkeypatch, litellm_p
 async def test_llm_tips_reach_the_page_when_the_policy_picks_them(tmp_path, monkeypatch, litellm_proxy):
     monkeypatch.setenv("OO_TIP_HOLD_SECONDS", "0")  # every ask a fresh decision
     async with running_oo(tmp_path, monkeypatch, litellm_proxy) as (container, client):
-        container.recommender.service.seed_source = itertools.count(1).__next__  # reproducible draws
         _, token = await new_user_with_token(container)
         await a_day_with_sam(client, token)
         assert container.recommender.llm_refresher is not None
