@@ -57,12 +57,8 @@ class Bus:
             already_known=[event.id for event in events if (event.user_id, event.id) not in inserted],
         )
 
-    @property
-    def recent_capacity(self) -> int:
-        return self._recent.maxlen or 0
-
-    def recent(self, limit: int = 100) -> list[EventEnvelope]:
-        """The newest dispatched events, newest first."""
+    def recent(self, limit: int | None = 100) -> list[EventEnvelope]:
+        """The newest dispatched events, newest first; all the buffer holds with `limit` None."""
         return list(reversed(self._recent))[:limit]
 
     async def forget_user(self, user_id: str) -> None:

@@ -70,7 +70,7 @@ class EventWatch:
 
     def recent(self, matches: Callable[[EventEnvelope], bool], limit: int) -> list[EventEnvelope]:
         """The newest first."""
-        return [event for event in self._bus.recent(self._bus.recent_capacity) if matches(event)][:limit]
+        return [event for event in self._bus.recent(None) if matches(event)][:limit]
 
     @asynccontextmanager
     async def watching(self) -> AsyncIterator[asyncio.Queue[EventEnvelope]]:

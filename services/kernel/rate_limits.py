@@ -46,17 +46,17 @@ class RateLimiter:
         limits = self._groups[name]
 
         async def rate_limited(request: Request) -> None:
-            self.hit(name, request.client.host if request.client else "unknown", limits)
+            self._hit(name, limits, request.client.host if request.client else "unknown")
 
         return rate_limited
 
-    def hit(self, name: str, client: str, limits: list[RateLimitItem] | None = None) -> None:
+    def _hit(self, name: str, limits: list[RateLimitItem], client: str) -> None:
         """Count one try by `client`; TooManyRequests, with the seconds until it may try again, past a limit.
         A refused try is not counted, so waiting as told is always enough."""
-        for limit in limits if limits is not None else self._groups[name]:
+        for limit in limits:
             if not self._limiter.test(limit, name, client):
                 reset, _ = self._limiter.get_window_stats(limit, name, client)
                 wait = max(1, math.ceil(reset - time.time()))  # the library's clock
                 raise TooManyRequests("too many tries; wait before trying again", retry_after=wait)
-        for limit in limits if limits is not None else self._groups[name]:
+        for limit in limits:
             self._limiter.hit(limit, name, client)
