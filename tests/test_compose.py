@@ -242,14 +242,11 @@ def test_no_secret_is_written_in_a_compose_file():
 
 
 def test_env_files_named_in_compose_are_kept_out_of_git_and_images():
-    named = [
-        entry["path"] if isinstance(entry, dict) else entry
-        for _, _, service in _raw_services()
-        for entry in (
-            service.get("env_file") if isinstance(service.get("env_file"), list) else [service.get("env_file")]
-        )
-        if entry
-    ]
+    named = []
+    for _, _, service in _raw_services():
+        entries = service.get("env_file") or []
+        for entry in entries if isinstance(entries, list) else [entries]:
+            named.append(entry["path"] if isinstance(entry, dict) else entry)
     assert named
     for path in named:
         assert Path(path).name.startswith(".env"), f"{path}: gitignored and dockerignored as .env*"
