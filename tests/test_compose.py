@@ -165,6 +165,8 @@ def test_the_registry_clients_find_mlflow(tmp_path, case):
         assert _environment(services[name])["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
     assert "--port=5000" in services["mlflow"]["command"]
     assert "healthcheck" in services["mlflow"]
+    # The admin's viewer links out to the UI where the operator's browser reaches it (the published port).
+    assert _environment(services["api"])["OO_EVENTS_MLFLOW_UI_URL"] == "http://127.0.0.1:5000"
 
 
 def test_without_the_mlops_layer_nothing_points_at_mlflow(tmp_path):
