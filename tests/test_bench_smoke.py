@@ -175,3 +175,42 @@ def test_the_relay_benchmark_drains_the_outbox_and_reports_both_targets_on_a_tin
     assert re.search(
         r"^sqlite +target ≥ 50% of raw: (met|NOT met); target ≥ 10,000 events/s: (met|NOT met)$", out, re.M
     )
+
+
+def test_the_lag_benchmark_sees_every_event_arrive_once_on_a_tiny_run():
+    command = [sys.executable, "-m", "bench.lag", "--rate", "500", "--seconds", "1"]
+    root = Path(__file__).resolve().parent.parent
+    run = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=600, check=False)
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = run.stdout
+    assert "every event arrived exactly once: 500 relayed, 500 raw" in out
+    for path in ("raw publish → consumer", "commit → relay → consumer"):
+        assert re.search(rf"^{path} +p50 +[\d.]+ ms +p99 +[\d.]+ ms +max +[\d.]+ ms$", out, re.M), path
+    assert re.search(r"^target p99 ≤ 1 s at 500 events/s: [\d.]+ s (met|NOT met)$", out, re.M)
+
+
+def test_the_processes_benchmark_measures_one_and_two_apis_and_their_floors_on_a_tiny_run():
+    command = [
+        sys.executable,
+        "-m",
+        "bench.processes",
+        "--seconds",
+        "0.5",
+        "--latency-requests",
+        "50",
+        "--users",
+        "200",
+    ]
+    root = Path(__file__).resolve().parent.parent
+    run = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=600, check=False)
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = run.stdout
+    for count in (1, 2):
+        assert re.search(rf"^floor  × {count}: +[\d,]+ asks/s \| p50 +[\d.]+ ms  p99 +[\d.]+ ms$", out, re.M), count
+        assert re.search(
+            rf"^oO     × {count}: +[\d,]+ asks/s \([\d.]+ of the floor\) \| +[\d,]+ events/s \| p50 .* 0 lost$",
+            out,
+            re.M,
+        ), count
+    assert re.search(r"^two processes over one: asks [\d.]+×, ingest [\d.]+×; the floor [\d.]+×$", out, re.M)
+    assert len(re.findall(r"^target .*: .* (met|NOT met)$", out, re.M)) == 3
