@@ -83,19 +83,27 @@ def _with_container(work: Callable[[Container], Awaitable[T]]) -> T:
 def serve(
     host: Annotated[str | None, typer.Option(help="Overrides OO_HOST.")] = None,
     port: Annotated[int | None, typer.Option(help="Overrides OO_PORT.")] = None,
+    no_jobs: Annotated[
+        bool, typer.Option("--no-jobs", help="Run no jobs here, only defer them (OO_EMBEDDED_JOBS=false).")
+    ] = False,
 ) -> None:
     """Serve the api process (gateway and every module) on OO_HOST:OO_PORT."""
     settings = _settings(host=host, port=port)
+    if no_jobs:
+        settings = dataclasses.replace(settings, jobs=settings.jobs.model_copy(update={"embedded_jobs": False}))
     problem = settings.gateway.bind_problem()
     if problem:
         typer.echo(f"oo: refusing to start: {problem}", err=True)
         raise typer.Exit(2)
     from services.app import create_app
 
+    try:
+        app = create_app(settings)
+    except ConfigurationError as error:
+        typer.echo(f"oo: refusing to start: {error}", err=True)
+        raise typer.Exit(2) from None
     typer.echo(f"oO is serving on http://{settings.gateway.host}:{settings.gateway.port}", err=True)
-    uvicorn.run(
-        create_app(settings), host=settings.gateway.host, port=settings.gateway.port, log_config=None, access_log=False
-    )
+    uvicorn.run(app, host=settings.gateway.host, port=settings.gateway.port, log_config=None, access_log=False)
 
 
 @cli.command()
