@@ -101,7 +101,7 @@ class PostgresJobs:
                 name=f"oo.{kind.value}",
                 queue=QUEUE,
                 retry=PROVIDER_RETRY if kind in _PROVIDER_KINDS else False,
-                pass_context=False,
+                pass_context=True,
             )(self._runner(kind, handler))
         for entry in periodic:
             task = self.app.task(
@@ -122,18 +122,21 @@ class PostgresJobs:
     def _runner(self, kind: JobKind, handler: JobHandler):  # type: ignore[no-untyped-def]
         metrics = self._metrics
 
-        async def run(user_id: str, task_id: str | None = None) -> None:
+        async def run(context: JobContext, user_id: str, task_id: str | None = None) -> None:
             job: Job = (
                 TaskJob(kind=kind, user_id=user_id, task_id=task_id or "")
                 if kind in _TASK_KINDS
                 else PersonJob(kind=kind, user_id=user_id)
             )
+            job_id = context.job.id
+            log.info("job_started", job_id=job_id, kind=kind.value, user_id=user_id)
             try:
                 await handler(job)
             except Exception:
                 metrics.failed.labels(kind.value).inc()
-                log.exception("job_failed", kind=kind.value)
+                log.exception("job_failed", job_id=job_id, kind=kind.value)
                 raise
+            log.info("job_finished", job_id=job_id, kind=kind.value, user_id=user_id)
 
         return run
 
