@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import httpx
 import pytest
@@ -72,7 +72,7 @@ async def api_without_jobs(
             yield container, client
 
 
-async def scalar(container: Container, query: str, **params: object) -> object:
+async def scalar(container: Container, query: str, **params: object) -> Any:
     async with container.database.transaction(write=False) as uow:
         return (await uow.connection.execute(text(query), params)).scalar_one()
 
@@ -81,12 +81,12 @@ async def jobs_of(container: Container, user_id: str, status: str | None = None)
     query = "SELECT count(*) FROM procrastinate_jobs WHERE args->>'user_id' = :user_id"
     if status is not None:
         query += " AND status = :status"
-    return int(await scalar(container, query, user_id=user_id, status=status))  # type: ignore[arg-type]
+    return int(await scalar(container, query, user_id=user_id, status=status))
 
 
 async def cache_rows(container: Container, user_id: str) -> int:
     query = "SELECT count(*) FROM recommender_llm_cache WHERE user_id = :user_id AND outcome = 'ok'"
-    return int(await scalar(container, query, user_id=user_id))  # type: ignore[arg-type]
+    return int(await scalar(container, query, user_id=user_id))
 
 
 def _ready(port: int) -> str:
