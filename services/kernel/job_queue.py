@@ -94,8 +94,18 @@ class PostgresJobs:
         self._opened = False
         self._open_lock = asyncio.Lock()
         self._worker: asyncio.Task[None] | None = None
+        self._periodic: Sequence[Periodic] = ()
+
+    @property
+    def schedule(self) -> Sequence[Periodic]:
+        return self._periodic
+
+    @property
+    def running(self) -> bool:
+        return self._worker is not None
 
     def register(self, handlers: Mapping[JobKind, JobHandler], periodic: Sequence[Periodic]) -> None:
+        self._periodic = periodic
         for kind, handler in handlers.items():
             self.app.task(
                 name=f"oo.{kind.value}",

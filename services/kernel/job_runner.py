@@ -40,6 +40,16 @@ class JobRunner(Jobs, Protocol):
 
     def register(self, handlers: Mapping[JobKind, JobHandler], periodic: Sequence[Periodic]) -> None: ...
 
+    @property
+    def schedule(self) -> Sequence[Periodic]:
+        """The periodic work registered, run wherever jobs run."""
+        ...
+
+    @property
+    def running(self) -> bool:
+        """Whether this process runs jobs (started, not closed)."""
+        ...
+
     async def start(self) -> None:
         """Run jobs in this process from now on (the api's embedded jobs, or the worker)."""
         ...
@@ -84,6 +94,14 @@ class InProcessJobs:
     def register(self, handlers: Mapping[JobKind, JobHandler], periodic: Sequence[Periodic]) -> None:
         self._handlers = handlers
         self._periodic = periodic
+
+    @property
+    def schedule(self) -> Sequence[Periodic]:
+        return self._periodic
+
+    @property
+    def running(self) -> bool:
+        return bool(self._schedules)
 
     async def defer(self, job: Job) -> bool:
         key = queueing_lock_of(job)
