@@ -63,15 +63,30 @@ class PostgresCluster:
         if as_postgres:
             shutil.chown(directory, "postgres", "postgres")
         cluster = cls(directory, free_port(), as_postgres)
-        data = directory / "data"
-        cluster._run(_binary("initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8")
-        options = (
-            f"-c listen_addresses=127.0.0.1 -p {cluster.port} -c fsync=off -c synchronous_commit=off "
-            f"-c full_page_writes=off -c unix_socket_directories={directory} -c max_connections=200"
+        cluster._run(
+            _binary("initdb"), "-D", str(cluster.data), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"
         )
-        cluster._run(_binary("pg_ctl"), "-D", str(data), "-o", options, "-l", str(directory / "log"), "-w", "start")
-        cluster._wait_ready()
+        cluster.resume()
         return cluster
+
+    @property
+    def data(self) -> Path:
+        return self.directory / "data"
+
+    def resume(self) -> None:
+        """Start the server (again), and return once it listens."""
+        options = (
+            f"-c listen_addresses=127.0.0.1 -p {self.port} -c fsync=off -c synchronous_commit=off "
+            f"-c full_page_writes=off -c unix_socket_directories={self.directory} -c max_connections=200"
+        )
+        log = str(self.directory / "log")
+        self._run(_binary("pg_ctl"), "-D", str(self.data), "-o", options, "-l", log, "-w", "start")
+        self._wait_ready()
+
+    def pause(self) -> None:
+        """Stop the server as an operator's restart does (`fast`: sessions are ended, in-flight
+        transactions rolled back), keeping its data for `resume`."""
+        self._run(_binary("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + 30
@@ -84,7 +99,11 @@ class PostgresCluster:
         raise RuntimeError(f"Postgres did not listen on port {self.port}; see {self.directory / 'log'}")
 
     def stop(self) -> None:
+        """Stop the server, if it runs (a test may have paused it), and remove its files."""
         try:
-            self._run(_binary("pg_ctl"), "-D", str(self.directory / "data"), "-m", "immediate", "-w", "stop")
+            prefix = ["runuser", "-u", "postgres", "--"] if self._as_postgres else []
+            status = subprocess.run([*prefix, _binary("pg_ctl"), "-D", str(self.data), "status"], capture_output=True)
+            if status.returncode != 3:  # pg_ctl's "no server running"
+                self._run(_binary("pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
         finally:
             shutil.rmtree(self.directory, ignore_errors=True)

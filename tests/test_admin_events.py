@@ -21,6 +21,7 @@ from tests.postgres_cluster import free_port
 from tests.test_processes import _env, oo, running
 
 CANARY = "Canary-title-9ZK"
+MLFLOW_UI = "http://127.0.0.1:5999/#/experiments"
 
 
 def event(event_type: str, payload: dict) -> dict:
@@ -45,7 +46,10 @@ async def test_only_an_admin_reads_the_recent_events_and_never_a_persons_words(c
     me = await local_user(client)
     refused = await client.get("/v1/admin/events")
     assert (refused.status_code, refused.json()["error"]["code"]) == (403, "admin_only")
+    no_links = await client.get("/v1/admin/links")
+    assert (no_links.status_code, no_links.json()["error"]["code"]) == (403, "admin_only")
     await make_admin(container, me)
+    assert (await client.get("/v1/admin/links")).json() == []  # none configured: nothing to link to
     checkin = event("profile.checkin_recorded.v2", {"energy": 4})
     assert (await client.post("/v1/events", json={"events": [checkin, a_task()]})).status_code == 200
 
@@ -63,7 +67,7 @@ async def test_only_an_admin_reads_the_recent_events_and_never_a_persons_words(c
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
     """A real `oo serve` (a stream needs a real connection), local mode, its person an admin."""
-    env = _env(tmp_path_factory.mktemp("admin-oo") / "data", OO_LOG_LEVEL="WARNING")
+    env = _env(tmp_path_factory.mktemp("admin-oo") / "data", OO_LOG_LEVEL="WARNING", OO_EVENTS_MLFLOW_UI_URL=MLFLOW_UI)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with running(env, "serve", "--port", str(port), url=f"{url}/ready"):
@@ -109,6 +113,13 @@ def test_the_viewer_page_watches_events_arrive(browser: Browser, served) -> None
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(f"{url}/admin")
     until(page, "() => document.getElementById('state').textContent === 'Watching.'")
+    # MLflow is configured, the pipelines' UI is not: one link out, to its own tab, never embedded.
+    until(page, "() => !document.getElementById('tools').hidden")
+    tools = page.locator("#tools a")
+    assert tools.all_inner_texts() == ["MLflow"]
+    assert (tools.get_attribute("href"), tools.get_attribute("target")) == (MLFLOW_UI, "_blank")
+    assert tools.get_attribute("rel") == "noopener noreferrer"
+    assert page.locator("iframe").count() == 0
     habit = event(
         "profile.habit_defined.v2",
         {"habit_id": "h-admin", "name": CANARY, "window_start_hour": 7, "window_end_hour": 9},

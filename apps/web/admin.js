@@ -43,8 +43,21 @@ function say(text) {
   $("state").textContent = text;
 }
 
+// The tools beside oO (MLflow, the pipelines' UI), where the operator configured them: links out, in
+// their own tab and origin, never embedded.
+async function tools() {
+  const answer = await fetch("/v1/admin/links", { credentials: "same-origin" });
+  if (!answer.ok) return;
+  const links = (await answer.json()).map(({ name, url }) =>
+    Object.assign(document.createElement("a"), { href: url, textContent: name, target: "_blank", rel: "noopener noreferrer" }),
+  );
+  $("tools").replaceChildren(...links);
+  $("tools").hidden = links.length === 0;
+}
+
 $("filters").addEventListener("submit", (event) => {
   event.preventDefault();
   watch();
 });
 watch();
+tools();

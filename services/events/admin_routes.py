@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from oo_contracts.events import EVENT_TYPE_PATTERN
@@ -20,8 +21,26 @@ PersonFilter = Annotated[
 ]
 
 
-def build_admin_router(watch: EventWatch) -> APIRouter:
+class AdminLink(BaseModel):
+    """A tool beside oO the operator's page links out to (never embeds)."""
+
+    name: str
+    url: str
+
+
+def build_admin_router(watch: EventWatch, links: list[AdminLink]) -> APIRouter:
     router = APIRouter()  # under the events tag of the router it joins: one tag, one entry in /docs
+
+    @router.get(
+        "/v1/admin/links",
+        response_model=list[AdminLink],
+        summary="The operator's tools beside oO, to link out to (admin)",
+        responses=error_responses(*AUTHENTICATED_ERRORS),
+    )
+    async def tools(_admin: Annotated[Principal, Depends(require_admin)]) -> list[AdminLink]:
+        """MLflow and the pipelines' UI, each where it is configured (`OO_EVENTS_MLFLOW_UI_URL`,
+        `OO_EVENTS_PIPELINES_UI_URL`); none when neither is."""
+        return links
 
     @router.get(
         "/v1/admin/events",

@@ -7,7 +7,7 @@ from datetime import timedelta
 from fastapi import APIRouter
 from prometheus_client import CollectorRegistry
 
-from services.events.admin_routes import build_admin_router
+from services.events.admin_routes import AdminLink, build_admin_router
 from services.events.bus import ALL_TYPES, Bus, Handler, TransactionalHandler
 from services.events.forgetting import ProviderErasure
 from services.events.jetstream import JetStreamLink
@@ -27,6 +27,7 @@ class EventsModule:
     """Ingress, the in-process bus and the durable signal store (the outbox)."""
 
     def __init__(self, settings: EventsSettings, consents: ConsentCheck, relay: RelaySettings | None = None) -> None:
+        self._settings = settings
         self._relay_settings = relay or RelaySettings()
         # The JetStream mirror (ADR 0031), when NATS_URL is set: connected on first use only.
         self.jetstream = JetStreamLink(self._relay_settings) if self._relay_settings.nats_url else None
@@ -41,7 +42,12 @@ class EventsModule:
 
     def router(self) -> APIRouter:
         router = build_router(self._ingest)
-        router.include_router(build_admin_router(self.watch))
+        links = [
+            AdminLink(name=name, url=url)
+            for name, url in (("MLflow", self._settings.mlflow_ui_url), ("Pipelines", self._settings.pipelines_ui_url))
+            if url is not None
+        ]
+        router.include_router(build_admin_router(self.watch, links))
         return router
 
     def relay(self, database: Database, registry: CollectorRegistry) -> OutboxRelay | None:

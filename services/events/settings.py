@@ -9,6 +9,20 @@ class EventsSettings(BaseSettings):
         default=300, ge=0, le=86_400, description="How far past the server's clock an occurred_at may lie."
     )
     recent_buffer_size: int = Field(default=1000, ge=0, le=100_000, description="Events kept for the admin viewer.")
+    # Where the operator's browser reaches the tools beside oO: the viewer links out to them, never
+    # embeds them (their own login and their own origin stay theirs).
+    mlflow_ui_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s]+$",
+        description="The MLflow UI as the operator's browser reaches it (`OO_EVENTS_MLFLOW_UI_URL`); the event "
+        "viewer links to it. Unset: no link.",
+    )
+    pipelines_ui_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s]+$",
+        description="The pipelines' UI as the operator's browser reaches it (`OO_EVENTS_PIPELINES_UI_URL`); the "
+        "event viewer links to it. Unset: no link.",
+    )
 
 
 class RelaySettings(BaseSettings):
