@@ -172,6 +172,7 @@ def _jobs(settings: Settings, database: Database, metrics: Metrics) -> JobRunner
             heartbeat_seconds=jobs.jobs_heartbeat_seconds,
             stalled_seconds=jobs.jobs_stalled_seconds,
             stalled_check_seconds=jobs.jobs_stalled_check_seconds,
+            shutdown_seconds=jobs.jobs_shutdown_seconds,
         )
     return InProcessJobs(job_metrics, concurrency=jobs.jobs_concurrency)
 

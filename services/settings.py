@@ -80,6 +80,12 @@ class JobsSettings(BaseSettings):
         default=30.0, gt=0, description="A worker silent this long is gone: its running jobs are run again."
     )
     jobs_stalled_check_seconds: float = Field(default=60.0, gt=0, description="How often stalled jobs are sought.")
+    jobs_shutdown_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="How long a stopping process lets its running jobs finish before it aborts them (each is "
+        "idempotent: an aborted one runs again at the next trigger or tick).",
+    )
     token_refresh_seconds: float = Field(default=600.0, gt=0, description="How often expiring provider tokens renew.")
     token_refresh_margin_seconds: float = Field(
         default=1800.0, gt=0, description="A provider token ending within this long is renewed by the periodic job."

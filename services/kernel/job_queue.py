@@ -75,6 +75,7 @@ class PostgresJobs:
         heartbeat_seconds: float = 10.0,
         stalled_seconds: float = 30.0,
         stalled_check_seconds: float = 60.0,
+        shutdown_seconds: float = 10.0,
         keep_failed_hours: int = 24,
     ) -> None:
         self._metrics = metrics
@@ -82,6 +83,7 @@ class PostgresJobs:
         self._heartbeat_seconds = heartbeat_seconds
         self._stalled_seconds = stalled_seconds
         self._stalled_check_seconds = stalled_check_seconds
+        self._shutdown_seconds = shutdown_seconds
         self._keep_failed_hours = keep_failed_hours
         # Opened at the first use, not at construction: nothing connects at import or bootstrap time.
         self.app = App(
@@ -192,6 +194,8 @@ class PostgresJobs:
             "install_signal_handlers": False,
             "update_heartbeat_interval": self._heartbeat_seconds,
             "stalled_worker_timeout": self._stalled_seconds,
+            # A stop waits this long for the running jobs, then aborts them: never for ever.
+            "shutdown_graceful_timeout": self._shutdown_seconds,
         }
 
     async def start(self) -> None:
