@@ -117,6 +117,51 @@ def worker(
     uvicorn.run(create_worker_app(_settings()), host=host, port=port, log_config=None, access_log=False)
 
 
+@cli.command()
+def topology(
+    database_url: Annotated[
+        str | None, typer.Option(envvar="DATABASE_URL", help="The Postgres every process shares (DATABASE_URL).")
+    ] = None,
+    nats_url: Annotated[
+        str | None, typer.Option(envvar="NATS_URL", help="The NATS with JetStream the worker relays to (NATS_URL).")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address every process listens on.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(min=1, max=65_000, help="The first api's port; the next ones, the worker, then ML follow.")
+    ] = 8000,
+    apis: Annotated[int, typer.Option(min=1, max=8, help="How many api processes.")] = 2,
+) -> None:
+    """Run the production topology on this machine: api ×N (jobs off), the worker and the ML sidecar, on
+    Postgres and NATS; each waited on until ready, all stopped when one exits or on Ctrl-C."""
+    from services import topology as top
+
+    if not database_url or not database_url.startswith(("postgresql://", "postgres://", "postgresql+asyncpg://")):
+        typer.echo(
+            "oo: the topology shares one Postgres: set DATABASE_URL=postgresql://… (or --database-url)", err=True
+        )
+        raise typer.Exit(2)
+    if not nats_url:
+        typer.echo("oo: the worker relays to NATS JetStream: set NATS_URL=nats://… (or --nats-url)", err=True)
+        raise typer.Exit(2)
+    env = top.environment(database_url, nats_url)
+    problem = top.migrate(env)
+    if problem:
+        typer.echo(f"oo: the database could not be migrated:\n{problem}", err=True)
+        raise typer.Exit(1)
+    group = top.members(host, port, apis, llm=bool(env.get("LITELLM_URL")))
+    try:
+        with top.running(group, host, env, lambda line: typer.echo(line, err=True)) as processes:
+            typer.echo(f"oO's topology is ready: the page at http://{host}:{port}/ (Ctrl-C stops it)", err=True)
+            gone = top.watch(processes)
+            typer.echo(f"oo: {gone} exited with {processes[gone].returncode}; stopping the others", err=True)
+            raise typer.Exit(1)
+    except top.TopologyError as error:
+        typer.echo(f"oo: {error}; stopped the others", err=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        typer.echo("oo: stopped", err=True)
+
+
 @ml.command("serve")
 def ml_serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
