@@ -136,12 +136,10 @@ def topology(
     from services import topology as top
 
     if not database_url or not database_url.startswith(("postgresql://", "postgres://", "postgresql+asyncpg://")):
-        typer.echo(
-            "oo: the topology shares one Postgres: set DATABASE_URL=postgresql://… (or --database-url)", err=True
-        )
+        typer.echo("oo: the topology shares one Postgres: set DATABASE_URL=postgresql://… (--database-url)", err=True)
         raise typer.Exit(2)
     if not nats_url:
-        typer.echo("oo: the worker relays to NATS JetStream: set NATS_URL=nats://… (or --nats-url)", err=True)
+        typer.echo("oo: the worker relays to NATS JetStream: set NATS_URL=nats://… (--nats-url)", err=True)
         raise typer.Exit(2)
     env = top.environment(database_url, nats_url)
     problem = top.migrate(env)
