@@ -6,7 +6,6 @@ import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
 
 import structlog
 from fastapi import FastAPI
@@ -16,7 +15,7 @@ from services.bootstrap import Container, bootstrap
 from services.gateway.assembly import build_http_app
 from services.jobs import run_periodically
 from services.kernel.database import CHECKPOINT_EVERY_SECONDS
-from services.settings import Settings, load_settings
+from services.settings import ConfigurationError, Settings, load_settings
 
 log = structlog.get_logger(__name__)
 
@@ -34,8 +33,17 @@ async def _ensure_local_user(container: Container) -> None:
         log.warning("local_user_deferred", reason="storage not ready")
 
 
+NO_JOBS_ON_SQLITE = (
+    "OO_EMBEDDED_JOBS=false needs DATABASE_URL=postgresql://…: on SQLite jobs wait inside the api process, "
+    "so with its jobs off nothing would ever run them"
+)
+
+
 def create_app(settings: Settings | None = None, *, container: Container | None = None) -> FastAPI:
     container = container or bootstrap(settings or load_settings())
+    embedded_jobs = container.settings.jobs.embedded_jobs
+    if not embedded_jobs and container.database.dialect != "postgresql":
+        raise ConfigurationError(NO_JOBS_ON_SQLITE)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -51,43 +59,23 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         stop_metrics = (
             container.metrics.listen(gateway.metrics_host, gateway.metrics_port) if gateway.metrics_port else None
         )
-        # In the embedded default the api process also runs the worker's jobs.
-        jobs = [
-            asyncio.create_task(
-                run_periodically(
-                    container.profile.privacy.resume_pending, container.settings.core.deletion_resume_seconds
-                ),
-                name="deletion-resumer",
-            ),
+        # In the embedded default the api process also runs the worker's jobs; with them off it only defers.
+        if embedded_jobs:
+            await container.jobs.start()
+        tasks = [
             asyncio.create_task(
                 run_periodically(container.database.checkpoint, CHECKPOINT_EVERY_SECONDS), name="sqlite-checkpoint"
-            ),
-            asyncio.create_task(
-                run_periodically(
-                    container.calendars.refresh_connected, container.settings.calendar.calendar_refresh_seconds
-                ),
-                name="calendar-refresh",
-            ),
-        ]
-        if container.integrations.todoist is not None:
-            jobs.append(
-                asyncio.create_task(
-                    run_periodically(
-                        partial(container.integrations.view.refresh_everyone, ["todoist"]),
-                        container.settings.todoist.refresh_seconds,
-                    ),
-                    name="todoist-refresh",
-                )
             )
-        log.info("api_started", database=container.database.dialect)
+        ]
+        log.info("api_started", database=container.database.dialect, embedded_jobs=embedded_jobs)
         try:
             yield
         finally:
             if stop_metrics is not None:
                 await asyncio.to_thread(stop_metrics)
-            for job in jobs:
-                job.cancel()
-            await asyncio.gather(*jobs, return_exceptions=True)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await container.close()
 
     app = build_http_app(

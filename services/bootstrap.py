@@ -18,6 +18,8 @@ from services.events.api import ALL_TYPES, EventsModule
 from services.integrations.api import CalendarConnectors, IntegrationsModule, calendar_connectors
 from services.kernel.database import Database
 from services.kernel.health import ReadinessCheck
+from services.kernel.job_queue import PostgresJobs
+from services.kernel.job_runner import InProcessJobs, JobMetrics, JobRunner
 from services.kernel.keyring import KEYRING_FILE_NAME, FixedKeyring, KeyringFile, parse_keyring
 from services.kernel.metrics import Metrics
 from services.kernel.ports import SealedStore
@@ -27,6 +29,7 @@ from services.kernel.vault import TokenVault
 from services.migrations.runner import migration_problem, upgrade_to_head
 from services.profile.api import ProfileModule, consent_records
 from services.recommender.api import HttpMl, RecommenderModule
+from services.schedule import handlers, periodic
 from services.settings import Settings
 
 
@@ -43,6 +46,7 @@ class Container:
     vault: TokenVault
     integrations: IntegrationsModule
     calendars: CalendarConnectors
+    jobs: JobRunner
 
     @property
     def sealed_stores(self) -> list[SealedStore]:
@@ -63,6 +67,7 @@ class Container:
         ]
 
     async def close(self) -> None:
+        await self.jobs.close()
         await self.integrations.close()
         await self.recommender.close()
         await self.events.close()
@@ -92,6 +97,7 @@ def bootstrap(settings: Settings) -> Container:
     ml = _ml(settings)
     if isinstance(ml, MlEngine) and ml.llm is not None:
         metrics.registry.register(LlmOutcomeCollector(ml.llm.outcomes))
+    jobs = _jobs(settings, database, metrics)
     keyring = _keyring(settings)
     vault = TokenVault(keyring)
     integrations = IntegrationsModule(
@@ -100,6 +106,7 @@ def bootstrap(settings: Settings) -> Container:
         transaction=database.transaction,
         consents=consents,
         hold_active_user=auth.identity.hold_active_user,
+        jobs=jobs,
         todoist=settings.todoist,
         metrics=metrics,
     )
@@ -116,6 +123,7 @@ def bootstrap(settings: Settings) -> Container:
         titles=integrations.titles,
         connections=integrations.view,
         consent_states=consents,
+        jobs=jobs,
     )
     events.bus.project(recommender.feature_projection)
     events.bus.project(recommender.consent_withdrawals)
@@ -140,13 +148,33 @@ def bootstrap(settings: Settings) -> Container:
         consents=consents,
         publisher=events.bus,
         integrations=integrations,
-        message_stores=[events.jetstream] if events.jetstream is not None else [],
+        # The person's jobs go after their rows (a job deferred meanwhile goes too), before JetStream.
+        message_stores=[jobs, events.jetstream] if events.jetstream is not None else [jobs],
     )
     events.bus.project(profile.consent_projection)
     auth.account_deletion = profile.privacy
-    return Container(
-        settings, database, metrics, events, auth, recommender, profile, keyring, vault, integrations, calendars
+    container = Container(
+        settings, database, metrics, events, auth, recommender, profile, keyring, vault, integrations, calendars, jobs
     )
+    jobs.register(handlers(container), periodic(container))
+    return container
+
+
+def _jobs(settings: Settings, database: Database, metrics: Metrics) -> JobRunner:
+    """Durable jobs in Postgres, shared by every process; on SQLite, tasks of the one process (ADR 0032)."""
+    job_metrics = JobMetrics(metrics.registry)
+    jobs = settings.jobs
+    if database.dialect == "postgresql":
+        return PostgresJobs(
+            settings.database_url,
+            job_metrics,
+            concurrency=jobs.jobs_concurrency,
+            heartbeat_seconds=jobs.jobs_heartbeat_seconds,
+            stalled_seconds=jobs.jobs_stalled_seconds,
+            stalled_check_seconds=jobs.jobs_stalled_check_seconds,
+            shutdown_seconds=jobs.jobs_shutdown_seconds,
+        )
+    return InProcessJobs(job_metrics, concurrency=jobs.jobs_concurrency)
 
 
 def _ml(settings: Settings) -> MlPort:

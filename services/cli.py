@@ -83,19 +83,27 @@ def _with_container(work: Callable[[Container], Awaitable[T]]) -> T:
 def serve(
     host: Annotated[str | None, typer.Option(help="Overrides OO_HOST.")] = None,
     port: Annotated[int | None, typer.Option(help="Overrides OO_PORT.")] = None,
+    no_jobs: Annotated[
+        bool, typer.Option("--no-jobs", help="Run no jobs here, only defer them (OO_EMBEDDED_JOBS=false).")
+    ] = False,
 ) -> None:
     """Serve the api process (gateway and every module) on OO_HOST:OO_PORT."""
     settings = _settings(host=host, port=port)
+    if no_jobs:
+        settings = dataclasses.replace(settings, jobs=settings.jobs.model_copy(update={"embedded_jobs": False}))
     problem = settings.gateway.bind_problem()
     if problem:
         typer.echo(f"oo: refusing to start: {problem}", err=True)
         raise typer.Exit(2)
     from services.app import create_app
 
+    try:
+        app = create_app(settings)
+    except ConfigurationError as error:
+        typer.echo(f"oo: refusing to start: {error}", err=True)
+        raise typer.Exit(2) from None
     typer.echo(f"oO is serving on http://{settings.gateway.host}:{settings.gateway.port}", err=True)
-    uvicorn.run(
-        create_app(settings), host=settings.gateway.host, port=settings.gateway.port, log_config=None, access_log=False
-    )
+    uvicorn.run(app, host=settings.gateway.host, port=settings.gateway.port, log_config=None, access_log=False)
 
 
 @cli.command()
@@ -107,6 +115,49 @@ def worker(
     from services.worker import create_worker_app
 
     uvicorn.run(create_worker_app(_settings()), host=host, port=port, log_config=None, access_log=False)
+
+
+@cli.command()
+def topology(
+    database_url: Annotated[
+        str | None, typer.Option(envvar="DATABASE_URL", help="The Postgres every process shares (DATABASE_URL).")
+    ] = None,
+    nats_url: Annotated[
+        str | None, typer.Option(envvar="NATS_URL", help="The NATS with JetStream the worker relays to (NATS_URL).")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address every process listens on.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(min=1, max=65_000, help="The first api's port; the next ones, the worker, then ML follow.")
+    ] = 8000,
+    apis: Annotated[int, typer.Option(min=1, max=8, help="How many api processes.")] = 2,
+) -> None:
+    """Run the production topology on this machine: api ×N (jobs off), the worker and the ML sidecar, on
+    Postgres and NATS; each waited on until ready, all stopped when one exits or on Ctrl-C."""
+    from services import topology as top
+
+    if not database_url or not database_url.startswith(("postgresql://", "postgres://", "postgresql+asyncpg://")):
+        typer.echo("oo: the topology shares one Postgres: set DATABASE_URL=postgresql://… (--database-url)", err=True)
+        raise typer.Exit(2)
+    if not nats_url:
+        typer.echo("oo: the worker relays to NATS JetStream: set NATS_URL=nats://… (--nats-url)", err=True)
+        raise typer.Exit(2)
+    env = top.environment(database_url, nats_url)
+    problem = top.migrate(env)
+    if problem:
+        typer.echo(f"oo: the database could not be migrated:\n{problem}", err=True)
+        raise typer.Exit(1)
+    group = top.members(host, port, apis, llm=bool(env.get("LITELLM_URL")))
+    try:
+        with top.running(group, host, env, lambda line: typer.echo(line, err=True)) as processes:
+            typer.echo(f"oO's topology is ready: the page at http://{host}:{port}/ (Ctrl-C stops it)", err=True)
+            gone = top.watch(processes)
+            typer.echo(f"oo: {gone} exited with {processes[gone].returncode}; stopping the others", err=True)
+            raise typer.Exit(1)
+    except top.TopologyError as error:
+        typer.echo(f"oo: {error}; stopped the others", err=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        typer.echo("oo: stopped", err=True)
 
 
 @ml.command("serve")

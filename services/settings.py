@@ -64,6 +64,34 @@ class DatabaseSettings(BaseSettings):
     )
 
 
+class JobsSettings(BaseSettings):
+    """Where jobs run (ADR 0032). On Postgres they are rows any process may run; on SQLite they are tasks
+    of the api process."""
+
+    model_config = SettingsConfigDict(env_prefix="OO_", env_file=".env.local", extra="ignore")
+
+    embedded_jobs: bool = Field(
+        default=True,
+        description="The api process runs jobs too; false leaves them to `oo worker` (Postgres only).",
+    )
+    jobs_concurrency: int = Field(default=8, ge=1, le=256, description="Jobs one process runs at once.")
+    jobs_heartbeat_seconds: float = Field(default=10.0, gt=0, description="How often a worker says it is alive.")
+    jobs_stalled_seconds: float = Field(
+        default=30.0, gt=0, description="A worker silent this long is gone: its running jobs are run again."
+    )
+    jobs_stalled_check_seconds: float = Field(default=60.0, gt=0, description="How often stalled jobs are sought.")
+    jobs_shutdown_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="How long a stopping process lets its running jobs finish before it aborts them (each is "
+        "idempotent: an aborted one runs again at the next trigger or tick).",
+    )
+    token_refresh_seconds: float = Field(default=600.0, gt=0, description="How often expiring provider tokens renew.")
+    token_refresh_margin_seconds: float = Field(
+        default=1800.0, gt=0, description="A provider token ending within this long is renewed by the periodic job."
+    )
+
+
 class ConfigurationError(Exception):
     """Raised with one line per wrong variable."""
 
@@ -79,6 +107,7 @@ class Settings:
     calendar: CalendarSettings = field(default_factory=CalendarSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     relay: RelaySettings = field(default_factory=RelaySettings)
+    jobs: JobsSettings = field(default_factory=JobsSettings)
 
     @property
     def database_url(self) -> str:
@@ -95,6 +124,7 @@ _SECTIONS: dict[str, tuple[type[BaseSettings], str]] = {
     "calendar": (CalendarSettings, "OO_"),
     "auth": (AuthSettings, "OO_"),
     "relay": (RelaySettings, "OO_RELAY_"),
+    "jobs": (JobsSettings, "OO_"),
 }
 
 

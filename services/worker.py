@@ -1,7 +1,12 @@
-"""Composition root of the worker process: scheduled jobs, plus /health, /ready and /metrics.
+"""Composition root of the worker process: jobs, plus /health, /ready and /metrics.
 
-It resumes interrupted account deletions and, when NATS_URL is set, relays the outbox to JetStream
-(`oo_relay_lag_seconds` and `oo_relay_published_total` on /metrics).
+It runs the jobs of ADR 0032 — LLM refreshes, calendar and Todoist refreshes (periodic fan-outs and
+webhook hints), completing tasks in Todoist, provider-token renewal, resumption of interrupted account
+deletions. On Postgres these are procrastinate jobs any number of workers share (and an api with
+`OO_EMBEDDED_JOBS=false` only defers); on SQLite the worker runs its own in-process copy of the
+periodic ones. When NATS_URL is set it also relays the outbox to JetStream (`oo_relay_lag_seconds` and
+`oo_relay_published_total`). /metrics carries `oo_jobs_deferred_total`, `oo_jobs_coalesced_total` and
+`oo_jobs_failed_total` by kind.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import structlog
 from fastapi import FastAPI
 
 from services.bootstrap import Container, bootstrap
@@ -19,6 +25,8 @@ from services.kernel.error_handlers import install_error_handlers
 from services.kernel.health import health_router
 from services.settings import Settings, load_settings
 
+log = structlog.get_logger(__name__)
+
 
 def create_worker_app(settings: Settings | None = None, *, container: Container | None = None) -> FastAPI:
     container = container or bootstrap(settings or load_settings())
@@ -27,22 +35,17 @@ def create_worker_app(settings: Settings | None = None, *, container: Container 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await container.prepare_storage()
-        jobs = [
-            asyncio.create_task(
-                run_periodically(
-                    container.profile.privacy.resume_pending, container.settings.core.deletion_resume_seconds
-                )
-            ),
-            asyncio.create_task(run_periodically(container.database.checkpoint, CHECKPOINT_EVERY_SECONDS)),
-        ]
+        await container.jobs.start()
+        tasks = [asyncio.create_task(run_periodically(container.database.checkpoint, CHECKPOINT_EVERY_SECONDS))]
         if relay is not None:
-            jobs.append(asyncio.create_task(relay.run(), name="outbox-relay"))
+            tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
+        log.info("worker_started", database=container.database.dialect)
         try:
             yield
         finally:
-            for job in jobs:
-                job.cancel()
-            await asyncio.gather(*jobs, return_exceptions=True)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await container.close()
 
     app = FastAPI(title="oO worker", lifespan=lifespan)

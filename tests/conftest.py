@@ -130,6 +130,7 @@ async def container(settings: Settings) -> AsyncIterator[Container]:
     container.recommender.service.seed_source = itertools.count(1).__next__  # reproducible decisions
     await container.prepare_storage()
     yield container
+    await container.jobs.close()
     await container.database.dispose()
 
 

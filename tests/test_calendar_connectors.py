@@ -167,7 +167,10 @@ async def test_one_refresh_per_person_at_a_time_and_people_in_parallel(client, c
 
 
 async def test_the_api_process_runs_the_calendar_refresh_on_its_schedule(app):
-    assert "calendar-refresh" in {task.get_name() for task in asyncio.all_tasks()}
+    jobs = app.state.container.jobs
+    assert jobs.running  # the embedded default: the api runs the jobs
+    every = {periodic.name: periodic.every_seconds for periodic in jobs.schedule}
+    assert every["calendar_refresh"] == app.state.container.settings.calendar.calendar_refresh_seconds
 
 
 async def test_google_calendar_is_offered_only_where_the_server_has_a_google_client(client, container: Container):

@@ -419,6 +419,7 @@ async def test_the_llm_refresh_asks_core_and_llm_and_a_withdrawal_during_the_cal
         container.database.transaction,
         container.auth.identity.hold_active_user,
         ProcessingConsent(features, granted_by_default(True)),
+        jobs=container.jobs,
     )
     assert await refresher.refresh(user_id) == "ok"
     assert await llm_cache(container, user_id) is not None

@@ -70,7 +70,7 @@ async def test_signals_refresh_the_cache_in_the_background_and_tips_come_from_it
         await a_day_with_sam(client, token)
         refresher = container.recommender.llm_refresher
         assert refresher is not None
-        await refresher.idle()
+        await container.jobs.idle()
         export = (await client.get("/v1/me/export", headers=bearer(token))).json()
         cache = export["recommender"]["llm_cache"]
         assert cache["outcome"] == "ok"
@@ -88,7 +88,7 @@ async def test_a_failing_llm_leaves_the_rules_serving_and_is_counted(tmp_path, m
         _, token = await new_user_with_token(container)
         await a_day_with_sam(client, token)
         assert container.recommender.llm_refresher is not None
-        await container.recommender.llm_refresher.idle()
+        await container.jobs.idle()
         body = (await client.post("/v1/recommend", json={}, headers=bearer(token))).json()
         offered = (await decision_row(container, body["decision_id"])).candidates
         assert offered, "the rules serve"
@@ -101,7 +101,7 @@ async def test_the_request_path_never_asks_the_llm(tmp_path, monkeypatch, litell
         _, token = await new_user_with_token(container)
         await a_day_with_sam(client, token, signal("profile.llm_processing_set.v1", {"allowed": False}))
         assert container.recommender.llm_refresher is not None
-        await container.recommender.llm_refresher.idle()
+        await container.jobs.idle()
         for _ in range(5):
             assert (await client.post("/v1/recommend", json={}, headers=bearer(token))).status_code == 200
         assert "oo_ml_llm_generations_total{" not in (await client.get("/metrics")).text  # never asked
@@ -116,10 +116,10 @@ async def test_llm_processing_is_opt_in_beyond_local_mode_and_a_choice_everywher
         core = {"consents": [{"purpose": "core", "granted": True, "version": 1}]}
         assert (await client.put("/v1/me/consents", json=core, headers=bearer(token))).status_code == 200
         await a_day_with_sam(client, token)
-        await refresher.idle()
+        await container.jobs.idle()
         assert await refresher.refresh(user_id) == "not_allowed"
         await a_day_with_sam(client, token, signal("profile.llm_processing_set.v1", {"allowed": True}))
-        await refresher.idle()
+        await container.jobs.idle()
         export = (await client.get("/v1/me/export", headers=bearer(token))).json()
         assert export["recommender"]["llm_cache"]["outcome"] == "ok"
 
@@ -130,7 +130,7 @@ async def test_the_daily_budget_stops_refreshes(tmp_path, monkeypatch, litellm_p
         assert refresher is not None
         user_id, token = await new_user_with_token(container)
         await a_day_with_sam(client, token)
-        await refresher.idle()
+        await container.jobs.idle()
         assert await refresher.refresh(user_id) == "over_budget"
 
 
@@ -140,7 +140,7 @@ async def test_llm_tips_reach_the_page_when_the_policy_picks_them(tmp_path, monk
         _, token = await new_user_with_token(container)
         await a_day_with_sam(client, token)
         assert container.recommender.llm_refresher is not None
-        await container.recommender.llm_refresher.idle()
+        await container.jobs.idle()
         shown = []
         for _ in range(100):
             tip = (await client.post("/v1/recommend", json={}, headers=bearer(token))).json()["tip"]

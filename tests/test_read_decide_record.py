@@ -197,7 +197,7 @@ async def test_an_llm_refresh_that_read_before_the_account_was_erased_writes_not
     assert refresher is not None
     user_id, token = await new_user_with_token(container)
     await person_with_a_day(client, token)
-    await refresher.idle()
+    await container.jobs.idle()
     assert await llm_cache_rows(container, user_id) == ["off"]  # unraced, a refresh writes the cache
 
     gated = GatedMl(refresher._ml, gate="generate")

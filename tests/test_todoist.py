@@ -58,7 +58,7 @@ async def test_a_connected_persons_task_becomes_a_tip_whose_title_is_kept_nowher
     assert (fact.title, fact.provider, fact.priority, fact.estimated_minutes) == (None, "todoist", 4, 10)
     reaction = {"decision_id": body["decision_id"], "reaction": "done"}
     assert (await client.post("/v1/feedback", json=reaction)).status_code == 200
-    await container.integrations.view.settle()
+    await container.jobs.idle()
 
     export = (await client.get("/v1/me/export")).text
     assert task["id"] in export  # the id is kept, the words are not
@@ -84,7 +84,7 @@ async def test_done_completes_the_task_in_todoist_once_the_person_allowed_it(lin
     body = await tip_about(client, f"todoist:{task['id']}")
     reaction = {"decision_id": body["decision_id"], "reaction": "done"}
     assert (await client.post("/v1/feedback", json=reaction)).status_code == 200
-    await container.integrations.view.settle()
+    await container.jobs.idle()
 
     assert [c["status"] for c in calls(todoist, "POST", f"/tasks/{task['id']}/close")] == [204]
     refreshed = (await client.post("/v1/me/integrations/todoist/refresh")).json()
@@ -161,12 +161,12 @@ async def test_a_webhook_is_a_verified_hint_taken_once(linked, todoist, webhook_
     forged = raw.replace(b"Water the plants", b"Wire the money!!")
     answer = await client.post("/v1/integrations/todoist/webhook", content=forged, headers=signed)
     assert (answer.status_code, answer.json()["error"]["code"]) == (401, "bad_signature")
-    await container.integrations.view.settle()
+    await container.jobs.idle()
     assert f"todoist:{new['id']}" not in (await feature_state(client)).tasks
 
     pages = len(calls(todoist, "GET", "/tasks/filter"))
     assert (await client.post("/v1/integrations/todoist/webhook", content=raw, headers=signed)).status_code == 200
-    await container.integrations.view.settle()
+    await container.jobs.idle()
     assert f"todoist:{new['id']}" in (await feature_state(client)).tasks
     # The hint names one task: that task alone is read again, not every page.
     assert len(calls(todoist, "GET", f"/api/v1/tasks/{new['id']}")) == 1
@@ -174,7 +174,7 @@ async def test_a_webhook_is_a_verified_hint_taken_once(linked, todoist, webhook_
 
     replayed = await client.post("/v1/integrations/todoist/webhook", content=raw, headers=signed)
     assert replayed.status_code == 200
-    await container.integrations.view.settle()
+    await container.jobs.idle()
     assert len(calls(todoist, "GET", f"/api/v1/tasks/{new['id']}")) == 1  # a replay reads nothing
 
 
@@ -187,7 +187,7 @@ async def test_a_hint_about_one_task_follows_it_in_and_out_of_the_filters_window
         headers, raw = webhook_sink.wait_for(count)[-1]
         signed = {name: headers[name] for name in ("x-todoist-hmac-sha256", "x-todoist-delivery-id")}
         assert (await client.post("/v1/integrations/todoist/webhook", content=raw, headers=signed)).status_code == 200
-        await container.integrations.view.settle()
+        await container.jobs.idle()
 
     later = add_task(todoist, "Plan next summer", due_string="in 5 weeks")
     await deliver(1)
@@ -210,7 +210,7 @@ async def test_with_a_filter_of_its_own_every_hint_reads_all_its_pages(linked, t
     [(headers, raw)] = webhook_sink.wait_for(1)
     signed = {name: headers[name] for name in ("x-todoist-hmac-sha256", "x-todoist-delivery-id")}
     assert (await client.post("/v1/integrations/todoist/webhook", content=raw, headers=signed)).status_code == 200
-    await container.integrations.view.settle()
+    await container.jobs.idle()
     reads = [parse_qs(c["query"])["query"] for c in calls(todoist, "GET", "/tasks/filter")]
     assert reads == [["#Work"], ["#Work"]]  # the connect's read, then the hint's
 
@@ -257,7 +257,7 @@ async def test_disconnecting_forgets_the_tasks_and_revokes_the_grant(linked, tod
     assert f"todoist:{task['id']}" in (await feature_state(client)).tasks
 
     assert (await client.delete("/v1/me/integrations/todoist")).status_code == 204
-    await container.integrations.view.settle()
+    await container.jobs.idle()
     assert [c["status"] for c in calls(todoist, "POST", "/api/v1/revoke")] == [200]
     state = await feature_state(client)
     assert not any(task_id.startswith("todoist:") for task_id in state.tasks)
@@ -276,7 +276,7 @@ async def test_withdrawing_the_consent_forgets_todoist_at_once(linked, todoist):
     task = add_task(todoist, "Plan the trip")
     await connect(container, client, todoist)
     await grant(client, False)
-    await container.integrations.view.settle()
+    await container.jobs.idle()
 
     assert f"todoist:{task['id']}" not in (await feature_state(client)).tasks
     status = await todoist_status(client)
@@ -354,7 +354,7 @@ async def test_deleting_the_account_revokes_the_todoist_grant(linked, todoist):
     await connect(container, client, todoist)
     deletion = await client.delete("/v1/me")
     assert deletion.status_code == 202
-    await container.integrations.view.settle()
+    await container.jobs.idle()
     assert [c["status"] for c in calls(todoist, "POST", "/api/v1/revoke")] == [200]
 
 
@@ -374,13 +374,13 @@ async def test_a_grant_replaced_is_revoked_so_deletion_leaves_none_alive(linked,
     await connect(container, client, todoist)
     reading = await stored_access_token(container)
     await connect(container, client, todoist, complete_tasks=True)  # Todoist asks again: a second grant
-    await container.integrations.view.settle()
+    await container.jobs.idle()
     writing = await stored_access_token(container)
     assert writing != reading
     assert (todoist_answers(todoist, reading), todoist_answers(todoist, writing)) == (401, 200)
 
     assert (await client.delete("/v1/me")).status_code == 202
-    await container.integrations.view.settle()
+    await container.jobs.idle()
     assert [c["status"] for c in calls(todoist, "POST", "/api/v1/revoke")] == [200, 200]
     assert (todoist_answers(todoist, reading), todoist_answers(todoist, writing)) == (401, 401)
 

@@ -89,7 +89,7 @@ async def connect(
 ) -> None:
     url = await begin(client, complete_tasks=complete_tasks)
     assert await back_at_oo(client, consent_at_todoist(sim, url)) == "connected"
-    await container.integrations.view.settle()  # the first read runs in the background
+    await container.jobs.idle()  # the first read runs in the background
 
 
 def add_task(sim: TodoistSim, content: str, *, user: str = "demo", **fields: Any) -> dict:

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from fastapi import APIRouter
 from prometheus_client import Counter, Histogram
 
+from oo_contracts.jobs import Jobs
 from services.integrations.calendar.connector import CalendarDeps
 from services.integrations.calendar.google import PROVIDER as GOOGLE
 from services.integrations.calendar.settings import CalendarSettings
@@ -58,6 +59,7 @@ class IntegrationsModule:
         transaction: Transaction,
         consents: ConsentCheck,
         hold_active_user: UserHold,
+        jobs: Jobs,
         todoist: TodoistSettings | None = None,
         metrics: Metrics | None = None,
     ) -> None:
@@ -108,7 +110,14 @@ class IntegrationsModule:
             self.todoist_settings.title_timeout_seconds,
         )
         self.view = ConnectionsView(
-            self.connections, self.connectors, transaction, consents, self.todoist, self.todoist_settings, self.unlisted
+            self.connections,
+            self.connectors,
+            transaction,
+            consents,
+            self.todoist,
+            self.todoist_settings,
+            jobs,
+            self.unlisted,
         )
         self.user_data = UserConnections(self.connections, self.title_cache)
 
@@ -125,7 +134,6 @@ class IntegrationsModule:
         await self.view.forget(uow, user_id, integration)
 
     async def close(self) -> None:
-        await self.view.close()
         if self._todoist_transports is not None:
             await self._todoist_transports.aclose()
 

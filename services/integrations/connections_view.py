@@ -1,20 +1,21 @@
 """The integrations' use cases across connectors: status, connect, refresh, disconnect, forget, and the
 background work a connection brings (first read, webhook hints, completing a task done in oO).
 
-Background work runs in this process as tasks it keeps and cancels at shutdown (the embedded default);
-each is idempotent, so a lost one is made good by the next scheduled refresh.
+Background work is deferred as jobs (ADR 0032): one person's run one at a time in whichever process runs
+jobs, a burst of hints for one person and task is one job, and each is idempotent, so a job run twice (a
+worker killed mid-job) or lost (the embedded default's restart) is made good by the next refresh.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Mapping, Sequence, Set
-from typing import Any
+from collections.abc import Mapping, Sequence, Set
 
 import structlog
+from pydantic import ValidationError
 
 from oo_contracts.events import EventEnvelope
 from oo_contracts.integrations import Integrations, IntegrationStatus, RefreshResult
+from oo_contracts.jobs import Job, JobKind, Jobs, PersonJob, TaskJob
 from services.integrations.connector import Connector
 from services.integrations.service import Connection, ConnectionService
 from services.integrations.todoist.connector import TodoistConnector
@@ -38,6 +39,7 @@ class ConnectionsView:
         consents: ConsentCheck,
         todoist: TodoistConnector | None,
         todoist_settings: TodoistSettings,
+        jobs: Jobs,
         unlisted: Set[str] = frozenset(),
     ) -> None:
         self._connections = connections
@@ -48,7 +50,7 @@ class ConnectionsView:
         self._todoist_settings = todoist_settings
         self._unlisted = unlisted
         self._webhooks = TodoistWebhooks(connections)
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._jobs = jobs
 
     async def statuses(self, uow: UnitOfWork, user_id: str) -> Integrations:
         held = {c.provider: c for c in await self._connections.connections(uow, user_id)}
@@ -85,11 +87,11 @@ class ConnectionsView:
             log.info("todoist_connect_failed", reason=finished.failure)
             return finished.failure
         assert finished.user_id is not None
-        self.in_background(todoist.refresh(finished.user_id))
+        await self._jobs.defer(PersonJob(kind=JobKind.todoist_refresh, user_id=finished.user_id))
         return "connected"
 
     async def todoist_delivery(self, raw: bytes, *, signature: str | None, delivery_id: str | None) -> None:
-        todoist = self._require_todoist()
+        self._require_todoist()
         secret = self._todoist_settings.client_secret
         assert secret is not None  # a configured app has one
         async with self._transaction() as uow:
@@ -100,7 +102,7 @@ class ConnectionsView:
             raise Unauthenticated("the delivery's signature does not hold", code="bad_signature")
         log.info("todoist_webhook", verdict=verdict, people=len(people))
         for user_id in people:
-            self.in_background(todoist.refresh(user_id) if task_id is None else todoist.refresh_task(user_id, task_id))
+            await self._jobs.defer(_hinted(user_id, task_id))
 
     async def refresh(self, caller: Caller, provider: str) -> RefreshResult:
         async with self._transaction(write=False) as uow:
@@ -139,6 +141,11 @@ class ConnectionsView:
             for user_id in people:
                 await connector.refresh(user_id)
 
+    async def connected_people(self, provider: str) -> list[str]:
+        """Everyone connected to `provider`: a periodic fan-out defers one job each."""
+        async with self._transaction(write=False) as uow:
+            return list(await self._connections.connected_people(uow, provider))
+
     async def on_tip_reacted(self, event: EventEnvelope) -> None:
         """Done in oO on a Todoist task completes it there, when the person allowed oO to write."""
         payload = event.payload
@@ -146,27 +153,12 @@ class ConnectionsView:
         if self._todoist is None or payload.get("reaction") != "done" or not isinstance(ref, str):
             return
         if ref.startswith("todoist:"):
-            self.in_background(self._todoist.complete(event.user_id, ref))
-
-    def in_background(self, work: Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("integration_background_failed", error=type(task.exception()).__name__)
-
-    async def settle(self) -> None:
-        """Wait for the background work under way (tests; and shutdown, before cancelling the rest)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-    async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            try:
+                job = TaskJob(kind=JobKind.todoist_complete, user_id=event.user_id, task_id=ref)
+            except ValidationError:
+                log.info("todoist_complete_skipped", reason="not a task id")
+                return
+            await self._jobs.defer(job)
 
     def _connector(self, provider: str) -> Connector:
         connector = self._connectors.get(provider)
@@ -178,6 +170,17 @@ class ConnectionsView:
         if self._todoist is None:
             raise NotFound("this server has no Todoist app configured", code="unknown_integration")
         return self._todoist
+
+
+def _hinted(user_id: str, task_id: str | None) -> Job:
+    """A hint about one task refreshes that task; a hint without one, or with an id no job can carry,
+    refreshes the person's tasks."""
+    if task_id is not None:
+        try:
+            return TaskJob(kind=JobKind.todoist_task_refresh, user_id=user_id, task_id=task_id)
+        except ValidationError:
+            pass
+    return PersonJob(kind=JobKind.todoist_refresh, user_id=user_id)
 
 
 def _status(connector: Connector, connection: Connection | None, consent_granted: bool) -> IntegrationStatus:

@@ -64,6 +64,9 @@ def configure_logging(level: str = "INFO", *, stream: Any = None) -> None:
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
     logging.getLogger("alembic").setLevel(max(root.level, logging.WARNING))
+    # The job queue tells of each task it registers and each job it runs, with the job's arguments;
+    # oO's own job log says what an operator needs, once.
+    logging.getLogger("procrastinate").setLevel(max(root.level, logging.WARNING))
     # The access log repeats what our request log says, with the query string (which may hold secrets).
     logging.getLogger("uvicorn.access").disabled = True
     # HTTP clients log each request's URL (a calendar's secret link is one) and, when debugging, headers

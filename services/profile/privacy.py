@@ -132,21 +132,30 @@ class PrivacyService:
             await self._database.checkpoint()
 
     async def resume_pending(self) -> int:
-        """Finish every deletion a crash left half-way; returns how many were finished. A user marked as
-        being deleted without a job (a migration retired them) gets one, and is erased like any other."""
+        """Finish every deletion a crash left half-way, here and now; returns how many were finished."""
+        finished = 0
+        for user_id in await self.pending_deletions():
+            if await self.resume(user_id):
+                finished += 1
+        return finished
+
+    async def pending_deletions(self) -> list[str]:
+        """Everyone whose deletion is unfinished: the periodic fan-out defers a `deletion_resume` job each.
+        A user marked as being deleted without a job (a migration retired them) is given one here."""
         async with self._database.transaction(write=False) as uow:
             pending = await self._repository.pending_user_ids(uow)
             with_job = set(pending)
             stranded = [u for u in await self._identity.users_being_deleted(uow) if u not in with_job]
-        for user_id in stranded:  # given a job here, then run below with the others
+        for user_id in stranded:
             async with self._database.transaction() as uow:
                 if await self._job(uow, user_id) is not None:
                     pending.append(user_id)
-        finished = 0
-        for user_id in pending:
-            if await self._run_logged(user_id):
-                finished += 1
-        return finished
+        return list(pending)
+
+    async def resume(self, user_id: str) -> bool:
+        """Run the person's unfinished deletion to its end (the `deletion_resume` job); False if it stopped
+        again (it stays pending)."""
+        return await self._run_logged(user_id)
 
     async def receipt_status(self, uow: UnitOfWork, receipt_id: UUID) -> tuple[datetime, datetime | None] | None:
         row = await self._repository.receipt(uow, receipt_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from oo_contracts.consents import ConsentPurpose
+from oo_contracts.jobs import Jobs
 from oo_contracts.recommendation import FeatureModel, MlPort
 from services.kernel.ports import ConsentStates, EventPublisher, PersonConnections, TaskTitles
 from services.kernel.unit_of_work import Transaction
@@ -37,6 +38,7 @@ class RecommenderModule:
         titles: TaskTitles | None = None,
         connections: PersonConnections,
         consent_states: ConsentStates,
+        jobs: Jobs,
     ) -> None:
         self._ml = ml
         repository = RecommenderRepository()
@@ -73,14 +75,13 @@ class RecommenderModule:
                 transaction,
                 hold_active_user,
                 consent,
+                jobs=jobs,
             )
             if llm_tips
             else None
         )
 
     async def close(self) -> None:
-        if self.llm_refresher is not None:
-            await self.llm_refresher.close()
         if isinstance(self._ml, HttpMl):
             await self._ml.aclose()
 

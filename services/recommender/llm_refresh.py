@@ -1,11 +1,12 @@
 """LLM candidates, made in the background: never in the path of `/v1/recommend`.
 
-When a person's signals change (after the commit that stored them), one refresh per person is
-scheduled: read the feature state, ask ML to generate with the LLM, and cache what it wrote for
-`llm_cache_seconds`. Refreshes run at most `llm_concurrency` at a time, each person at most
-`llm_daily_budget` times a UTC day, and only while the person lets oO process their signals (`core`)
-and an LLM read their context (`llm`; ADR 0012, 0022), asked before the call and again where the
-answer is written. A failed generation leaves the previous cache as it was; the rules serve meanwhile.
+When a person's signals change (after the commit that stored them), an `llm_refresh` job is deferred
+(ADR 0032: at most one waits per person, and one of theirs runs at a time): read the feature state, ask
+ML to generate with the LLM, and cache what it wrote for `llm_cache_seconds`. Refreshes run at most
+`llm_concurrency` at a time in a process, each person at most `llm_daily_budget` times a UTC day, and
+only while the person lets oO process their signals (`core`) and an LLM read their context (`llm`;
+ADR 0012, 0022), asked before the call and again where the answer is written. A failed generation
+leaves the previous cache as it was; the rules serve meanwhile.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import structlog
 
 from oo_contracts.consents import ConsentPurpose
 from oo_contracts.events import INGESTIBLE_TYPES, EventEnvelope
+from oo_contracts.jobs import Job, JobKind, Jobs, PersonJob
 from oo_contracts.recommendation import FeatureModel, GenerateRequest, MlPort, OpaqueState
 from services.kernel.unit_of_work import Transaction
 from services.recommender.consents import ProcessingConsent
@@ -38,6 +40,8 @@ class LlmRefresher:
         transaction: Transaction,
         hold_active_user: UserHold,
         consent: ProcessingConsent,
+        *,
+        jobs: Jobs,
     ) -> None:
         self._settings = settings
         self._repository = repository
@@ -47,45 +51,17 @@ class LlmRefresher:
         self._hold_active_user = hold_active_user
         self._consent = consent
         self._slots = asyncio.Semaphore(settings.llm_concurrency)
-        self._running: dict[str, asyncio.Task[None]] = {}
-        self._again: set[str] = set()
-        self._reading: set[str] = set()
+        self._jobs = jobs
 
     async def on_event(self, event: EventEnvelope) -> None:
         """A bus subscriber: a person's new signal makes their LLM candidates worth refreshing."""
         if event.type in INGESTIBLE_TYPES:
-            self.schedule(event.user_id)
+            await self._jobs.defer(PersonJob(kind=JobKind.llm_refresh, user_id=event.user_id))
 
-    def schedule(self, user_id: str) -> None:
-        if user_id in self._running:
-            if user_id in self._reading:
-                self._again.add(user_id)  # signals arrived after it read the state: once more at the end
-            return  # not started yet: it will read these signals too
-        self._running[user_id] = asyncio.create_task(self._run(user_id))
-
-    async def idle(self) -> None:
-        """Wait until no refresh is running (tests, shutdown)."""
-        while self._running:
-            await asyncio.gather(*self._running.values(), return_exceptions=True)
-
-    async def close(self) -> None:
-        for task in self._running.values():
-            task.cancel()
-        await asyncio.gather(*self._running.values(), return_exceptions=True)
-
-    async def _run(self, user_id: str) -> None:
-        try:
-            async with self._slots:
-                self._reading.add(user_id)
-                await self.refresh(user_id)
-        except Exception:  # a background job must never take the process down
-            log.exception("llm_refresh_failed", user_id=user_id)
-        finally:
-            self._reading.discard(user_id)
-            del self._running[user_id]
-            if user_id in self._again:
-                self._again.discard(user_id)
-                self.schedule(user_id)
+    async def run(self, job: Job) -> None:
+        """The `llm_refresh` job: at most `llm_concurrency` LLM calls at once in this process."""
+        async with self._slots:
+            await self.refresh(job.user_id)
 
     async def refresh(self, user_id: str, *, now: datetime | None = None) -> str:
         """One refresh; returns what happened (`ok`, `fallback:<reason>`, `not_allowed`, `over_budget`, or

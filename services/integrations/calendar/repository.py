@@ -28,13 +28,18 @@ class CalendarRepository:
             .values(busy_fingerprint=value)
         )
 
-    async def connected(self, uow: UnitOfWork, providers: Sequence[str]) -> list[tuple[str, str]]:
-        """Every (person, provider) connection of these providers that works, for the scheduled refresh."""
+    async def connected(
+        self, uow: UnitOfWork, providers: Sequence[str], user_id: str | None = None
+    ) -> list[tuple[str, str]]:
+        """Every (person, provider) connection of these providers that works (of one person, if given),
+        for the scheduled refresh."""
         query = (
             select(connections.c.user_id, connections.c.provider)
             .where(connections.c.provider.in_(providers), connections.c.status == "connected")
             .order_by(connections.c.user_id, connections.c.provider)
         )
+        if user_id is not None:
+            query = query.where(connections.c.user_id == user_id)
         return [(row.user_id, row.provider) for row in (await uow.connection.execute(query)).all()]
 
     async def add_state(self, uow: UnitOfWork, **values: Any) -> None:

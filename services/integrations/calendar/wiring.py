@@ -67,3 +67,18 @@ class CalendarConnectors:
                 await by_provider[provider].refresh(user_id)
 
         await asyncio.gather(*(refresh(user_id, provider) for user_id, provider in pairs))
+
+    async def connected_people(self) -> list[str]:
+        """Everyone with a calendar connected: the periodic fan-out defers one refresh job each."""
+        async with self._deps.transaction(write=False) as uow:
+            pairs = await self._deps.repository.connected(uow, [connector.provider for connector in self.all])
+        return sorted({user_id for user_id, _ in pairs})
+
+    async def refresh_person(self, user_id: str) -> None:
+        """Read each of the person's connected calendars once (the `calendar_refresh` job); a failure is
+        recorded on its connection, never raised."""
+        by_provider = {connector.provider: connector for connector in self.all}
+        async with self._deps.transaction(write=False) as uow:
+            pairs = await self._deps.repository.connected(uow, list(by_provider), user_id)
+        for _, provider in pairs:
+            await by_provider[provider].refresh(user_id)

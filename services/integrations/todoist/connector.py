@@ -296,6 +296,19 @@ class TodoistConnector:
             return False
         return True
 
+    async def renew_token(self, user_id: str, before: timedelta) -> bool:
+        """The `token_refresh` job: renew the person's grant if it ends within `before`, so a read never
+        waits on a renewal. True if the grant is good for at least that long now."""
+        grant = await self._grant(user_id)
+        if isinstance(grant, str):
+            return False
+        try:
+            await self.oauth.fresh(user_id, grant, before)
+        except GrantRefused:
+            log.info("todoist_token_refresh_refused")  # the next read records it on the connection
+            return False
+        return True
+
 
 def in_default_window(task: Task, zone: ZoneInfo) -> bool:
     """Whether `DEFAULT_FILTER` (`overdue | today | 14 days | no date`) holds the open task: undated, or

@@ -165,12 +165,13 @@ class TodoistOAuth:
         zone = (body.get("tz_info") or {}).get("timezone")
         return Account(id=str(body["id"]), timezone=zone if isinstance(zone, str) else None)
 
-    async def fresh(self, user_id: str, grant: ProviderTokens) -> ProviderTokens:
-        """The grant, refreshed first if it expires within a minute (one refresh per person at a time;
-        the rotated pair is stored in one write)."""
+    async def fresh(self, user_id: str, grant: ProviderTokens, before: timedelta = REFRESH_BEFORE) -> ProviderTokens:
+        """The grant, refreshed first if it expires within `before` (a minute before a call; the periodic
+        `token_refresh` job looks further ahead). One refresh per person at a time in this process, and
+        the rotated pair is stored in one write."""
         if grant.refresh_token is None or grant.expires_at is None:
             return grant  # an app without refresh tokens holds a long-lived access token
-        if grant.expires_at - REFRESH_BEFORE > datetime.now(UTC):
+        if grant.expires_at - before > datetime.now(UTC):
             return grant
         lock = self._refreshing.setdefault(user_id, asyncio.Lock())
         async with lock:
@@ -178,7 +179,7 @@ class TodoistOAuth:
                 current = await self._connections.tokens(uow, user_id, PROVIDER)
             if current is None:
                 raise GrantRefused("the connection is gone")
-            if current.expires_at is not None and current.expires_at - REFRESH_BEFORE > datetime.now(UTC):
+            if current.expires_at is not None and current.expires_at - before > datetime.now(UTC):
                 return current  # another caller refreshed it while this one waited
             async with self._oauth_client() as client:
                 try:

@@ -1,0 +1,77 @@
+"""The jobs port (ADR 0032) inside one process, on both backends: coalescing, and deletion removing the
+person's jobs; procrastinate's tables accounted for by the privacy rules."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import inspect, text
+
+from oo_contracts.jobs import JobKind, PersonJob, TaskJob
+from services.bootstrap import Container
+from services.kernel.job_queue import JOB_TABLES, cron_every
+from tests.conftest import new_user_with_token
+
+
+async def waiting_jobs(container: Container, user_id: str) -> int:
+    async with container.database.transaction(write=False) as uow:
+        query = text("SELECT count(*) FROM procrastinate_jobs WHERE args->>'user_id' = :user_id")
+        return int((await uow.connection.execute(query, {"user_id": user_id})).scalar_one())
+
+
+async def test_fifty_triggers_for_one_person_while_a_job_waits_are_one_waiting_job(container):
+    job = PersonJob(kind=JobKind.calendar_refresh, user_id="usr_burst")
+    deferred = [await container.jobs.defer(job) for _ in range(50)]
+    assert deferred.count(True) == 1
+    assert deferred[0] is True
+    other = await container.jobs.defer(PersonJob(kind=JobKind.calendar_refresh, user_id="usr_other"))
+    assert other is True  # another person's trigger is a job of its own
+    if container.database.dialect == "postgresql":
+        assert await waiting_jobs(container, "usr_burst") == 1
+    await container.jobs.idle()
+
+
+async def test_a_task_job_coalesces_per_task_not_per_person(container):
+    first = TaskJob(kind=JobKind.todoist_task_refresh, user_id="usr_tasks", task_id="123")
+    second = TaskJob(kind=JobKind.todoist_task_refresh, user_id="usr_tasks", task_id="456")
+    assert [await container.jobs.defer(j) for j in (first, first, second)] == [True, False, True]
+    await container.jobs.idle()
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+async def test_deleting_the_account_removes_the_persons_jobs_and_keeps_anothers(container):
+    gone, _ = await new_user_with_token(container)
+    kept, _ = await new_user_with_token(container)
+    for user_id in (gone, kept):
+        await container.jobs.defer(PersonJob(kind=JobKind.calendar_refresh, user_id=user_id))
+        await container.jobs.defer(TaskJob(kind=JobKind.todoist_complete, user_id=user_id, task_id="todoist:1"))
+    assert await waiting_jobs(container, gone) == 2
+    async with container.database.transaction() as uow:
+        assert await container.profile.privacy.request_deletion(uow, gone) is not None
+    await container.profile.privacy.run_deletion(gone)
+    assert await waiting_jobs(container, gone) == 0
+    assert await waiting_jobs(container, kept) == 2
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+async def test_every_procrastinate_table_is_declared_with_how_it_relates_to_a_person(container):
+    def find(connection) -> list[str]:
+        return sorted(t for t in inspect(connection).get_table_names() if t.startswith("procrastinate"))
+
+    async with container.database.engine.connect() as connection:
+        assert await connection.run_sync(find) == sorted(JOB_TABLES)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_the_embedded_runner_drops_a_deleted_persons_waiting_jobs(container):
+    user_id, _ = await new_user_with_token(container)
+    await container.jobs.defer(PersonJob(kind=JobKind.calendar_refresh, user_id=user_id))
+    await container.jobs.purge_user(user_id)
+    assert await container.jobs.defer(PersonJob(kind=JobKind.calendar_refresh, user_id=user_id)) is True
+    await container.jobs.idle()
+
+
+def test_periods_become_crons_at_the_grain_cron_has():
+    assert cron_every(1) == "* * * * * */1"
+    assert cron_every(30) == "* * * * * */30"
+    assert cron_every(600) == "*/10 * * * *"
+    assert cron_every(7200) == "0 */2 * * *"

@@ -1,0 +1,169 @@
+"""The production topology as one command (`oo topology`): two api processes with their jobs off, the
+worker and the ML sidecar, on Postgres and NATS — and a person's whole journey through it, each step
+answered by another process than the one before."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import nats
+import pytest
+
+from tests.conftest import empty_postgres_url
+from tests.events_factory import daytime_zone
+from tests.litellm_proxy import SAM, WALK, Proxy
+from tests.nats_server import stream_counts
+from tests.postgres_cluster import free_port
+from tests.test_processes import OO, _env, oo, running
+from tests.test_relay_faults import consumed
+
+pytestmark = pytest.mark.postgres
+
+T = TypeVar("T")
+DEADLINE_SECONDS = 120  # readiness is polled; the bound only catches what will never happen
+
+
+def signal(event_type: str, payload: dict[str, Any]) -> dict[str, Any]:
+    at = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    return {"id": str(uuid.uuid4()), "type": event_type, "occurred_at": at, "payload": payload}
+
+
+def eventually(ask: Callable[[], T | None], what: str) -> T:
+    """`ask()` until it returns something truthy, which is returned."""
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while not (answer := ask()):
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.2)
+    return answer
+
+
+def test_oo_topology_refuses_what_it_cannot_run(tmp_path: Path) -> None:
+    env = _env(tmp_path / "data")
+    refused = _run(env, "topology")
+    assert (refused.returncode, refused.stderr.strip()) == (
+        2,
+        "oo: the topology shares one Postgres: set DATABASE_URL=postgresql://… (--database-url)",
+    )
+    no_nats = _run({**env, "DATABASE_URL": "postgresql://postgres@127.0.0.1:1/oo"}, "topology")
+    assert (no_nats.returncode, no_nats.stderr.strip()) == (
+        2,
+        "oo: the worker relays to NATS JetStream: set NATS_URL=nats://… (--nats-url)",
+    )
+
+
+def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*OO, *args], env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
+async def test_a_persons_journey_through_the_whole_topology(
+    tmp_path: Path, request: pytest.FixtureRequest, nats_url: str, litellm_proxy: Proxy
+) -> None:
+    database_url = await empty_postgres_url(request.getfixturevalue("postgres_cluster"))
+    env = _env(
+        tmp_path / "data",
+        DATABASE_URL=database_url,
+        NATS_URL=nats_url,
+        LITELLM_URL=litellm_proxy.url,
+        LITELLM_API_KEY=litellm_proxy.key,
+        OO_LOCAL_MODE="false",
+        OO_LOG_LEVEL="WARNING",
+    )
+    await asyncio.to_thread(_journey, env, nats_url)
+
+
+def _journey(env: dict[str, str], nats_url: str) -> None:
+    first = free_port()
+    while any(_taken(port) for port in range(first, first + 4)):
+        first = free_port()
+    api_1, api_2, worker, ml = (f"http://127.0.0.1:{first + n}" for n in range(4))
+    # The last member started is the second api: once it is ready, every one is.
+    with running(env, "topology", "--port", str(first), url=f"{api_2}/ready"):
+        for member in (api_1, api_2, worker, ml):
+            assert httpx.get(f"{member}/ready", timeout=5).status_code == 200
+        user_id = oo(env, "users", "create")
+        oo(env, "consents", "grant", user_id, "core", "llm")
+        auth = {"Authorization": f"Bearer {oo(env, 'tokens', 'issue', '--user', user_id)}"}
+        one = httpx.Client(base_url=api_1, headers=auth, timeout=30)
+        two = httpx.Client(base_url=api_2, headers=auth, timeout=30)
+
+        # Signals go in at one api ...
+        sam = {"task_id": "t1", "title": "Reply to Sam", "estimated_minutes": 10, "priority": 3}
+        due = (datetime.now(UTC) + timedelta(hours=30)).isoformat()
+        day = [
+            signal("recommender.context_observed.v1", {"timezone": daytime_zone(), "device_class": "phone"}),
+            signal("profile.checkin_recorded.v1", {"energy": 4, "mood": 4}),
+            signal("integrations.task_added.v1", {**sam, "due": due}),
+        ]
+        assert one.post("/v1/events", json={"events": day}).status_code == 200
+
+        # ... the LLM refresh they call for is deferred there and run by the worker, through the sidecar ...
+        def cached() -> dict[str, Any] | None:
+            cache = two.get("/v1/me/export").json()["recommender"]["llm_cache"]
+            return cache if cache and cache["outcome"] == "ok" else None
+
+        cache = eventually(cached, "the worker refreshed the LLM candidates")
+        assert [c["text"] for c in cache["candidates"]] == [WALK["text"], SAM["text"]]
+        # The worker asked the sidecar (its ML is over HTTP): the generation is counted there.
+        generated = re.search(
+            r'^oo_ml_calls_total\{endpoint="generate"\} (\d+)\.0$', httpx.get(f"{ml}/metrics").text, re.M
+        )
+        assert generated is not None
+        assert int(generated[1]) >= 1
+
+        # ... the other api decides, and the first records the reaction.
+        def a_tip() -> dict[str, Any] | None:
+            answer = two.post("/v1/recommend", json={})
+            assert answer.status_code == 200, answer.text
+            if answer.json()["tip"] is None:  # a silence holds until a new signal: give one
+                checkin = signal("profile.checkin_recorded.v1", {"energy": 4, "mood": 4})
+                assert one.post("/v1/events", json={"events": [checkin]}).status_code == 200
+                return None
+            tip: dict[str, Any] = answer.json()
+            return tip
+
+        shown = eventually(a_tip, "a tip was shown")
+        reacted = one.post("/v1/feedback", json={"decision_id": shown["decision_id"], "reaction": "done"})
+        assert reacted.status_code == 200, reacted.text
+
+        # Every event of the person reaches JetStream through the worker's relay, once.
+        stored = {e["id"] for e in two.get("/v1/me/export").json()["events"]["events"]}
+
+        def relayed() -> bool:
+            durable = f"journey-{uuid.uuid4().hex[:8]}"
+            mirrored = [str(e.id) for e in asyncio.run(consumed(nats_url, durable)) if e.user_id == user_id]
+            assert len(mirrored) == len(set(mirrored)), "an event was relayed twice"
+            return set(mirrored) == stored
+
+        eventually(relayed, "the worker relayed every event")
+
+        # Deleting the account at one api ends the person everywhere, their messages in the stream too.
+        receipt = two.delete("/v1/me").json()["receipt_id"]
+        eventually(
+            lambda: httpx.get(f"{api_1}/v1/deletion-receipts/{receipt}").json()["status"] == "completed",
+            "the deletion completed",
+        )
+        assert one.get("/v1/me").status_code == 401
+        assert asyncio.run(_messages_of(nats_url, user_id)) == {}
+
+
+async def _messages_of(url: str, user_id: str) -> dict[str, int]:
+    client = await nats.connect(url)
+    try:
+        return await stream_counts(client.jetstream(), f"oo.user.{user_id}.>")
+    finally:
+        await client.close()
+
+
+def _taken(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
