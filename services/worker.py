@@ -3,8 +3,9 @@
 It runs the jobs of ADR 0032 — LLM refreshes, calendar and Todoist refreshes (periodic fan-outs and
 webhook hints), completing tasks in Todoist, provider-token renewal, resumption of interrupted account
 deletions. On Postgres these are procrastinate jobs any number of workers share (and an api with
-`OO_EMBEDDED_JOBS=false` only defers); on SQLite the worker runs its own in-process copy of the
-periodic ones. When NATS_URL is set it also relays the outbox to JetStream (`oo_relay_lag_seconds` and
+`OO_EMBEDDED_JOBS=false` only defers). On SQLite jobs are tasks of the api process, which always runs
+them: a worker there runs none, since a second copy would run one person's work twice at once. When
+NATS_URL is set it also relays the outbox to JetStream (`oo_relay_lag_seconds` and
 `oo_relay_published_total`). /metrics carries `oo_jobs_deferred_total`, `oo_jobs_coalesced_total` and
 `oo_jobs_failed_total` by kind.
 """
@@ -35,11 +36,15 @@ def create_worker_app(settings: Settings | None = None, *, container: Container 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await container.prepare_storage()
-        await container.jobs.start()
+        # On SQLite the api process runs the jobs (its queue is in its memory); a copy here would run one
+        # person's work twice at once.
+        runs_jobs = container.database.dialect == "postgresql"
+        if runs_jobs:
+            await container.jobs.start()
         tasks = [asyncio.create_task(run_periodically(container.database.checkpoint, CHECKPOINT_EVERY_SECONDS))]
         if relay is not None:
             tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
-        log.info("worker_started", database=container.database.dialect)
+        log.info("worker_started", database=container.database.dialect, runs_jobs=runs_jobs)
         try:
             yield
         finally:

@@ -9,6 +9,7 @@ from sqlalchemy import inspect, text
 from oo_contracts.jobs import JobKind, PersonJob, TaskJob
 from services.bootstrap import Container
 from services.kernel.job_queue import JOB_TABLES, cron_every
+from services.worker import create_worker_app
 from tests.conftest import new_user_with_token
 
 
@@ -75,3 +76,11 @@ def test_periods_become_crons_at_the_grain_cron_has():
     assert cron_every(30) == "* * * * * */30"
     assert cron_every(600) == "*/10 * * * *"
     assert cron_every(7200) == "0 */2 * * *"
+
+
+async def test_the_worker_runs_jobs_on_postgres_and_leaves_them_to_the_api_on_sqlite(backend, settings):
+    """On SQLite the api's queue lives in the api's memory and it always runs it: a worker beside it that
+    ran its own copy would run one person's work twice at once."""
+    app = create_worker_app(settings)
+    async with app.router.lifespan_context(app):
+        assert app.state.container.jobs.running is (backend == "postgres")
