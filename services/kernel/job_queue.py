@@ -25,6 +25,8 @@ from services.kernel.job_runner import JobHandler, JobMetrics, Periodic
 log = structlog.get_logger(__name__)
 
 QUEUE = "oo"
+RESTART_FIRST_SECONDS = 0.5
+RESTART_MAX_SECONDS = 30.0
 # Every table procrastinate keeps, and how each relates to a person (the privacy test reads this).
 JOB_TABLES = {
     "procrastinate_jobs": "keyed by a person through args->>'user_id': purged by account deletion",
@@ -199,11 +201,25 @@ class PostgresJobs:
         }
 
     async def start(self) -> None:
-        await self._open()
-        self._worker = asyncio.create_task(
-            self.app.run_worker_async(wait=True, **self._worker_options()),  # type: ignore[arg-type]
-            name="procrastinate-worker",
-        )
+        self._worker = asyncio.create_task(self._work(), name="procrastinate-worker")
+
+    async def _work(self) -> None:
+        """Run the worker for as long as this process runs jobs. Storage that is not ready (not migrated
+        yet, or Postgres restarting) stops a worker; it starts again after a pause, as requests recover."""
+        pause = RESTART_FIRST_SECONDS
+        while True:
+            started = asyncio.get_running_loop().time()
+            try:
+                await self._open()
+                await self.app.run_worker_async(wait=True, **self._worker_options())  # type: ignore[arg-type]
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.warning("jobs_worker_stopped", error_type=type(error).__name__, retry_in_seconds=pause)
+            if asyncio.get_running_loop().time() - started > RESTART_MAX_SECONDS:
+                pause = RESTART_FIRST_SECONDS  # it ran a while: a new outage starts the backoff afresh
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, RESTART_MAX_SECONDS)
 
     async def idle(self) -> None:
         """Wait until no job waits or runs; with no worker started here, run what waits, then return."""
