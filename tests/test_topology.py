@@ -5,6 +5,7 @@ answered by another process than the one before."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import socket
 import subprocess
@@ -24,6 +25,7 @@ from tests.events_factory import daytime_zone
 from tests.litellm_proxy import SAM, WALK, Proxy
 from tests.nats_server import stream_counts
 from tests.postgres_cluster import free_port
+from tests.test_admin_events import read_until
 from tests.test_processes import OO, _env, oo, running
 from tests.test_relay_faults import consumed
 
@@ -145,6 +147,18 @@ def _journey(env: dict[str, str], nats_url: str) -> None:
             return set(mirrored) == stored
 
         eventually(relayed, "the worker relayed every event")
+
+        # An admin watching through one api sees, live, what the other stored: the viewer reads the mirror.
+        oo(env, "users", "role", user_id, "admin")
+        later = signal("integrations.task_added.v1", {**sam, "task_id": "t2"})
+        with one.stream("GET", "/v1/admin/events/stream", params={"user_id": user_id}) as watching:
+            assert watching.status_code == 200
+            assert two.post("/v1/events", json={"events": [later]}).status_code == 200
+            seen = read_until(watching.iter_lines(), later["id"], time.monotonic() + DEADLINE_SECONDS)
+        assert {e["user_id"] for e in seen} == {user_id}
+        assert "Reply to Sam" not in json.dumps(seen)
+        recent = one.get("/v1/admin/events", params={"user_id": user_id, "limit": 1}).json()
+        assert [e["id"] for e in recent] == [later["id"]]
 
         # Deleting the account at one api ends the person everywhere, their messages in the stream too.
         receipt = two.delete("/v1/me").json()["receipt_id"]

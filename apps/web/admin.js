@@ -32,11 +32,15 @@ async function watch() {
   if (probe.status === 401) return say("Sign in first, on oO's page.");
   if (probe.status === 403) return say("This page is for oO's operators: an operator runs `oo users role <your id> admin`.");
   if (probe.status === 422) return say("A filter is not one: a type looks like profile.checkin_recorded.v2, a person like usr_….");
+  if (probe.status === 503 && (await probe.json()).error?.code === "events_unavailable")
+    return say("The events cannot be read right now: oO cannot reach NATS, where every process's events meet. Try again shortly.");
   if (!probe.ok) return say("The events cannot be read right now.");
   source = new EventSource(`/v1/admin/events/stream${filter ? `?${filter}` : ""}`);
   source.onopen = () => say("Watching.");
   source.onmessage = (message) => show(JSON.parse(message.data));
-  source.onerror = () => say("The stream was interrupted; reconnecting…");
+  // EventSource reconnects by itself, unless an answer was not a stream (a 503): then it gives up.
+  source.onerror = () =>
+    say(source.readyState === EventSource.CLOSED ? "The stream stopped; reload to watch again." : "The stream was interrupted; reconnecting…");
 }
 
 function say(text) {

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.background import BackgroundTask
 
+from oo_contracts.errors import ErrorBody
 from oo_contracts.events import EVENT_TYPE_PATTERN
 from oo_contracts.identity import Principal
-from services.events.watch import EventWatch, WatchedEvent, matching, watched
+from services.events.watch import EventFilter, EventSource, WatchedEvent, watched
 from services.kernel.http import AUTHENTICATED_ERRORS, error_responses, require_admin
 
 HEARTBEAT_SECONDS = 15  # a comment line now and then: proxies keep the stream, the browser sees it alive
@@ -19,6 +22,15 @@ TypeFilter = Annotated[str | None, Query(pattern=EVENT_TYPE_PATTERN, description
 PersonFilter = Annotated[
     str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="Only this person's events (`usr_…`).")
 ]
+STREAM_OF_RECENT = 100  # the stream starts with this many recent events
+VIEWER_ERRORS = {
+    **error_responses(401, 403, 422),
+    503: {
+        "model": ErrorBody,
+        "description": "Storage unavailable, or (`events_unavailable`) NATS, where the events are read when "
+        "`NATS_URL` is set, cannot be reached; retry later.",
+    },
+}
 
 
 class AdminLink(BaseModel):
@@ -28,7 +40,7 @@ class AdminLink(BaseModel):
     url: str
 
 
-def build_admin_router(watch: EventWatch, links: list[AdminLink]) -> APIRouter:
+def build_admin_router(source: EventSource, links: list[AdminLink]) -> APIRouter:
     router = APIRouter()  # under the events tag of the router it joins: one tag, one entry in /docs
 
     @router.get(
@@ -46,7 +58,7 @@ def build_admin_router(watch: EventWatch, links: list[AdminLink]) -> APIRouter:
         "/v1/admin/events",
         response_model=list[WatchedEvent],
         summary="Recent events, newest first (admin)",
-        responses=error_responses(*AUTHENTICATED_ERRORS, 422),
+        responses=VIEWER_ERRORS,
     )
     async def recent(
         _admin: Annotated[Principal, Depends(require_admin)],
@@ -54,8 +66,9 @@ def build_admin_router(watch: EventWatch, links: list[AdminLink]) -> APIRouter:
         user_id: PersonFilter = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[WatchedEvent]:
-        """From this process's buffer of recent events; a person's own words are never shown."""
-        return [watched(event) for event in watch.recent(matching(type, user_id), limit)]
+        """Every process's events from the JetStream mirror when `NATS_URL` is set, else this process's
+        buffer of recent events; a person's own words are never shown."""
+        return [watched(event) for event in await source.recent(EventFilter(type, user_id), limit)]
 
     @router.get(
         "/v1/admin/events/stream",
@@ -63,7 +76,7 @@ def build_admin_router(watch: EventWatch, links: list[AdminLink]) -> APIRouter:
         response_class=EventSourceResponse,
         responses={
             200: {"description": "`text/event-stream`: each event a `data:` line of JSON, as `/v1/admin/events`."},
-            **error_responses(*AUTHENTICATED_ERRORS, 422),
+            **VIEWER_ERRORS,
         },
     )
     async def stream(
@@ -72,17 +85,19 @@ def build_admin_router(watch: EventWatch, links: list[AdminLink]) -> APIRouter:
         user_id: PersonFilter = None,
     ) -> EventSourceResponse:
         """The recent ones first (oldest first), then each new one as it is stored."""
-        matches = matching(type, user_id)
+        # Started here, not in the stream: a source that cannot be read is a 503 before any 200.
+        watching = AsyncExitStack()
+        arriving = await watching.enter_async_context(source.watching(EventFilter(type, user_id), STREAM_OF_RECENT))
 
         async def events() -> AsyncIterator[ServerSentEvent]:
-            async with watch.watching() as queue:
-                for event in reversed(watch.recent(matches, 100)):
+            try:
+                async for event in arriving:
                     yield ServerSentEvent(data=watched(event).model_dump_json(), id=str(event.id))
-                while True:
-                    event = await queue.get()
-                    if matches(event):
-                        yield ServerSentEvent(data=watched(event).model_dump_json(), id=str(event.id))
+            finally:
+                await watching.aclose()
 
-        return EventSourceResponse(events(), ping=HEARTBEAT_SECONDS)
+        # The background task ends the watch too when the stream never started (the client left first);
+        # closing it twice does nothing.
+        return EventSourceResponse(events(), ping=HEARTBEAT_SECONDS, background=BackgroundTask(watching.aclose))
 
     return router

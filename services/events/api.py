@@ -11,12 +11,13 @@ from services.events.admin_routes import AdminLink, build_admin_router
 from services.events.bus import ALL_TYPES, Bus, Handler, TransactionalHandler
 from services.events.forgetting import ProviderErasure
 from services.events.jetstream import JetStreamLink
+from services.events.mirror_watch import MirrorWatch
 from services.events.relay import OutboxRelay
 from services.events.repository import EventStoreRepository
 from services.events.routes import build_router
 from services.events.service import IngestService, UserEvents
 from services.events.settings import EventsSettings, RelaySettings
-from services.events.watch import EventWatch
+from services.events.watch import EventSource, EventWatch
 from services.kernel.database import Database
 from services.kernel.ports import ConsentCheck
 
@@ -34,7 +35,12 @@ class EventsModule:
         store = EventStoreRepository()
         self.bus = Bus(store, recent_buffer_size=settings.recent_buffer_size)
         self.user_data = UserEvents(store, self.bus)
-        self.watch = EventWatch(self.bus)
+        # The viewer reads the mirror when there is one (ADR 0033): there every api process's events meet.
+        self.watch: EventSource = (
+            EventWatch(self.bus)
+            if self.jetstream is None
+            else MirrorWatch(self.jetstream, window=max(settings.recent_buffer_size, 1))
+        )
         self.bus.project(ProviderErasure(self.bus))
         self._ingest = IngestService(
             self.bus, store, consents, max_future_skew=timedelta(seconds=settings.max_future_skew_seconds)

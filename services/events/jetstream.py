@@ -26,6 +26,7 @@ _USER_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _TYPE = re.compile(r"[a-z0-9_]+(\.[a-z0-9_]+)*")
 
 FIRST_CONNECT_SECONDS = 5.0
+PING_SECONDS = 1  # nats-py takes whole seconds here
 
 log = structlog.get_logger(__name__)
 
@@ -42,6 +43,17 @@ def user_filter(user_id: str) -> str:
     if not _USER_TOKEN.fullmatch(user_id):
         raise ValueError("a user id that is not a plain subject token")
     return f"{SUBJECT_PREFIX}.{user_id}.>"
+
+
+def subject_filter(user_id: str | None, event_type: str | None) -> str:
+    """The subjects of `user_id`'s events (anyone's if None) of `event_type` (any type if None). A type
+    spans several tokens (`profile.checkin_recorded.v2`), so "any type" is `>`, never `*`."""
+    if (user_id is not None and not _USER_TOKEN.fullmatch(user_id)) or (
+        event_type is not None and not _TYPE.fullmatch(event_type)
+    ):
+        raise ValueError("a user id or event type that is not a plain subject token")
+    person = "*" if user_id is None else user_id
+    return f"{SUBJECT_PREFIX}.{person}.{'>' if event_type is None else event_type}"
 
 
 def message_id(user_id: str, event_id: object) -> str:
@@ -90,6 +102,16 @@ class JetStreamLink:
                 await ensure_stream(js, stream_config(self._settings))
                 self._js = js
         return self._js
+
+    async def connected(self) -> JetStreamContext:
+        """The context, only while the connection is up. A request made while the client reconnects
+        waits out its whole timeout; one that must answer a person now fails at once instead, or after
+        a ping's round trip when the server went away unnoticed."""
+        js = await self.jetstream()
+        if self._client is None or not self._client.is_connected:
+            raise ConnectionError("NATS is not connected")
+        await self._client.flush(timeout=PING_SECONDS)
+        return js
 
     async def purge_user(self, user_id: str) -> None:
         """Remove every message of `user_id` from the stream (idempotent; nothing to do if it has none)."""

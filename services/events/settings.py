@@ -8,7 +8,13 @@ class EventsSettings(BaseSettings):
     max_future_skew_seconds: int = Field(
         default=300, ge=0, le=86_400, description="How far past the server's clock an occurred_at may lie."
     )
-    recent_buffer_size: int = Field(default=1000, ge=0, le=100_000, description="Events kept for the admin viewer.")
+    recent_buffer_size: int = Field(
+        default=1000,
+        ge=0,
+        le=100_000,
+        description="Events kept for the admin viewer; with NATS_URL, how many of the mirror's newest messages "
+        "a filtered recent list looks through.",
+    )
     # Where the operator's browser reaches the tools beside oO: the viewer links out to them, never
     # embeds them (their own login and their own origin stay theirs).
     mlflow_ui_url: str | None = Field(

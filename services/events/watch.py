@@ -1,14 +1,19 @@
-"""The operator's view of events as they happen: the recent-events buffer, then each new event, for
+"""The operator's view of events as they happen: the recent events, then each new event, for
 `GET /v1/admin/events` and its Server-Sent Events stream. What a person wrote in their own words (a
-task's title, a habit's name, free text) is never shown: those values are replaced by their length."""
+task's title, a habit's name, free text) is never shown: those values are replaced by their length.
+
+Where the events come from is an `EventSource`: this process's bus (`EventWatch`, the embedded
+default), or the JetStream mirror every process's events reach (`mirror_watch.MirrorWatch`, ADR 0033).
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -53,36 +58,73 @@ def _without_own_words(value: Any, key: str | None = None) -> Any:
     return value
 
 
-def matching(event_type: str | None, user_id: str | None) -> Callable[[EventEnvelope], bool]:
-    def matches(event: EventEnvelope) -> bool:
-        return (event_type is None or event.type == event_type) and (user_id is None or event.user_id == user_id)
+@dataclass(frozen=True)
+class EventFilter:
+    """The viewer's filters: an event type, a person, or neither."""
 
-    return matches
+    type: str | None = None
+    user_id: str | None = None
+
+    def matches(self, event: EventEnvelope) -> bool:
+        same_type = self.type is None or event.type == self.type
+        return same_type and (self.user_id is None or event.user_id == self.user_id)
+
+
+class EventSource(Protocol):
+    """Where the viewer reads events. Either method raises `Unavailable` (`events_unavailable`) when the
+    source cannot be read right now, before anything is returned."""
+
+    async def recent(self, only: EventFilter, limit: int) -> list[EventEnvelope]:
+        """The newest `limit` events that match, the newest first."""
+        ...
+
+    def watching(self, only: EventFilter, recent: int) -> AbstractAsyncContextManager[AsyncIterator[EventEnvelope]]:
+        """The newest `recent` events that match, oldest first, then each new one as it is stored, for as
+        long as the block lasts."""
+        ...
+
+
+def bounded_put(queue: asyncio.Queue[EventEnvelope], event: EventEnvelope) -> None:
+    """Into a watcher's bounded queue: one that cannot keep up loses its oldest unread event."""
+    if queue.full():
+        queue.get_nowait()
+    queue.put_nowait(event)
+
+
+async def recent_then_live(
+    backlog: list[EventEnvelope], queue: asyncio.Queue[EventEnvelope], only: EventFilter
+) -> AsyncIterator[EventEnvelope]:
+    """`backlog` (newest first) oldest first, then what arrives in `queue` that matches."""
+    for event in reversed(backlog):
+        yield event
+    while True:
+        event = await queue.get()
+        if only.matches(event):
+            yield event
 
 
 class EventWatch:
-    """Watchers of the bus, each with its own bounded queue, for as long as it watches."""
+    """The events of this process's bus: its recent-events buffer, and watchers of the bus, each with its
+    own bounded queue, for as long as it watches. In the embedded default every event is stored here."""
 
     def __init__(self, bus: Bus) -> None:
         self._bus = bus
         self._queues: set[asyncio.Queue[EventEnvelope]] = set()
         bus.subscribe(ALL_TYPES, self._deliver)
 
-    def recent(self, matches: Callable[[EventEnvelope], bool], limit: int) -> list[EventEnvelope]:
-        """The newest first."""
-        return [event for event in self._bus.recent(None) if matches(event)][:limit]
+    async def recent(self, only: EventFilter, limit: int) -> list[EventEnvelope]:
+        return [event for event in self._bus.recent(None) if only.matches(event)][:limit]
 
     @asynccontextmanager
-    async def watching(self) -> AsyncIterator[asyncio.Queue[EventEnvelope]]:
+    async def watching(self, only: EventFilter, recent: int) -> AsyncIterator[AsyncIterator[EventEnvelope]]:
         queue: asyncio.Queue[EventEnvelope] = asyncio.Queue(QUEUE_LIMIT)
+        # Listening before the buffer is read: an event stored in between is shown (perhaps twice), never lost.
         self._queues.add(queue)
         try:
-            yield queue
+            yield recent_then_live(await self.recent(only, recent), queue, only)
         finally:
             self._queues.discard(queue)
 
     async def _deliver(self, event: EventEnvelope) -> None:
         for queue in list(self._queues):
-            if queue.full():
-                queue.get_nowait()
-            queue.put_nowait(event)
+            bounded_put(queue, event)
