@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 import structlog
 from procrastinate import App, JobContext, PsycopgConnector, RetryStrategy
 from procrastinate.exceptions import AlreadyEnqueued
+from procrastinate.worker import Worker
 from sqlalchemy.engine import make_url
 
 from oo_contracts.jobs import Job, JobKind, PersonJob, TaskJob, lock_of, queueing_lock_of
@@ -27,6 +28,7 @@ log = structlog.get_logger(__name__)
 QUEUE = "oo"
 RESTART_FIRST_SECONDS = 0.5
 RESTART_MAX_SECONDS = 30.0
+STOP_MARGIN_SECONDS = 5.0  # beyond the running jobs' grace: the worker's own unregistering
 # Every table procrastinate keeps, and how each relates to a person (the privacy test reads this).
 JOB_TABLES = {
     "procrastinate_jobs": "keyed by a person through args->>'user_id': purged by account deletion",
@@ -98,6 +100,8 @@ class PostgresJobs:
         self._opened = False
         self._open_lock = asyncio.Lock()
         self._worker: asyncio.Task[None] | None = None
+        self._running: Worker | None = None
+        self._stopping = asyncio.Event()
         self._periodic: Sequence[Periodic] = ()
 
     @property
@@ -201,21 +205,31 @@ class PostgresJobs:
         }
 
     async def start(self) -> None:
+        self._stopping = asyncio.Event()
         self._worker = asyncio.create_task(self._work(), name="procrastinate-worker")
 
     async def _work(self) -> None:
         """Run the worker for as long as this process runs jobs. Storage that is not ready (not migrated
         yet, or Postgres restarting) stops a worker; it starts again after a pause, as requests recover."""
         pause = RESTART_FIRST_SECONDS
-        while True:
+        while not self._stopping.is_set():
             started = asyncio.get_running_loop().time()
             try:
                 await self._open()
-                await self.app.run_worker_async(wait=True, **self._worker_options())  # type: ignore[arg-type]
+                if self._stopping.is_set():
+                    return
+                # Nothing awaits between making the worker and its run's first step, which clears any
+                # earlier stop request: a `close` from now on reaches this worker.
+                self._running = Worker(app=self.app, **self._worker_options(), wait=True)  # type: ignore[arg-type]
+                await self._running.run()  # type: ignore[no-untyped-call]
             except asyncio.CancelledError:
                 raise
             except Exception as error:
                 log.warning("jobs_worker_stopped", error_type=type(error).__name__, retry_in_seconds=pause)
+            finally:
+                self._running = None
+            if self._stopping.is_set():
+                return
             if asyncio.get_running_loop().time() - started > RESTART_MAX_SECONDS:
                 pause = RESTART_FIRST_SECONDS  # it ran a while: a new outage starts the backoff afresh
             await asyncio.sleep(pause)
@@ -237,9 +251,20 @@ class PostgresJobs:
 
     async def close(self) -> None:
         if self._worker is not None:
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
+            # The worker's own stop, not a cancellation: a cancellation that lands while it connects can
+            # be swallowed by the driver, and the worker would then run for ever.
+            self._stopping.set()
+            if self._running is not None:
+                self._running.stop()  # type: ignore[no-untyped-call]
+            try:
+                await asyncio.wait_for(asyncio.shield(self._worker), self._shutdown_seconds + STOP_MARGIN_SECONDS)
+            except TimeoutError:
+                log.warning("jobs_worker_stop_timed_out")
+                self._worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._worker
+            except Exception as error:  # it already stopped on an error of its own
+                log.warning("jobs_worker_ended_with_error", error_type=type(error).__name__)
             self._worker = None
         if self._opened:
             await self.app.close_async()
