@@ -121,6 +121,13 @@ def test_every_process_with_a_readiness_endpoint_is_probed_on_it(tmp_path, case)
 
 
 @pytest.mark.parametrize("case", LAYERS)
+def test_the_worker_runs_the_jobs_and_the_api_only_defers_them(tmp_path, case):
+    services = _render(tmp_path, case)
+    assert services["api"]["command"][:3] == ["oo", "serve", "--no-jobs"]
+    assert services["worker"]["command"][:2] == ["oo", "worker"]
+
+
+@pytest.mark.parametrize("case", LAYERS)
 def test_the_api_and_the_worker_reach_nats(tmp_path, case):
     services = _render(tmp_path, case)
     for name in ("api", "worker"):
