@@ -27,15 +27,15 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from uuid import uuid4
 
 import httpx
 import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
+from bench.relay import make_events
 from oo_contracts.events import EventEnvelope
 from services.events.jetstream import STREAM, JetStreamLink, message_id, subject
 from services.events.repository import EventStoreRepository
@@ -47,7 +47,6 @@ from tests.postgres_cluster import PostgresCluster, free_port
 
 TARGET_P99_SECONDS = 1.0
 BATCH = 100
-USERS = 100
 
 
 @dataclass
@@ -63,22 +62,6 @@ class Arrivals:
         self.at.setdefault(key, time.perf_counter())
 
 
-def batch_of_events(n: int) -> list[EventEnvelope]:
-    at = datetime.now(UTC) - timedelta(seconds=5)
-    return [
-        EventEnvelope(
-            id=uuid4(),
-            type="profile.checkin_recorded.v2",
-            user_id=f"usr_{i % USERS:024x}",
-            occurred_at=at,
-            source="web",
-            schema_version=2,
-            payload={"energy": 1 + i % 5},
-        )
-        for i in range(n)
-    ]
-
-
 async def paced(
     rate: float, seconds: float, send: Callable[[list[EventEnvelope]], Awaitable[list[float]]]
 ) -> dict[str, float]:
@@ -91,7 +74,7 @@ async def paced(
         delay = start + k * BATCH / rate - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        events = batch_of_events(BATCH)
+        events = make_events(BATCH)
         times = await send(events)
         sent.update({message_id(e.user_id, e.id): at for e, at in zip(events, times, strict=True)})
     return sent
