@@ -149,7 +149,7 @@ def calendar_connectors(
 ) -> CalendarConnectors:
     """The calendar connectors (`caldav`, `ics`, `google_calendar`), each a `Connector` registered on the
     module (its status, refresh, disconnection, revocation and forgetting through the module's routes
-    and ports). The composition root mounts their `router()` and schedules `refresh_connected()`."""
+    and ports). The composition root mounts their `router()`; the `calendar_refresh` jobs read them (ADR 0032)."""
     deps = CalendarDeps(transaction=transaction, connections=module.connections, consents=consents, publisher=publisher)
     connectors = CalendarConnectors(deps, settings, local_mode=local_mode)
     for connector in connectors.all:

@@ -8,7 +8,7 @@ worker killed mid-job) or lost (the embedded default's restart) is made good by 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence, Set
+from collections.abc import Mapping, Set
 
 import structlog
 from pydantic import ValidationError
@@ -131,15 +131,6 @@ class ConnectionsView:
             return
         await self._connections.disconnect(uow, user_id, integration)
         await connector.forget(uow, user_id)
-
-    async def refresh_everyone(self, providers: Sequence[str]) -> None:
-        """The scheduled refresh of these providers: every connected person, one at a time."""
-        for provider in providers:
-            connector = self._connector(provider)
-            async with self._transaction(write=False) as uow:
-                people = await self._connections.connected_people(uow, provider)
-            for user_id in people:
-                await connector.refresh(user_id)
 
     async def connected_people(self, provider: str) -> list[str]:
         """Everyone connected to `provider`: a periodic fan-out defers one job each."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import APIRouter
 
 from oo_contracts.consents import ConsentPurpose
@@ -15,8 +13,6 @@ from services.integrations.calendar.ics_reader import IcsReader
 from services.integrations.calendar.routes import build_router
 from services.integrations.calendar.service import CalendarConnections, Calendars
 from services.integrations.calendar.settings import CalendarSettings
-
-REFRESHES_AT_ONCE = 4  # of different people; each person's own refreshes wait for each other
 
 
 class CalendarConnectors:
@@ -52,21 +48,6 @@ class CalendarConnectors:
 
     def router(self) -> APIRouter:
         return build_router(self.connections)
-
-    async def refresh_connected(self) -> None:
-        """Read every connected calendar once, one after another: the scheduled job (every
-        `OO_CALENDAR_REFRESH_SECONDS`), a few people at a time. A failure is recorded on its connection,
-        never raised."""
-        by_provider = {connector.provider: connector for connector in self.all}
-        async with self._deps.transaction(write=False) as uow:
-            pairs = await self._deps.repository.connected(uow, list(by_provider))
-        gate = asyncio.Semaphore(REFRESHES_AT_ONCE)
-
-        async def refresh(user_id: str, provider: str) -> None:
-            async with gate:
-                await by_provider[provider].refresh(user_id)
-
-        await asyncio.gather(*(refresh(user_id, provider) for user_id, provider in pairs))
 
     async def connected_people(self) -> list[str]:
         """Everyone with a calendar connected: the periodic fan-out defers one refresh job each."""
