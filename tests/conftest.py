@@ -184,6 +184,17 @@ def upgrade_to(database: Database, revision: str) -> Callable[[Connection], None
     return run
 
 
+def downgrade_to(database: Database, revision: str) -> Callable[[Connection], None]:
+    """For `connection.run_sync`: migrate back down to `revision`."""
+    config = alembic_config(database.url)
+
+    def run(connection: Connection) -> None:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+    return run
+
+
 def secret_of(token: str) -> str:
     """A token's secret part. Not `rsplit("_")`: a URL-safe secret may itself hold underscores, and the
     part after the last one can be a character or two that any row or log line contains."""

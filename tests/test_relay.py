@@ -11,14 +11,14 @@ import nats
 import pytest
 from nats.js import JetStreamContext
 from nats.js.api import RawStreamMsg
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select
 
 from oo_contracts.events import EventEnvelope
 from services.bootstrap import Container, bootstrap
 from services.events.jetstream import STREAM, message_id, subject
 from services.events.relay import OutboxRelay
 from services.events.repository import EventStoreRepository
-from services.events.tables import events_store
+from services.events.tables import events_outbox, events_store
 from services.kernel.metrics import Metrics
 from tests.nats_server import stream_counts
 
@@ -55,15 +55,12 @@ def relay_of(container: Container) -> OutboxRelay:
 
 
 async def drain(relay: OutboxRelay) -> int:
-    total = 0
-    while moved := await relay.relay_batch():
-        total += moved
-    return total
+    return await relay.drain()
 
 
 async def unpublished(container: Container) -> int:
     async with container.database.transaction(write=False) as uow:
-        query = select(func.count()).select_from(events_store).where(events_store.c.published_at.is_(None))
+        query = select(func.count()).select_from(events_outbox)
         return int((await uow.connection.execute(query)).scalar_one())
 
 
@@ -101,6 +98,24 @@ async def test_the_relay_publishes_every_unpublished_row_by_person_and_type_and_
     assert relay.published._value.get() == 5
 
 
+async def test_storing_an_event_queues_it_once_and_a_replay_queues_nothing(relayed):
+    events = [envelope("usr_ana") for _ in range(3)]
+    await store(relayed, events)
+    await store(relayed, events)  # the same ids again: already known, nothing new to relay
+    async with relayed.database.transaction(write=False) as uow:
+        queued = set((await uow.connection.execute(select(events_outbox.c.seq))).scalars())
+        stored = set((await uow.connection.execute(select(events_store.c.seq))).scalars())
+    assert queued == stored
+    assert len(queued) == 3
+
+
+async def test_erasing_a_person_takes_their_events_off_the_queue(relayed):
+    await store(relayed, [envelope("usr_ana") for _ in range(3)] + [envelope("usr_bob")])
+    async with relayed.database.transaction() as uow:
+        assert await relayed.events.user_data.erase_user(uow, "usr_ana")
+    assert await unpublished(relayed) == 1
+
+
 async def test_a_row_below_the_highest_published_seq_is_still_relayed(relayed, js):
     await store(relayed, [envelope("usr_ana") for _ in range(3)])
     relay = relay_of(relayed)
@@ -121,6 +136,7 @@ async def test_a_row_below_the_highest_published_seq_is_still_relayed(relayed, j
                 payload=late.payload,
             )
         )
+        await uow.connection.execute(insert(events_outbox).values(seq=0))
     assert await drain(relay) == 1
     assert (await js.stream_info(STREAM)).state.messages == 4
 
@@ -129,9 +145,9 @@ async def test_a_row_published_again_is_dropped_by_the_duplicate_window(relayed,
     await store(relayed, [envelope("usr_ana") for _ in range(4)])
     relay = relay_of(relayed)
     await drain(relay)
-    # As after a crash between the PubAck and the mark: every row unpublished again.
+    # As after a crash between the PubAck and the dequeue: every event queued again.
     async with relayed.database.transaction() as uow:
-        await uow.connection.execute(update(events_store).values(published_at=None))
+        await uow.connection.execute(insert(events_outbox).from_select(["seq"], select(events_store.c.seq)))
     assert await drain(relay) == 4
     assert await unpublished(relayed) == 0
     assert (await js.stream_info(STREAM)).state.messages == 4
@@ -162,14 +178,14 @@ async def test_a_row_erased_between_its_read_and_its_mark_leaves_no_message(rela
     await store(relayed, [envelope("usr_ana") for _ in range(3)] + [envelope("usr_bob")])
     relay = relay_of(relayed)
     repository = relay._repository
-    original = repository.mark_published
+    original = repository.relayed
 
-    async def erased_first(uow, seqs, at):
+    async def erased_first(uow, seqs):
         await relayed.events.user_data.erase_user(uow, "usr_ana")
-        return await original(uow, seqs, at)
+        return await original(uow, seqs)
 
-    repository.mark_published = erased_first  # type: ignore[method-assign]
-    assert await relay.relay_batch() == 1
+    repository.relayed = erased_first  # type: ignore[method-assign]
+    assert await relay.drain() == 1
     assert await stream_counts(js, "oo.user.>") == {"oo.user.usr_bob.profile.checkin_recorded.v1": 1}
 
 

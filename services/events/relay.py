@@ -1,16 +1,15 @@
-"""The outbox relay: every `events_store` row with `published_at IS NULL`, published to JetStream (ADR 0031).
+"""The outbox relay: every event with an `events_outbox` entry, published to JetStream (ADR 0031, 0034).
 
-A batch is published without waiting message by message, its acks awaited together, and only the rows
-JetStream acknowledged are marked, in one UPDATE. A row is never marked before its PubAck, so a crash
-or an outage anywhere re-publishes it later, and JetStream's duplicate window (the `Nats-Msg-Id`)
-drops the copy; consumers dedup by event id beyond that window.
+A batch is published without waiting message by message, its acks awaited together, and only the
+entries of the events JetStream acknowledged are deleted, in one statement. An entry is never deleted
+before its PubAck, so a crash or an outage anywhere re-publishes the event later, and JetStream's
+duplicate window (the `Nats-Msg-Id`) drops the copy; consumers dedup by event id beyond that window.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
 
 import structlog
 from nats.js import JetStreamContext
@@ -42,11 +41,13 @@ class OutboxRelay:
         self._settings = settings
         self._repository = repository or OutboxRepository()
         self.published = Counter(
-            "oo_relay_published_total", "Outbox rows published to JetStream and marked.", registry=registry
+            "oo_relay_published_total",
+            "Outbox events published to JetStream and taken off the queue.",
+            registry=registry,
         )
         self.lag = Gauge(
             "oo_relay_lag_seconds",
-            "Age of the oldest outbox row not yet published to JetStream (0 when none).",
+            "Age of the oldest outbox event not yet published to JetStream (0 when none).",
             registry=registry,
         )
 
@@ -57,42 +58,48 @@ class OutboxRelay:
         while True:
             relayed = 0
             try:
-                relayed = await self.relay_batch()
+                relayed = await self.drain()
             except Exception as error:
                 log.warning("relay_batch_failed", error_type=type(error).__name__, error=str(error))
             await self._measure_lag()
-            if relayed >= self._settings.batch_size:
-                pause = IDLE_MIN_SECONDS
-                await asyncio.sleep(0)  # let the loop's other work in between two full batches
-                continue
             if relayed:
                 pause = IDLE_MIN_SECONDS
             await asyncio.sleep(pause)
             pause = min(pause * 2, self._settings.idle_max_seconds)
 
+    async def drain(self) -> int:
+        """Relay batch after batch until the queue is empty; returns how many events left the queue."""
+        moved = 0
+        while True:
+            batch = await self.relay_batch()
+            moved += batch
+            if batch < self._settings.batch_size:
+                return moved
+            await asyncio.sleep(0)  # let the loop's other work in between two full batches
+
     async def relay_batch(self) -> int:
-        """Publish and mark at most one batch; returns how many rows were marked published."""
+        """Publish at most one batch and take it off the queue; returns how many events left the queue."""
         js = await self._link.jetstream()
         limit = self._settings.batch_size
         if self._database.dialect == "postgresql":
-            # The rows stay locked (FOR UPDATE SKIP LOCKED) from the claim to the mark: another worker's
-            # relay takes the next rows instead, and an account's erasure waits for this batch to end.
+            # The entries stay locked (FOR UPDATE SKIP LOCKED) from the claim to their deletion: another
+            # worker's relay takes the next ones instead, and an account's erasure waits for this batch.
             async with self._database.transaction() as uow:
-                rows = await self._repository.unpublished(uow, limit, claim=True)
+                rows = await self._repository.pending(uow, limit, claim=True)
                 acks = await self._publish(js, rows)
-                kept = await self._repository.mark_published(uow, list(acks), datetime.now(UTC))
+                kept = await self._repository.relayed(uow, list(acks))
         else:
             # SQLite has one writer: holding its lock across the publish would stop every request. Read,
-            # publish, then mark; a second relay publishing the same rows is dropped by the Nats-Msg-Id.
+            # publish, then dequeue; a second relay publishing the same rows is dropped by the Nats-Msg-Id.
             async with self._database.transaction(write=False) as uow:
-                rows = await self._repository.unpublished(uow, limit, claim=False)
+                rows = await self._repository.pending(uow, limit, claim=False)
             acks = await self._publish(js, rows)
             async with self._database.transaction() as uow:
-                kept = await self._repository.mark_published(uow, list(acks), datetime.now(UTC))
+                kept = await self._repository.relayed(uow, list(acks))
         await self._delete_erased(js, {seq: ack for seq, ack in acks.items() if seq not in kept})
         self.published.inc(len(kept))
         if len(acks) < len(rows):
-            raise RelayIncomplete(f"{len(rows) - len(acks)} of {len(rows)} rows were not acknowledged")
+            raise RelayIncomplete(f"{len(rows) - len(acks)} of {len(rows)} events were not acknowledged")
         return len(kept)
 
     async def _publish(self, js: JetStreamContext, rows: list[OutboxRow]) -> dict[int, PubAck]:
@@ -118,8 +125,8 @@ class OutboxRelay:
         return acks
 
     async def _delete_erased(self, js: JetStreamContext, published: dict[int, PubAck]) -> None:
-        """Rows erased between their read and their mark (SQLite: an account's or a provider's erasure
-        ran in between) were published after that erasure purged the stream: delete those messages."""
+        """Events erased between their read and their dequeue (SQLite: an account's or a provider's
+        erasure ran in between) were published after that erasure purged the stream: delete those messages."""
         for ack in published.values():
             try:
                 await js.delete_msg(STREAM, ack.seq)
@@ -129,11 +136,11 @@ class OutboxRelay:
     async def _measure_lag(self) -> None:
         try:
             async with self._database.transaction(write=False) as uow:
-                oldest = await self._repository.oldest_unpublished_at(uow)
+                oldest = await self._repository.oldest_pending_at(uow)
         except Exception:  # the database is away: the last value stands
             return
         self.lag.set(0.0 if oldest is None else max(0.0, time.time() - oldest.timestamp()))
 
 
 class RelayIncomplete(Exception):
-    """Some rows of a batch got no ack (NATS away or slow): they stay unpublished and are retried."""
+    """Some events of a batch got no ack (NATS away or slow): they stay queued and are retried."""

@@ -10,10 +10,11 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import BigInteger, Text, any_, bindparam, cast, delete, select
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from oo_contracts.events import EventEnvelope
-from services.events.tables import events_store
+from services.events.tables import events_outbox, events_store
 from services.kernel.ports import ERASE_CHUNK_ROWS
 from services.kernel.unit_of_work import UnitOfWork
 
@@ -52,8 +53,8 @@ class EventStoreRepository:
     async def append(
         self, uow: UnitOfWork, events: Sequence[EventEnvelope], recorded_at: datetime
     ) -> set[tuple[str, UUID]]:
-        """Insert what is new; return the (user id, event id) pairs actually inserted (a concurrent replay
-        inserts nothing). An event id is unique per person (ADR 0018).
+        """Insert what is new, each with its outbox entry; return the (user id, event id) pairs actually
+        inserted (a concurrent replay inserts nothing). An event id is unique per person (ADR 0018).
 
         The hot path of ingestion: one statement per batch on the driver's own connection, inside the
         caller's transaction. SQLAlchemy Core spent ~80% of a batch's time here binding row by row
@@ -92,12 +93,18 @@ class EventStoreRepository:
         return bool(getattr(result, "rowcount", 0) < ERASE_CHUNK_ROWS)
 
 
+# One statement: the events, and the outbox entry of each one actually inserted.
 _PG_APPEND = """
-INSERT INTO events_store (event_id, type, user_id, occurred_at, source, schema_version, payload, recorded_at)
-SELECT e.*, $8::timestamptz
-FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::int2[], $7::jsonb[]) AS e
-ON CONFLICT (user_id, event_id) DO NOTHING
-RETURNING user_id, event_id
+WITH inserted AS (
+    INSERT INTO events_store (event_id, type, user_id, occurred_at, source, schema_version, payload, recorded_at)
+    SELECT e.*, $8::timestamptz
+    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::int2[], $7::jsonb[]) AS e
+    ON CONFLICT (user_id, event_id) DO NOTHING
+    RETURNING seq, user_id, event_id
+), queued AS (
+    INSERT INTO events_outbox (seq) SELECT seq FROM inserted
+)
+SELECT user_id, event_id FROM inserted
 """
 
 
@@ -123,8 +130,9 @@ _SQLITE_ROWS_PER_STATEMENT = 1000  # 8 parameters a row, far under SQLite's 32,7
 
 _SQLITE_APPEND = (
     "INSERT INTO events_store (event_id, type, user_id, occurred_at, recorded_at, source, schema_version, payload) "
-    "VALUES {values} ON CONFLICT (user_id, event_id) DO NOTHING RETURNING user_id, event_id"
+    "VALUES {values} ON CONFLICT (user_id, event_id) DO NOTHING RETURNING seq, user_id, event_id"
 )
+_SQLITE_QUEUE = "INSERT INTO events_outbox (seq) VALUES {values}"
 
 
 def _sqlite_time(moment: datetime) -> str:
@@ -152,8 +160,12 @@ async def _append_sqlite(driver: Any, events: Sequence[EventEnvelope], recorded_
             ]
         statement = _SQLITE_APPEND.format(values=values)
         cursor = await driver.execute(statement, parameters)
-        inserted.update((row[0], UUID(row[1])) for row in await cursor.fetchall())
+        rows = await cursor.fetchall()
         await cursor.close()
+        if rows:
+            queue = _SQLITE_QUEUE.format(values=", ".join(["(?)"] * len(rows)))
+            await (await driver.execute(queue, [row[0] for row in rows])).close()
+        inserted.update((row[1], UUID(row[2])) for row in rows)
     return inserted
 
 
@@ -168,32 +180,33 @@ class OutboxRow:
     envelope: bytes  # the EventEnvelope's JSON
 
 
-_OUTBOX_COLUMNS = (
-    events_store.c.seq,
-    events_store.c.event_id,
-    events_store.c.type,
-    events_store.c.user_id,
-    events_store.c.occurred_at,
-    events_store.c.source,
-    events_store.c.schema_version,
-    events_store.c.payload,
-)
-
-
 class OutboxRepository:
-    """The relay's view of `events_store`: what is unpublished, in `seq` order, and marking it published."""
+    """The relay's queue (ADR 0034): the events whose `events_outbox` entry is still there, in `seq` order,
+    and the entries deleted once published."""
 
-    async def unpublished(self, uow: UnitOfWork, limit: int, *, claim: bool) -> list[OutboxRow]:
-        """The oldest unpublished rows. With `claim` (Postgres), they stay locked until the transaction
-        ends and a concurrent relay skips them rather than waiting or publishing them too."""
-        query = (
-            select(*_OUTBOX_COLUMNS)
-            .where(events_store.c.published_at.is_(None))
-            .order_by(events_store.c.seq)
-            .limit(limit)
-        )
+    async def pending(self, uow: UnitOfWork, limit: int, *, claim: bool) -> list[OutboxRow]:
+        """The oldest pending events. With `claim` (Postgres), their entries stay locked until the
+        transaction ends: a concurrent relay skips them rather than waiting or publishing them too, and
+        an erasure of those events waits for the batch."""
+        oldest = select(events_outbox.c.seq).order_by(events_outbox.c.seq).limit(limit)
         if claim:
-            query = query.with_for_update(skip_locked=True)
+            oldest = oldest.with_for_update(skip_locked=True)
+        claimed = oldest.cte("claimed")
+        query = (
+            select(
+                events_store.c.seq,
+                events_store.c.event_id,
+                events_store.c.type,
+                events_store.c.user_id,
+                events_store.c.occurred_at,
+                events_store.c.source,
+                events_store.c.schema_version,
+                # As stored, never decoded: it goes into the envelope as it is.
+                cast(events_store.c.payload, Text).label("payload"),
+            )
+            .join(claimed, claimed.c.seq == events_store.c.seq)
+            .order_by(events_store.c.seq)
+        )
         rows = (await uow.connection.execute(query)).all()
         return [
             OutboxRow(
@@ -209,32 +222,33 @@ class OutboxRepository:
                         "occurred_at": row.occurred_at.astimezone(UTC).isoformat(),
                         "source": row.source,
                         "schema_version": row.schema_version,
-                        "payload": row.payload,
+                        "payload": orjson.Fragment(row.payload),
                     }
                 ),
             )
             for row in rows
         ]
 
-    async def mark_published(self, uow: UnitOfWork, seqs: Sequence[int], at: datetime) -> set[int]:
-        """Mark these rows published; returns those that still exist (the others were erased meanwhile)."""
+    async def relayed(self, uow: UnitOfWork, seqs: Sequence[int]) -> set[int]:
+        """Take these events off the queue; returns those that still exist. The others were erased
+        meanwhile, their entries with them. An entry already gone whose event is still there was
+        taken off by another relay that published the same event (SQLite reads without claiming)."""
         if not seqs:
             return set()
-        statement = (
-            update(events_store)
-            .where(events_store.c.seq.in_(seqs))
-            .values(published_at=at)
-            .returning(events_store.c.seq)
-        )
-        return {row.seq for row in await uow.connection.execute(statement)}
+        if uow.dialect == "postgresql":  # one array parameter, not 500 bound one by one
+            on_queue = events_outbox.c.seq == any_(bindparam("seqs", list(seqs), type_=ARRAY(BigInteger)))
+        else:
+            on_queue = events_outbox.c.seq.in_(seqs)
+        statement = delete(events_outbox).where(on_queue).returning(events_outbox.c.seq)
+        kept = set((await uow.connection.execute(statement)).scalars())
+        if missing := [seq for seq in seqs if seq not in kept]:
+            still = select(events_store.c.seq).where(events_store.c.seq.in_(missing))
+            kept.update((await uow.connection.execute(still)).scalars())
+        return kept
 
-    async def oldest_unpublished_at(self, uow: UnitOfWork) -> datetime | None:
-        """When the oldest unpublished row was recorded; None when everything is published."""
-        query = (
-            select(events_store.c.recorded_at)
-            .where(events_store.c.published_at.is_(None))
-            .order_by(events_store.c.seq)
-            .limit(1)
-        )
+    async def oldest_pending_at(self, uow: UnitOfWork) -> datetime | None:
+        """When the oldest pending event was recorded; None when the queue is empty."""
+        oldest = select(events_outbox.c.seq).order_by(events_outbox.c.seq).limit(1).scalar_subquery()
+        query = select(events_store.c.recorded_at).where(events_store.c.seq == oldest)
         moment: datetime | None = (await uow.connection.execute(query)).scalar()
         return moment
