@@ -127,20 +127,20 @@ async def raw_postgres_rates(url: str, rows: list[tuple], batch: int) -> dict[st
     connection = await asyncpg.connect(url)
     try:
         rates = {}
-        await connection.execute("TRUNCATE events_store")  # the api run stored these very ids
+        await connection.execute("TRUNCATE events_store CASCADE")  # the api run stored these very ids
         started = time.perf_counter()
         statement = INSERT + "($1, $2, $3, $4, $5, $6, $7, $8::jsonb)"
         for i in range(0, len(rows), batch):
             async with connection.transaction():
                 await connection.executemany(statement, rows[i : i + batch])
         rates["executemany"] = len(rows) / (time.perf_counter() - started)
-        await connection.execute("TRUNCATE events_store")
+        await connection.execute("TRUNCATE events_store CASCADE")
         columns = ["event_id", "type", "user_id", "occurred_at", "recorded_at", "source", "schema_version", "payload"]
         started = time.perf_counter()
         for i in range(0, len(rows), batch):
             await connection.copy_records_to_table("events_store", records=rows[i : i + batch], columns=columns)
         rates["copy"] = len(rows) / (time.perf_counter() - started)
-        await connection.execute("TRUNCATE events_store")
+        await connection.execute("TRUNCATE events_store CASCADE")
         return rates
     finally:
         await connection.close()
