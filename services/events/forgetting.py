@@ -4,7 +4,8 @@ When a person disconnects a provider (or withdraws its permission), the integrat
 `integrations.provider_forgotten.v1`. In that same transaction this projection deletes the events that
 carried what was read there — each task's ids, due, duration and priority, each calendar's busy
 blocks — so that neither the store nor an export keeps a copy of what oO "forgot". The forgetting
-event itself stays: it is the record that the person asked, and it carries nothing read.
+event itself stays: it is the record that the person asked, and it carries nothing read. Those events
+already mirrored to JetStream leave the stream when the relay publishes the forgetting (`relay.py`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from services.kernel.unit_of_work import UnitOfWork
 
 FORGOTTEN = "integrations.provider_forgotten.v1"
 # What a provider's reads publish, and the payload field that names the provider.
-_DERIVED = {
+DERIVED = {
     "integrations.task_synced.v1": "provider",
     "integrations.task_removed.v1": "provider",
     "integrations.busy_synced.v1": "calendar",
@@ -41,7 +42,7 @@ class ProviderErasure:
             derived = or_(
                 *(
                     and_(events_store.c.type == kind, events_store.c.payload[field].as_string() == provider)
-                    for kind, field in _DERIVED.items()
+                    for kind, field in DERIVED.items()
                 )
             )
             await uow.connection.execute(delete(events_store).where(events_store.c.user_id == event.user_id, derived))
@@ -49,7 +50,7 @@ class ProviderErasure:
 
     def _forget_recent(self, user_id: str, provider: str) -> Callable[[], Awaitable[None]]:
         def derived(event: EventEnvelope) -> bool:
-            field = _DERIVED.get(event.type)
+            field = DERIVED.get(event.type)
             return event.user_id == user_id and field is not None and event.payload.get(field) == provider
 
         async def forget() -> None:

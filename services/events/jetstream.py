@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -120,6 +121,29 @@ class JetStreamLink:
             await js.purge_stream(STREAM, subject=user_filter(user_id))
         except NotFoundError:
             return
+
+    async def delete_matching(
+        self, user_id: str, event_type: str, before: int, matches: Callable[[bytes], bool]
+    ) -> int:
+        """Delete `user_id`'s messages of `event_type` stored before stream sequence `before` whose data
+        `matches`; returns how many. One message is read at a time, by subject, so the person's other
+        messages are never read."""
+        js = await self.jetstream()
+        wanted = subject(user_id, event_type)
+        deleted, seq = 0, 1
+        while seq < before:
+            try:
+                message = await js.get_msg(STREAM, seq=seq, subject=wanted, next=True)
+            except NotFoundError:
+                break
+            found = message.seq or before  # a stored message always has its sequence
+            if found >= before:
+                break
+            if matches(message.data or b""):
+                await js.delete_msg(STREAM, found)
+                deleted += 1
+            seq = found + 1
+        return deleted
 
     async def close(self) -> None:
         if self._client is not None and not self._client.is_closed:

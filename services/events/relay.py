@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
+import orjson
 import structlog
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from services.events.forgetting import DERIVED, FORGOTTEN
 from services.events.jetstream import STREAM, JetStreamLink, message_id, subject
 from services.events.repository import OutboxRepository, OutboxRow
 from services.events.settings import RelaySettings
@@ -86,14 +89,14 @@ class OutboxRelay:
             # worker's relay takes the next ones instead, and an account's erasure waits for this batch.
             async with self._database.transaction() as uow:
                 rows = await self._repository.pending(uow, limit, claim=True)
-                acks = await self._publish(js, rows)
+                acks = await self._forget_mirrored(rows, await self._publish(js, rows))
                 kept = await self._repository.relayed(uow, list(acks))
         else:
             # SQLite has one writer: holding its lock across the publish would stop every request. Read,
             # publish, then dequeue; a second relay publishing the same rows is dropped by the Nats-Msg-Id.
             async with self._database.transaction(write=False) as uow:
                 rows = await self._repository.pending(uow, limit, claim=False)
-            acks = await self._publish(js, rows)
+            acks = await self._forget_mirrored(rows, await self._publish(js, rows))
             async with self._database.transaction() as uow:
                 kept = await self._repository.relayed(uow, list(acks))
         await self._delete_erased(js, {seq: ack for seq, ack in acks.items() if seq not in kept})
@@ -124,6 +127,29 @@ class OutboxRelay:
                 future.cancel()
         return acks
 
+    async def _forget_mirrored(self, rows: list[OutboxRow], acks: dict[int, PubAck]) -> dict[int, PubAck]:
+        """A provider forgotten (ADR 0024) took its derived events out of the store; here they leave the
+        stream too: those of that person and provider stored before the forgetting's own message. Until
+        that is done the forgetting stays queued (it is left out of the returned acks), so an outage
+        retries it on the next pass, and its copy is dropped by the duplicate window."""
+        done = dict(acks)
+        for row in rows:
+            if row.type != FORGOTTEN or row.seq not in acks:
+                continue
+            provider = orjson.loads(row.envelope)["payload"]["provider"]
+            try:
+                for kind, field in DERIVED.items():
+                    await self._link.delete_matching(
+                        row.user_id,
+                        kind,
+                        before=acks[row.seq].seq,
+                        matches=_naming(field, provider),
+                    )
+            except Exception as error:
+                log.warning("relay_forgetting_not_mirrored", error_type=type(error).__name__, error=str(error))
+                del done[row.seq]
+        return done
+
     async def _delete_erased(self, js: JetStreamContext, published: dict[int, PubAck]) -> None:
         """Events erased between their read and their dequeue (SQLite: an account's or a provider's
         erasure ran in between) were published after that erasure purged the stream: delete those messages."""
@@ -140,6 +166,15 @@ class OutboxRelay:
         except Exception:  # the database is away: the last value stands
             return
         self.lag.set(0.0 if oldest is None else max(0.0, time.time() - oldest.timestamp()))
+
+
+def _naming(field: str, provider: str) -> Callable[[bytes], bool]:
+    """Whether a mirrored envelope's payload names `provider` in `field`."""
+
+    def matches(data: bytes) -> bool:
+        return bool(orjson.loads(data)["payload"].get(field) == provider)
+
+    return matches
 
 
 class RelayIncomplete(Exception):
