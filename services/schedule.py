@@ -48,6 +48,7 @@ def handlers(container: Container) -> dict[JobKind, JobHandler]:
     async def token_refresh(job: Job) -> None:
         if todoist is not None:
             await todoist.renew_token(job.user_id, margin)
+        await container.calendars.renew_tokens(job.user_id, margin)
 
     return {
         JobKind.llm_refresh: llm_refresh,
@@ -93,9 +94,14 @@ def periodic(container: Container) -> list[Periodic]:
                 "todoist_refresh", settings.todoist.refresh_seconds, fan_out(JobKind.todoist_refresh, todoist_people)
             )
         )
-        entries.append(
-            Periodic(
-                "token_refresh", settings.jobs.token_refresh_seconds, fan_out(JobKind.token_refresh, todoist_people)
-            )
-        )
+
+    async def renewing_people() -> list[str]:
+        people = set(await container.calendars.renewing_people())
+        if container.integrations.todoist is not None:
+            people.update(await container.integrations.view.connected_people("todoist"))
+        return sorted(people)
+
+    entries.append(
+        Periodic("token_refresh", settings.jobs.token_refresh_seconds, fan_out(JobKind.token_refresh, renewing_people))
+    )
     return entries

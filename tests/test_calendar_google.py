@@ -226,6 +226,49 @@ async def test_an_access_token_near_its_end_is_renewed_and_the_new_one_stored(
     assert parse_qs(google_sim.calls("/token")[renewals]["body"])["grant_type"] == ["refresh_token"]
 
 
+async def test_the_token_refresh_job_renews_a_grant_ending_within_its_margin_and_leaves_a_longer_one(
+    client, container: Container, google_sim: GoogleSim, person: str
+):
+    google_sim.access_token_seconds(20 * 60)  # past the read's five minutes, within the job's 30
+    await grant(client)
+    await connected(client)
+    user_id = await user_id_of(client)
+    before = await tokens(container, user_id)
+    renewals = len(google_sim.calls("/token"))
+
+    # The schedule as it runs: the periodic fan-out defers one job per person, and the jobs run.
+    fan_out = next(periodic for periodic in container.jobs.schedule if periodic.name == "token_refresh")
+    await fan_out.run()
+    await container.jobs.idle()
+
+    after = await tokens(container, user_id)
+    assert before is not None
+    assert after is not None
+    assert after.access_token != before.access_token
+    assert after.refresh_token == before.refresh_token
+    assert parse_qs(google_sim.calls("/token")[renewals]["body"])["grant_type"] == ["refresh_token"]
+    assert len(google_sim.calls("/token")) == renewals + 1
+
+    google_sim.access_token_seconds(3599)  # the renewed token ends in 20 minutes; this is the next one's
+    assert await container.calendars.calendars.google.renew_token(user_id, timedelta(minutes=10)) is True
+    assert len(google_sim.calls("/token")) == renewals + 1  # good for longer than asked: left alone
+
+
+async def test_a_renewal_google_refuses_breaks_the_connection(
+    client, container: Container, google_sim: GoogleSim, person: str
+):
+    google_sim.access_token_seconds(20 * 60)
+    await grant(client)
+    await connected(client)
+    user_id = await user_id_of(client)
+    google_sim.revoke_everything_of(person)
+
+    assert await container.calendars.calendars.google.renew_token(user_id, timedelta(minutes=30)) is False
+
+    broken = await connection(container, user_id)
+    assert (broken.connected, broken.sync_error) == (False, "unauthorized")
+
+
 @pytest.mark.parametrize(("lifetime", "where"), [(3599, "freeBusy answers 401"), (60, "renewal answers invalid_grant")])
 async def test_a_grant_google_no_longer_honours_breaks_the_connection(
     client, container: Container, google_sim: GoogleSim, person: str, lifetime: int, where: str

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import structlog
@@ -35,9 +35,12 @@ SOURCE = "integrations"
 
 
 class TokenRenewer(Protocol):
-    """A provider whose access tokens expire: new ones before they do (None while they still serve)."""
+    """A provider whose access tokens expire: new ones before they do (None while they still serve for
+    longer than `before`, or the provider's own margin when that is None)."""
 
-    async def renewed(self, tokens: ProviderTokens, now: datetime) -> ProviderTokens | None: ...
+    async def renewed(
+        self, tokens: ProviderTokens, now: datetime, before: timedelta | None = None
+    ) -> ProviderTokens | None: ...
 
 
 class NothingToRevoke:
@@ -176,10 +179,43 @@ class CalendarConnector:
             log.warning("calendar_read_failed", provider=self.provider, error=type(error).__name__)
             raise CalendarUnavailable("bad_answer", "the calendar answered with something oO cannot read") from None
 
-    async def _renewed(self, user_id: str, tokens: ProviderTokens) -> ProviderTokens:
+    @property
+    def renews_tokens(self) -> bool:
+        return self._renewer is not None
+
+    async def renew_token(self, user_id: str, before: timedelta) -> bool:
+        """The `token_refresh` job: renew the person's grant if it ends within `before`, so a read never
+        waits on a renewal. True if the grant is good for at least that long now. A grant the provider
+        refuses breaks the connection, as a read would; a provider away is left to the next attempt."""
+        if self._renewer is None:
+            return False
+        async with self._deps.locks.hold(user_id):
+            async with self._deps.transaction(write=False) as uow:
+                if not await self._deps.consents.granted(uow, user_id, self.consent):
+                    return False
+                connection = await self._deps.connections.connection(uow, user_id, self.provider)
+                if connection is None or not connection.connected:
+                    return False
+                try:
+                    tokens = await self._deps.connections.tokens(uow, user_id, self.provider)
+                except SealedValueRefused:
+                    return False
+            if tokens is None:
+                return False
+            try:
+                await self._renewed(user_id, tokens, before)
+            except CalendarRefused as refused:
+                await self._failed(user_id, refused)
+                return False
+            except CalendarProblem as problem:
+                log.info("calendar_token_refresh_failed", provider=self.provider, reason=problem.code)
+                return False
+        return True
+
+    async def _renewed(self, user_id: str, tokens: ProviderTokens, before: timedelta | None = None) -> ProviderTokens:
         if self._renewer is None:
             return tokens
-        renewed = await self._renewer.renewed(tokens, self._deps.clock())
+        renewed = await self._renewer.renewed(tokens, self._deps.clock(), before)
         if renewed is None:
             return tokens
         async with self._deps.transaction() as uow:

@@ -91,9 +91,13 @@ class GoogleOAuth:
             raise GoogleOAuthFailed("scope_not_granted")
         return tokens
 
-    async def renewed(self, tokens: ProviderTokens, now: datetime) -> ProviderTokens | None:
-        """New tokens when the access token ends within RENEW_BEFORE (and a refresh token exists)."""
-        if tokens.refresh_token is None or (tokens.expires_at is not None and tokens.expires_at - now > RENEW_BEFORE):
+    async def renewed(
+        self, tokens: ProviderTokens, now: datetime, before: timedelta | None = None
+    ) -> ProviderTokens | None:
+        """New tokens when the access token ends within `before` (RENEW_BEFORE when None) and a refresh
+        token exists."""
+        margin = RENEW_BEFORE if before is None else before
+        if tokens.refresh_token is None or (tokens.expires_at is not None and tokens.expires_at - now > margin):
             return None
         try:
             async with self._client() as client:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import APIRouter
 
 from oo_contracts.consents import ConsentPurpose
@@ -54,6 +56,19 @@ class CalendarConnectors:
         async with self._deps.transaction(write=False) as uow:
             pairs = await self._deps.repository.connected(uow, [connector.provider for connector in self.all])
         return sorted({user_id for user_id, _ in pairs})
+
+    async def renewing_people(self) -> list[str]:
+        """Everyone with a calendar connected whose tokens expire (Google): the `token_refresh` fan-out."""
+        renewing = [connector.provider for connector in self.all if connector.renews_tokens]
+        async with self._deps.transaction(write=False) as uow:
+            pairs = await self._deps.repository.connected(uow, renewing)
+        return sorted({user_id for user_id, _ in pairs})
+
+    async def renew_tokens(self, user_id: str, before: timedelta) -> None:
+        """Renew each of the person's expiring calendar grants that ends within `before` (the
+        `token_refresh` job); a failure is logged or recorded on its connection, never raised."""
+        for connector in self.all:
+            await connector.renew_token(user_id, before)
 
     async def refresh_person(self, user_id: str) -> None:
         """Read each of the person's connected calendars once (the `calendar_refresh` job); a failure is
