@@ -92,6 +92,22 @@ async def test_done_completes_the_task_in_todoist_once_the_person_allowed_it(lin
     assert f"todoist:{task['id']}" not in (await feature_state(client)).tasks
 
 
+async def test_a_completion_todoist_cannot_take_now_is_tried_again_until_it_closes_the_task(linked, todoist):
+    container, client = linked
+    await a_day(client)
+    task = add_task(todoist, "Pay the rent", due_string="today", priority=4, duration_minutes=5)
+    await connect(container, client, todoist, complete_tasks=True)
+    body = await tip_about(client, f"todoist:{task['id']}")
+    # Every try the job's first attempt makes (the SDK call is tried three times) meets a 503.
+    todoist.control("POST", "/_sim/faults", {"status": 503, "count": 3})
+
+    reaction = {"decision_id": body["decision_id"], "reaction": "done"}
+    assert (await client.post("/v1/feedback", json=reaction)).status_code == 200
+    await container.jobs.idle()
+
+    assert [c["status"] for c in calls(todoist, "POST", f"/tasks/{task['id']}/close")] == [503, 503, 503, 204]
+
+
 async def test_a_refresh_publishes_only_what_changed_and_a_task_deleted_in_todoist_never_returns(linked, todoist):
     container, client = linked
     await a_day(client)

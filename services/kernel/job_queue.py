@@ -21,7 +21,8 @@ from procrastinate.worker import Worker
 from sqlalchemy.engine import make_url
 
 from oo_contracts.jobs import Job, JobKind, PersonJob, TaskJob, lock_of, queueing_lock_of
-from services.kernel.job_runner import JobHandler, JobMetrics, Periodic
+from services.kernel.job_runner import PROVIDER_KINDS, JobHandler, JobMetrics, Periodic
+from services.kernel.job_runner import PROVIDER_RETRY as RETRY
 
 log = structlog.get_logger(__name__)
 
@@ -36,18 +37,11 @@ JOB_TABLES = {
     "procrastinate_periodic_defers": "the periodic fan-outs' ticks: their jobs carry no person",
     "procrastinate_workers": "worker heartbeats: no person",
 }
-# A provider that answered with an error is asked again: 5 attempts over about a minute.
-PROVIDER_RETRY = RetryStrategy(max_attempts=5, wait=2, exponential_wait=2)
-_TASK_KINDS = frozenset({JobKind.todoist_task_refresh, JobKind.todoist_complete})
-_PROVIDER_KINDS = frozenset(
-    {
-        JobKind.calendar_refresh,
-        JobKind.todoist_refresh,
-        JobKind.todoist_task_refresh,
-        JobKind.todoist_complete,
-        JobKind.token_refresh,
-    }
+# The in-process runner's schedule, kept by procrastinate here.
+PROVIDER_RETRY = RetryStrategy(
+    max_attempts=RETRY.max_attempts, wait=RETRY.wait, exponential_wait=RETRY.exponential_wait
 )
+_TASK_KINDS = frozenset({JobKind.todoist_task_refresh, JobKind.todoist_complete})
 
 
 def conninfo(database_url: str) -> str:
@@ -118,7 +112,7 @@ class PostgresJobs:
             self.app.task(
                 name=f"oo.{kind.value}",
                 queue=QUEUE,
-                retry=PROVIDER_RETRY if kind in _PROVIDER_KINDS else False,
+                retry=PROVIDER_RETRY if kind in PROVIDER_KINDS else False,
                 pass_context=True,
             )(self._runner(kind, handler))
         for entry in periodic:

@@ -2,8 +2,9 @@
 
 Same semantics as the Postgres queue, without its durability: one job of a person at a time, at most
 one waiting job per kind and person (a running one does not count, so a trigger that arrives mid-run
-is not lost), periodic fan-outs. What waits is lost with the process; the periodic fan-outs and the
-pending deletions are derived again from tables at the next start.
+is not lost), a failed provider job tried again on the same schedule, periodic fan-outs. What waits is
+lost with the process; the periodic fan-outs and the pending deletions are derived again from tables
+at the next start.
 """
 
 from __future__ import annotations
@@ -31,6 +32,36 @@ class Periodic:
     every_seconds: float
     run: Callable[[], Awaitable[object]]
     retries_provider_calls: bool = False
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a failed job is tried again: after its n-th failed attempt, `wait + exponential_wait ** n`
+    seconds later, at most `max_attempts` in all. Procrastinate's schedule, whose `RetryStrategy` of the
+    same numbers serves Postgres."""
+
+    max_attempts: int
+    wait: int
+    exponential_wait: int
+
+    def delay(self, attempts: int) -> float | None:
+        """Seconds before trying again after `attempts` failed attempts; None once they are used up."""
+        if attempts >= self.max_attempts:
+            return None
+        return float(self.wait + self.exponential_wait**attempts)
+
+
+# A provider that answered with an error is asked again: 5 attempts over about a minute.
+PROVIDER_RETRY = RetryPolicy(max_attempts=5, wait=2, exponential_wait=2)
+PROVIDER_KINDS = frozenset(
+    {
+        JobKind.calendar_refresh,
+        JobKind.todoist_refresh,
+        JobKind.todoist_task_refresh,
+        JobKind.todoist_complete,
+        JobKind.token_refresh,
+    }
+)
 
 
 class JobRunner(Jobs, Protocol):
@@ -81,8 +112,9 @@ class InProcessJobs:
 
     section = "jobs"
 
-    def __init__(self, metrics: JobMetrics, *, concurrency: int = 8) -> None:
+    def __init__(self, metrics: JobMetrics, *, concurrency: int = 8, retry: RetryPolicy = PROVIDER_RETRY) -> None:
         self._metrics = metrics
+        self._retry = retry
         self._handlers: Mapping[JobKind, JobHandler] = {}
         self._periodic: Sequence[Periodic] = ()
         self._slots = asyncio.Semaphore(concurrency)
@@ -108,25 +140,33 @@ class InProcessJobs:
         if key in self._waiting:
             self._metrics.coalesced.labels(job.kind.value).inc()
             return False
-        task = asyncio.create_task(self._run(job, key), name=key)
-        self._waiting[key] = (job, task)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._queue(job, key, attempts=0, after=0.0)
         self._metrics.deferred.labels(job.kind.value).inc()
         return True
 
-    async def _run(self, job: Job, key: str) -> None:
+    def _queue(self, job: Job, key: str, *, attempts: int, after: float) -> None:
+        task = asyncio.create_task(self._run(job, key, attempts, after), name=key)
+        self._waiting[key] = (job, task)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, job: Job, key: str, attempts: int, after: float) -> None:
         person = lock_of(job)
         lock = self._people.setdefault(person, asyncio.Lock())
         try:
+            if after:
+                await asyncio.sleep(after)  # waiting to be tried again: a new trigger folds into it
             async with lock, self._slots:
                 self._waiting.pop(key, None)  # running now: the next trigger waits anew
                 await self._handlers[job.kind](job)
         except asyncio.CancelledError:
             raise
-        except Exception:  # a job must never take the process down; the next trigger or run makes good
+        except Exception:  # a job must never take the process down
             self._metrics.failed.labels(job.kind.value).inc()
-            log.exception("job_failed", kind=job.kind.value)
+            log.exception("job_failed", kind=job.kind.value, attempts=attempts + 1)
+            delay = self._retry.delay(attempts + 1) if job.kind in PROVIDER_KINDS else None
+            if delay is not None and key not in self._waiting:  # a trigger already waiting does it anyway
+                self._queue(job, key, attempts=attempts + 1, after=delay)
         finally:
             if key in self._waiting and self._waiting[key][1] is asyncio.current_task():
                 del self._waiting[key]  # cancelled while it waited

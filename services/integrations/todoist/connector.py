@@ -281,7 +281,8 @@ class TodoistConnector:
         return task.content
 
     async def complete(self, user_id: str, task_id: str) -> bool:
-        """Close the task in Todoist: the person marked it done in oO and allowed oO to write."""
+        """Close the task in Todoist: the person marked it done in oO and allowed oO to write. A failure
+        Todoist may get over raises `CompletionDeferred`, so the `todoist_complete` job is tried again."""
         grant = await self._grant(user_id)
         if isinstance(grant, str) or WRITE_SCOPE not in grant.scopes:
             return False
@@ -292,7 +293,10 @@ class TodoistConnector:
             ) as api:
                 await with_retries(lambda: api.complete_task(task_id.removeprefix(f"{PROVIDER}:")))
         except Exception as error:
-            log.warning("todoist_complete_failed", reason=failure_code(error), error=type(error).__name__)
+            reason = failure_code(error)
+            log.warning("todoist_complete_failed", reason=reason, error=type(error).__name__)
+            if reason in TRANSIENT_FAILURES:  # the job is tried again later (ADR 0032's retry schedule)
+                raise CompletionDeferred(reason) from None
             return False
         return True
 
@@ -359,6 +363,14 @@ def _zone(name: str | None, default: ZoneInfo) -> ZoneInfo:
 
 def fingerprint(task: ProviderTaskSynced) -> str:
     return hashlib.sha256(task.model_dump_json().encode()).hexdigest()[:32]
+
+
+# Failures that say nothing about the grant or the task: asking again later may succeed.
+TRANSIENT_FAILURES = frozenset({"provider_error", "rate_limited", "timeout", "unreachable"})
+
+
+class CompletionDeferred(Exception):
+    """Todoist could not close the task now (its failure code is the message, never its words)."""
 
 
 def failure_code(error: BaseException) -> str:
