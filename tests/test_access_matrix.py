@@ -6,6 +6,7 @@ never carry the first person's data. Server mode (no local user), on SQLite and 
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from typing import Any
@@ -65,10 +66,16 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 
+@functools.cache
+def document() -> dict[str, Any]:
+    """The OpenAPI document, built once for the module (building it makes a whole app)."""
+    return openapi_document()
+
+
 def operations() -> list[tuple[str, str]]:
     return sorted(
         (method.upper(), path)
-        for path, item in openapi_document()["paths"].items()
+        for path, item in document()["paths"].items()
         for method in item
         if (method.upper(), path) not in PUBLIC
     )
@@ -79,7 +86,7 @@ def concrete(path: str) -> str:
 
 
 def needs_a_body(method: str, path: str) -> bool:
-    operation = openapi_document()["paths"][path][method.lower()]
+    operation = document()["paths"][path][method.lower()]
     return bool(operation.get("requestBody", {}).get("required"))
 
 
