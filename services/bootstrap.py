@@ -18,7 +18,6 @@ from services.events.api import ALL_TYPES, EventsModule
 from services.integrations.api import CalendarConnectors, IntegrationsModule, calendar_connectors
 from services.kernel.database import Database
 from services.kernel.health import ReadinessCheck
-from services.kernel.job_queue import PostgresJobs
 from services.kernel.job_runner import InProcessJobs, JobMetrics, JobRunner
 from services.kernel.keyring import KEYRING_FILE_NAME, FixedKeyring, KeyringFile, parse_keyring
 from services.kernel.metrics import Metrics
@@ -165,6 +164,9 @@ def _jobs(settings: Settings, database: Database, metrics: Metrics) -> JobRunner
     job_metrics = JobMetrics(metrics.registry)
     jobs = settings.jobs
     if database.dialect == "postgresql":
+        # procrastinate and psycopg take a quarter of a second to import: the embedded default never needs them.
+        from services.kernel.job_queue import PostgresJobs
+
         return PostgresJobs(
             settings.database_url,
             job_metrics,

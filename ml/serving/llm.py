@@ -12,12 +12,8 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, cast
+from typing import TYPE_CHECKING, Literal, cast
 
-import openai
-from openai.types.chat import ChatCompletionMessageParam
-from openai.types.chat.completion_create_params import ResponseFormat
-from openai.types.shared_params.response_format_json_schema import JSONSchema
 from pydantic import ValidationError
 
 from ml.features.context import prompt_context
@@ -25,6 +21,12 @@ from ml.serving.llm_dedup import EMBEDDER, collapse
 from ml.serving.llm_validation import LlmTips, problem_with, response_schema, to_candidate
 from ml.serving.rules import generate as generate_rules
 from oo_contracts.recommendation import TipCandidate, UserContext
+
+if TYPE_CHECKING:
+    # openai takes about half a second to import: only a process that asks the LLM pays it (below).
+    from openai.types.chat import ChatCompletionMessageParam
+    from openai.types.chat.completion_create_params import ResponseFormat
+    from openai.types.shared_params.response_format_json_schema import JSONSchema
 
 TIP_GENERATOR = "tip-generator"
 # How the answer's shape is asked for: strict structured output where the server has it; plain JSON
@@ -68,6 +70,8 @@ class LlmTipGenerator:
         alias: str = TIP_GENERATOR,
         embedder: str = EMBEDDER,
     ) -> None:
+        import openai
+
         self._client = openai.AsyncOpenAI(
             base_url=base_url.rstrip("/"), api_key=api_key, timeout=timeout, max_retries=0
         )
@@ -106,6 +110,8 @@ class LlmTipGenerator:
         raise LlmFailure(reason)
 
     async def _ask(self, ctx: UserContext) -> LlmTips:
+        import openai
+
         try:
             schema = response_schema()
             system = SYSTEM if self._json_mode == "json_schema" else f"{SYSTEM}\nJSON schema: {json.dumps(schema)}"
@@ -114,7 +120,7 @@ class LlmTipGenerator:
                 {"role": "user", "content": json.dumps(prompt_context(ctx))},
             ]
             response_format: ResponseFormat = (
-                {"type": "json_schema", "json_schema": cast(JSONSchema, schema)}
+                {"type": "json_schema", "json_schema": cast("JSONSchema", schema)}
                 if self._json_mode == "json_schema"
                 else {"type": "json_object"}
             )

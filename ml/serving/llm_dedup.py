@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
-import openai
 
 from ml.serving.llm_merge import lexically_distinct
 from oo_contracts.recommendation import TipCandidate, text_fingerprint
+
+if TYPE_CHECKING:
+    import openai  # imported where it is called: only a process that asks the LLM pays its import
 
 EMBEDDER = "embedder"
 NEAR_DUPLICATE_COSINE = 0.9
@@ -26,6 +29,8 @@ async def collapse(
 ) -> tuple[list[TipCandidate], str]:
     """The fresh candidates not too close to an existing text (the rules' tips, the tips the person
     dismissed) or to each other, and which measure decided (`embedder` or `lexical`)."""
+    import openai
+
     texts = [*existing, *(c.text for c in fresh)]
     try:
         # One request per text ties each vector to its text, whatever a provider does with batches.
