@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import subprocess
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,8 +16,9 @@ from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from tests.conftest import empty_postgres_url
+from tests.oo_cli import oo_ok
 from tests.postgres_cluster import free_port
-from tests.test_processes import OO, _env, running
+from tests.test_processes import _env, running
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -33,14 +33,10 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixtur
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with running(env, "serve", "--port", str(port), url=f"{base}/ready"):
-        user = subprocess.run([*OO, "users", "create"], env=env, capture_output=True, text=True, check=True)
+        user = oo_ok(env, "users", "create")
         # Beyond local mode a person grants processing before their signals are taken (ADR 0022).
-        grant = [*OO, "consents", "grant", user.stdout.strip(), "core"]
-        subprocess.run(grant, env=env, capture_output=True, text=True, check=True)
-        token = subprocess.run(
-            [*OO, "tokens", "issue", "--user", user.stdout.strip()], env=env, capture_output=True, text=True, check=True
-        )
-        yield base, token.stdout.strip()
+        oo_ok(env, "consents", "grant", user, "core")
+        yield base, oo_ok(env, "tokens", "issue", "--user", user)
 
 
 # Rules JSON Schema cannot state (relative to the server's clock, across items, or per consent purpose);

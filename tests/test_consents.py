@@ -5,7 +5,6 @@ in its own transaction."""
 from __future__ import annotations
 
 import json
-import subprocess
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,7 +40,8 @@ from services.recommender.tables import recommender_decisions
 from tests.conftest import LOOPBACK, bearer, empty_postgres_url, make_settings, new_user_with_token, upgrade_to
 from tests.events_factory import checkin
 from tests.ml_factory import busy_day_state
-from tests.test_processes import OO, _env, oo
+from tests.oo_cli import oo_here, oo_ok
+from tests.test_processes import _env, oo
 from tests.test_recommender import person_with_a_day, recommend_until_tip, signal
 
 SCHEMA = Path(__file__).parents[1] / "packages" / "shared-types" / "schemas" / "account-export.schema.json"
@@ -519,14 +519,16 @@ async def test_the_sdk_reads_and_answers_consents(app, container):
 
 def test_the_command_line_records_answers_as_given_there(tmp_path):
     env = _env(tmp_path)
-    user = oo(env, "users", "create")
-    assert oo(env, "consents", "grant", user, "email", "integration:todoist") == "granted: email, integration:todoist"
-    assert oo(env, "consents", "withdraw", user, "llm") == "withdrawn: llm"
-    shown = dict(line.split("\t", 1) for line in oo(env, "consents", "show", user).splitlines())
+    user = oo(env, "users", "create")  # the real entry point once; the rest in this process
+    assert (
+        oo_ok(env, "consents", "grant", user, "email", "integration:todoist") == "granted: email, integration:todoist"
+    )
+    assert oo_ok(env, "consents", "withdraw", user, "llm") == "withdrawn: llm"
+    shown = dict(line.split("\t", 1) for line in oo_ok(env, "consents", "show", user).splitlines())
     assert shown["email"].startswith("granted\tv1 cli ")
     assert shown["llm"].startswith("not granted\tv1 cli ")
     assert shown["core"] == "granted\tdefault"
-    nobody = subprocess.run([*OO, "consents", "grant", "usr_nobody", "core"], env=env, capture_output=True, text=True)
+    nobody = oo_here(env, "consents", "grant", "usr_nobody", "core")
     assert (nobody.returncode, nobody.stderr.strip()) == (1, "oo: no user 'usr_nobody'")
-    unknown = subprocess.run([*OO, "consents", "grant", user, "llm", "--version", "2"], env=env, capture_output=True)
+    unknown = oo_here(env, "consents", "grant", user, "llm", "--version", "2")
     assert unknown.returncode == 2

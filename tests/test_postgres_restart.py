@@ -17,8 +17,9 @@ import pytest
 
 from tests.conftest import empty_postgres_url
 from tests.events_factory import checkin
+from tests.oo_cli import oo_ok
 from tests.postgres_cluster import PostgresCluster, free_port
-from tests.test_processes import _env, oo, running
+from tests.test_processes import _env, running
 
 CLIENTS = 4
 SEEN_WHILE_DOWN = 40  # answers to collect while Postgres is stopped
@@ -90,10 +91,10 @@ async def test_postgres_restarted_under_load_gives_503s_then_recovers_by_itself(
 ) -> None:
     database_url = await empty_postgres_url(own_cluster)
     env = _env(tmp_path / "data", DATABASE_URL=database_url, OO_LOCAL_MODE="false", OO_LOG_LEVEL="WARNING")
-    oo(env, "db", "upgrade")
-    user_id = oo(env, "users", "create")
-    oo(env, "consents", "grant", user_id, "core")
-    token = oo(env, "tokens", "issue", "--user", user_id)
+    oo_ok(env, "db", "upgrade")
+    user_id = oo_ok(env, "users", "create")
+    oo_ok(env, "consents", "grant", user_id, "core")
+    token = oo_ok(env, "tokens", "issue", "--user", user_id)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with running(env, "serve", "--port", str(port), url=f"{base}/ready"):

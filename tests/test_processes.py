@@ -17,6 +17,7 @@ import pytest
 
 from tests.conftest import empty_postgres_url
 from tests.events_factory import checkin
+from tests.oo_cli import oo_here, oo_ok
 from tests.postgres_cluster import free_port
 
 OO = [sys.executable, "-m", "services"]
@@ -158,47 +159,41 @@ def test_nothing_connects_or_writes_at_import_time(tmp_path):
     assert not data_dir.exists()
 
 
-def oo_reading(env: dict[str, str], given: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """`oo <args>` with `given` on its standard input."""
-    return subprocess.run([*OO, *args], env=env, input=given, capture_output=True, text=True, timeout=60)
-
-
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_revoking_a_token_from_the_cli(tmp_path, backend, request):
     env = backend_env(tmp_path, backend, request)
-    user_id = oo(env, "users", "create")
-    token = oo(env, "tokens", "issue", "--user", user_id, "--scope", "events:write")
-    revoked = oo_reading(env, token + "\n", "tokens", "revoke")
+    user_id = oo(env, "users", "create")  # the real entry point once; the rest in this process
+    token = oo_ok(env, "tokens", "issue", "--user", user_id, "--scope", "events:write")
+    revoked = oo_here(env, "tokens", "revoke", given=token + "\n")
     assert (revoked.returncode, revoked.stdout) == (0, "revoked\n")
     # Idempotent: the token is as unusable as the first time, and the answer says why.
-    again = oo_reading(env, token, "tokens", "revoke")
+    again = oo_here(env, "tokens", "revoke", given=token)
     assert again.stdout.startswith("already unusable: no live token has this id")
-    typo = oo_reading(env, "oo_pat_…", "tokens", "revoke")
+    typo = oo_here(env, "tokens", "revoke", given="oo_pat_…")
     assert (typo.returncode, typo.stderr.strip()) == (
         2,
         "oo: not a token: expected oo_pat_<16 hex digits>_<secret>, or the 16 hex digits",
     )
-    other = oo(env, "tokens", "issue", "--user", user_id)
-    assert oo(env, "tokens", "revoke", other.split("_")[2]) == "revoked"  # its id may be an argument
+    other = oo_ok(env, "tokens", "issue", "--user", user_id)
+    assert oo_ok(env, "tokens", "revoke", other.split("_")[2]) == "revoked"  # its id may be an argument
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_the_cli_refuses_a_whole_token_as_an_argument_where_ps_would_show_it(tmp_path, backend, request):
     env = backend_env(tmp_path, backend, request)
-    token = oo(env, "tokens", "issue", "--user", oo(env, "users", "create"))
+    token = oo_ok(env, "tokens", "issue", "--user", oo_ok(env, "users", "create"))
+    # The real process: what it is given as an argument is what `ps` shows every user of the machine.
     shown = subprocess.run([*OO, "tokens", "revoke", token], env=env, capture_output=True, text=True, timeout=60)
     assert shown.returncode == 2
     assert shown.stderr.startswith("oo: a whole token as an argument is visible to every user of this machine")
     assert token not in shown.stdout + shown.stderr
-    typo = subprocess.run([*OO, "tokens", "revoke", "0123"], env=env, capture_output=True, text=True, timeout=60)
+    typo = oo_here(env, "tokens", "revoke", "0123")
     assert (typo.returncode, typo.stderr.strip()) == (
         2,
         "oo: not a token id: expected the 16 hex digits after oo_pat_ (the whole token goes on standard input)",
     )
     # Refused, not revoked: the token was still live.
-    assert oo_reading(env, token, "tokens", "revoke").stdout == "revoked\n"
-    unknown = subprocess.run(
-        [*OO, "tokens", "issue", "--user", "usr_missing"], env=env, capture_output=True, text=True, timeout=60
-    )
+    assert oo_here(env, "tokens", "revoke", given=token).stdout == "revoked\n"
+    unknown = oo_here(env, "tokens", "issue", "--user", "usr_missing")
     assert unknown.returncode == 1
     assert "no active user" in unknown.stderr
