@@ -34,6 +34,7 @@ import httpx
 import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.js.api import DeliverPolicy
 
 from bench.relay import make_events
 from oo_contracts.events import EventEnvelope
@@ -83,7 +84,11 @@ async def paced(
 async def consumer(url: str, arrivals: Arrivals) -> tuple[Client, object]:
     client = await nats.connect(url)
     js = client.jetstream()
-    subscription = await js.subscribe("oo.user.>", cb=arrivals.on_message, ordered_consumer=True, stream=STREAM)
+    # From the next message on: the raw run's 100,000 messages stay in the stream, and a consumer made
+    # to read them first would count their delivery time as the relay's lag.
+    subscription = await js.subscribe(
+        "oo.user.>", cb=arrivals.on_message, ordered_consumer=True, stream=STREAM, deliver_policy=DeliverPolicy.NEW
+    )
     return client, subscription
 
 

@@ -11,13 +11,13 @@ import nats
 import pytest
 from nats.js import JetStreamContext
 from nats.js.api import RawStreamMsg
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 
 from oo_contracts.events import EventEnvelope
 from services.bootstrap import Container, bootstrap
 from services.events.jetstream import STREAM, message_id, subject
-from services.events.relay import OutboxRelay
-from services.events.repository import EventStoreRepository
+from services.events.relay import VACUUM_EVERY, OutboxRelay
+from services.events.repository import EventStoreRepository, OutboxRepository
 from services.events.tables import events_outbox, events_store
 from services.kernel.metrics import Metrics
 from tests.nats_server import stream_counts
@@ -191,3 +191,33 @@ async def test_a_row_erased_between_its_read_and_its_mark_leaves_no_message(rela
 
 async def test_without_nats_url_there_is_no_relay(container):
     assert container.events.relay(container.database, Metrics().registry) is None
+
+
+async def test_the_relay_vacuums_the_postgres_queue_after_every_few_thousand_deletions(relayed):
+    await store(relayed, [envelope(f"usr_{i % 7}") for i in range(VACUUM_EVERY + 500)])
+    relay = relay_of(relayed)
+    vacuums = []
+    real = relay._repository.vacuum
+
+    async def counted(uow):
+        vacuums.append(uow)
+        await real(uow)
+
+    relay._repository.vacuum = counted  # type: ignore[method-assign]
+    assert await drain(relay) == VACUUM_EVERY + 500
+    # SQLite's deletions leave nothing behind to clear.
+    assert len(vacuums) == (1 if relayed.database.dialect == "postgresql" else 0)
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+async def test_the_queue_vacuum_runs_outside_a_transaction_and_postgres_records_it(relayed):
+    async with relayed.database.transaction(write=False) as uow:
+        await OutboxRepository().vacuum(uow)
+    query = text("SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'events_outbox'")
+    deadline = asyncio.get_running_loop().time() + 30
+    while True:  # the statistics reach the view within a second or so of the vacuum
+        async with relayed.database.transaction(write=False) as uow:
+            if (await uow.connection.execute(query)).scalar_one() >= 1:
+                return
+        assert asyncio.get_running_loop().time() < deadline, "no vacuum of events_outbox recorded"
+        await asyncio.sleep(0.1)

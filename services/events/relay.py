@@ -28,6 +28,11 @@ log = structlog.get_logger(__name__)
 
 # The idle poll starts this short after a busy pass and doubles up to `idle_max_seconds`.
 IDLE_MIN_SECONDS = 0.02
+# Postgres keeps a deleted queue entry in the table and its index until a VACUUM, and the claim, which
+# reads the index from its oldest end, walks past every one: after 100,000 events relayed at 100 a
+# batch it took 78 ms instead of 6. Autovacuum visits a database once a minute at best. So the relay
+# vacuums the queue itself after this many deletions, for about 2 ms each time.
+VACUUM_EVERY = 5_000
 
 
 class OutboxRelay:
@@ -43,6 +48,7 @@ class OutboxRelay:
         self._link = link
         self._settings = settings
         self._repository = repository or OutboxRepository()
+        self._deleted_since_vacuum = 0
         self.published = Counter(
             "oo_relay_published_total",
             "Outbox events published to JetStream and taken off the queue.",
@@ -101,6 +107,7 @@ class OutboxRelay:
                 kept = await self._repository.relayed(uow, list(acks))
         await self._delete_erased(js, {seq: ack for seq, ack in acks.items() if seq not in kept})
         self.published.inc(len(kept))
+        await self._vacuum_now_and_then(len(kept))
         if len(acks) < len(rows):
             raise RelayIncomplete(f"{len(rows) - len(acks)} of {len(rows)} events were not acknowledged")
         return len(kept)
@@ -126,6 +133,19 @@ class OutboxRelay:
             else:
                 future.cancel()
         return acks
+
+    async def _vacuum_now_and_then(self, deleted: int) -> None:
+        if self._database.dialect != "postgresql":
+            return  # SQLite's deletions leave nothing behind for the next claim to walk past
+        self._deleted_since_vacuum += deleted
+        if self._deleted_since_vacuum < VACUUM_EVERY:
+            return
+        self._deleted_since_vacuum = 0
+        try:
+            async with self._database.transaction(write=False) as uow:
+                await self._repository.vacuum(uow)
+        except Exception as error:  # autovacuum still comes; the claim is only slower until then
+            log.warning("relay_vacuum_failed", error_type=type(error).__name__, error=str(error))
 
     async def _forget_mirrored(self, rows: list[OutboxRow], acks: dict[int, PubAck]) -> dict[int, PubAck]:
         """A provider forgotten (ADR 0024) took its derived events out of the store; here they leave the

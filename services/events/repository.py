@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 from uuid import UUID
 
 import orjson
-from sqlalchemy import BigInteger, ColumnElement, Text, any_, bindparam, cast, delete, func, select
+from sqlalchemy import BigInteger, ColumnElement, Text, any_, bindparam, cast, delete, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from oo_contracts.events import EventEnvelope
@@ -283,6 +283,11 @@ class OutboxRepository:
             still = select(events_store.c.seq).where(events_store.c.seq.in_(missing))
             kept.update((await uow.connection.execute(still)).scalars())
         return kept
+
+    async def vacuum(self, uow: UnitOfWork) -> None:
+        """Postgres: clear the entries deleted from the queue out of its table and index now. `uow` must
+        be outside a transaction (`Database.transaction(write=False)`); VACUUM cannot run inside one."""
+        await uow.connection.execute(text("VACUUM (SKIP_LOCKED) events_outbox"))
 
     async def oldest_pending_at(self, uow: UnitOfWork) -> datetime | None:
         """When the oldest pending event was recorded; None when the queue is empty."""
