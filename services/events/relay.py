@@ -148,7 +148,7 @@ class OutboxRelay:
             log.warning("relay_vacuum_failed", error_type=type(error).__name__, error=str(error))
 
     async def _forget_mirrored(self, rows: list[OutboxRow], acks: dict[int, PubAck]) -> dict[int, PubAck]:
-        """A provider forgotten (ADR 0024) took its derived events out of the store; here they leave the
+        """A provider forgotten (ADR 0035) took its derived events out of the store; here they leave the
         stream too: those of that person and provider stored before the forgetting's own message. Until
         that is done the forgetting stays queued (it is left out of the returned acks), so an outage
         retries it on the next pass, and its copy is dropped by the duplicate window."""
