@@ -123,10 +123,10 @@ def test_a_habit_done_today_from_the_sheet(browser: Browser, server: Server) -> 
     server.signals(("profile.habit_defined.v1", stretch))
     page = open_page(browser, server, SMALL_PHONE)
     page.keyboard.press("s")
-    done = page.get_by_role("button", name="Done today: stretch")
-    # Keyboard-reachable: Enter on the button, found again at the press (the sheet may redraw its list
-    # as its reads come back, and a button focused before that would be gone).
-    done.press("Enter")
+    # Keyboard-reachable: the button focused, then Enter. The sheet may draw its list again as its reads
+    # come back in between; the focus stays on the button of the same name.
+    page.get_by_role("button", name="Done today: stretch").focus()
+    page.keyboard.press("Enter")
     until(page, SAID, "stretch: done today.")
     assert page.locator("#habits li .done-today").inner_text() == "done today"
     assert page.evaluate("document.activeElement.className") == "done-today"  # focus not lost to the page

@@ -61,7 +61,11 @@ async function markDone(habit, button) {
 }
 
 function showHabits(habits) {
-  $("habits").replaceChildren(
+  const list = $("habits");
+  // The list is drawn again as the sheet's reads come back: the control the keyboard was on (named
+  // by its label) has the focus again, so a press that follows lands where the person meant it.
+  const focused = list.contains(document.activeElement) ? document.activeElement.getAttribute("aria-label") : null;
+  list.replaceChildren(
     ...habits.map((habit) => {
       const item = document.createElement("li");
       const label = document.createElement("span");
@@ -88,6 +92,8 @@ function showHabits(habits) {
       return item;
     }),
   );
+  if (focused === null) return;
+  [...list.querySelectorAll("button")].find((button) => button.getAttribute("aria-label") === focused)?.focus();
 }
 
 /** The account's zone in the list, and an offer to take this device's when it is elsewhere. */
@@ -228,12 +234,16 @@ export async function openSettings(focus = null, back = null) {
     say(""); // a message stays until the sheet's next action, or until the sheet is opened again
     dialog.showModal();
   }
+  const placed = document.activeElement;
   await load();
   const returned = back ? listed.find((integration) => integration.provider === back.provider) : null;
   if (back) say(outcomeWords(back.provider, back.result, returned) ?? "");
   const row = back ? $("connections").querySelector(`li[data-provider="${CSS.escape(back.provider)}"]`) : null;
   const connection = row?.querySelector(".connection-controls button") ?? $("connections").querySelector("button");
   const first = { habit: $("habit-name"), task: $("task-line"), connections: connection };
+  // A person who moved while the sheet was reading (to a habit's Done, say) keeps their place: a focus
+  // taken back when the reads end would send their next key somewhere else.
+  if (document.activeElement !== placed && dialog.contains(document.activeElement)) return;
   (first[focus] ?? $("timezone")).focus();
 }
 
