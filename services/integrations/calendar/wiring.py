@@ -53,15 +53,15 @@ class CalendarConnectors:
 
     async def connected_people(self) -> list[str]:
         """Everyone with a calendar connected: the periodic fan-out defers one refresh job each."""
-        async with self._deps.transaction(write=False) as uow:
-            pairs = await self._deps.repository.connected(uow, [connector.provider for connector in self.all])
-        return sorted({user_id for user_id, _ in pairs})
+        return await self._people_connected_to([connector.provider for connector in self.all])
 
     async def renewing_people(self) -> list[str]:
         """Everyone with a calendar connected whose tokens expire (Google): the `token_refresh` fan-out."""
-        renewing = [connector.provider for connector in self.all if connector.renews_tokens]
+        return await self._people_connected_to([c.provider for c in self.all if c.renews_tokens])
+
+    async def _people_connected_to(self, providers: list[str]) -> list[str]:
         async with self._deps.transaction(write=False) as uow:
-            pairs = await self._deps.repository.connected(uow, renewing)
+            pairs = await self._deps.repository.connected(uow, providers)
         return sorted({user_id for user_id, _ in pairs})
 
     async def renew_tokens(self, user_id: str, before: timedelta) -> None:
